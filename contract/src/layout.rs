@@ -1,0 +1,194 @@
+//! Object keys (DESIGN §3). Every part is key-encoded with [`crate::keys`].
+//!
+//! ```text
+//! raw/<tool>/<job>/<pod>/<container>/<YYYYMMDDTHHMMSSZ>-<uuid>.gz
+//! data/<tool>/<job>/<pod>/<container>/<first_ts>-<last_ts>-<id>.gz
+//! meta/<tool>/<job>/<pod>.json
+//! ```
+
+use crate::keys::{self, KeyError};
+use crate::time;
+use thiserror::Error;
+
+pub const RAW: &str = "raw";
+pub const DATA: &str = "data";
+pub const META: &str = "meta";
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum LayoutError {
+    #[error("key {0:?} is not in the afterlog layout")]
+    Shape(String),
+    #[error("key {key:?}: {source}")]
+    Part { key: String, source: KeyError },
+}
+
+/// Where a container's logs live: the four decoded names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Origin {
+    pub tool: String,
+    pub job: String,
+    pub pod: String,
+    pub container: String,
+}
+
+impl Origin {
+    /// `<tool>.<job>.<pod>.<container>`, the `afterlog.route` value.
+    pub fn route(&self) -> String {
+        let mut s = String::new();
+        for (i, p) in [&self.tool, &self.job, &self.pod, &self.container].into_iter().enumerate() {
+            if i > 0 {
+                s.push('.');
+            }
+            keys::encode_into(p, &mut s);
+        }
+        s
+    }
+
+    fn prefix(&self, top: &str) -> String {
+        let mut s = String::from(top);
+        for p in [&self.tool, &self.job, &self.pod, &self.container] {
+            s.push('/');
+            keys::encode_into(p, &mut s);
+        }
+        s.push('/');
+        s
+    }
+
+    /// Key of a raw object for this container, in Fluent Bit's format.
+    pub fn raw_key(&self, first_event_secs: i64, uuid: &str) -> String {
+        format!("{}{}-{uuid}.gz", self.prefix(RAW), time::compact_utc(first_event_secs))
+    }
+
+    /// Key of a merged object holding `first_ts..=last_ts`.
+    pub fn data_key(&self, first_ts: u64, last_ts: u64, id: &str) -> String {
+        format!("{}{first_ts:020}-{last_ts:020}-{id}.gz", self.prefix(DATA))
+    }
+}
+
+/// `<top>/<tool>/` — everything of one tool under `raw`, `data` or `meta`.
+pub fn tool_prefix(top: &str, tool: &str) -> String {
+    format!("{top}/{}/", keys::encode(tool))
+}
+
+/// `<top>/<tool>/<job>/` — everything of one job.
+pub fn job_prefix(top: &str, tool: &str, job: &str) -> String {
+    format!("{top}/{}/{}/", keys::encode(tool), keys::encode(job))
+}
+
+/// `meta/<tool>/<job>/<pod>.json`.
+pub fn meta_key(tool: &str, job: &str, pod: &str) -> String {
+    format!("{META}/{}/{}/{}.json", keys::encode(tool), keys::encode(job), keys::encode(pod))
+}
+
+/// A parsed raw or data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectKey {
+    pub origin: Origin,
+    pub kind: ObjectKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// Fluent Bit's upload: event time (s) of its first record, and its id.
+    Raw { first_secs: i64, uuid: String },
+    /// A merged object: its time range (ns) and id.
+    Data { first_ts: u64, last_ts: u64, id: String },
+}
+
+/// Parses `raw/…` and `data/…` keys.
+pub fn parse_object_key(key: &str) -> Result<ObjectKey, LayoutError> {
+    let shape = || LayoutError::Shape(key.to_string());
+    let mut parts = key.split('/');
+    let top = parts.next().ok_or_else(shape)?;
+    let mut names = [""; 4];
+    for n in &mut names {
+        *n = parts.next().ok_or_else(shape)?;
+    }
+    let file = parts.next().ok_or_else(shape)?;
+    if parts.next().is_some() {
+        return Err(shape());
+    }
+    let decode = |p: &str| {
+        keys::decode(p).map_err(|source| LayoutError::Part { key: key.to_string(), source })
+    };
+    let origin = Origin {
+        tool: decode(names[0])?,
+        job: decode(names[1])?,
+        pod: decode(names[2])?,
+        container: decode(names[3])?,
+    };
+    let stem = file.strip_suffix(".gz").ok_or_else(shape)?;
+    let kind = match top {
+        RAW => {
+            let (stamp, uuid) = stem.split_once('-').ok_or_else(shape)?;
+            let first_secs = time::parse_compact_utc(stamp).ok_or_else(shape)?;
+            if uuid.is_empty() {
+                return Err(shape());
+            }
+            ObjectKind::Raw { first_secs, uuid: uuid.to_string() }
+        }
+        DATA => {
+            let mut it = stem.splitn(3, '-');
+            let first_ts = it.next().and_then(|s| s.parse().ok()).ok_or_else(shape)?;
+            let last_ts = it.next().and_then(|s| s.parse().ok()).ok_or_else(shape)?;
+            let id = it.next().filter(|s| !s.is_empty()).ok_or_else(shape)?;
+            ObjectKind::Data { first_ts, last_ts, id: id.to_string() }
+        }
+        _ => return Err(shape()),
+    };
+    Ok(ObjectKey { origin, kind })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin() -> Origin {
+        Origin {
+            tool: "foo".into(),
+            job: "my.job".into(),
+            pod: "myjob-28889999-abcde".into(),
+            container: "job".into(),
+        }
+    }
+
+    #[test]
+    fn raw_keys_roundtrip() {
+        let k = origin().raw_key(1_795_618_800, "AbC12xyZ");
+        assert_eq!(k, "raw/foo/my_2ejob/myjob-28889999-abcde/job/20261125T150000Z-AbC12xyZ.gz");
+        let p = parse_object_key(&k).unwrap();
+        assert_eq!(p.origin, origin());
+        assert_eq!(p.kind, ObjectKind::Raw { first_secs: 1_795_618_800, uuid: "AbC12xyZ".into() });
+    }
+
+    #[test]
+    fn data_keys_roundtrip_and_sort_by_time() {
+        let a = origin().data_key(5, 900, "x1");
+        let b = origin().data_key(40, 50, "x0");
+        assert!(a < b, "zero-padded times sort as numbers");
+        let p = parse_object_key(&a).unwrap();
+        assert_eq!(p.kind, ObjectKind::Data { first_ts: 5, last_ts: 900, id: "x1".into() });
+    }
+
+    #[test]
+    fn route_and_prefixes() {
+        assert_eq!(origin().route(), "foo.my_2ejob.myjob-28889999-abcde.job");
+        assert_eq!(job_prefix(RAW, "foo", "../x"), "raw/foo/_2e_2e_2fx/");
+        assert_eq!(meta_key("foo", "j", "p"), "meta/foo/j/p.json");
+    }
+
+    #[test]
+    fn rejects_foreign_keys() {
+        for k in [
+            "raw/foo/j/p/c",
+            "raw/foo/j/p/c/20261125T150000Z-x.txt",
+            "raw/Foo/j/p/c/20261125T150000Z-x.gz",
+            "raw/foo/j/p/c/d/20261125T150000Z-x.gz",
+            "other/foo/j/p/c/20261125T150000Z-x.gz",
+            "raw/foo/j/p/c/2026-x.gz",
+            "data/foo/j/p/c/1-x.gz",
+        ] {
+            assert!(parse_object_key(k).is_err(), "{k}");
+        }
+    }
+}

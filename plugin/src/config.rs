@@ -1,0 +1,184 @@
+//! The filter's configuration: a JSON file the admin puts in a directory
+//! listed in the wasm filter's `accessible_paths`.
+//!
+//! ```json
+//! {
+//!   "labels": { "tool": [...], "job": [...], "kind": [...] },
+//!   "quota": { "bytes": 104857600, "window_seconds": 3600,
+//!              "tools": { "noisy": { "bytes": 1048576 } }, "max_tools": 20000 },
+//!   "line_limit_bytes": 16384,
+//!   "keep_kubernetes": false,
+//!   "state_file": "/var/lib/afterlog/quota.state",
+//!   "checkpoint_seconds": 5
+//! }
+//! ```
+//! Every field is optional; what is missing takes its default.
+
+use afterlog_contract::rules::{LabelRules, RuleError};
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+use thiserror::Error;
+
+/// The file name the filter looks for in each accessible directory.
+pub const FILE_NAME: &str = "afterlog-filter.json";
+/// The quota state file's default name, beside the config file.
+pub const STATE_FILE_NAME: &str = "afterlog-quota.state";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub labels: LabelRules,
+    #[serde(default)]
+    pub quota: QuotaConfig,
+    /// Longest `log` value kept, in bytes; longer ones are cut with a marker.
+    #[serde(default = "default_line_limit")]
+    pub line_limit_bytes: usize,
+    /// Keep the `kubernetes` map in the output (it is dropped by default:
+    /// its labels are in `afterlog` and it triples the stored size).
+    #[serde(default)]
+    pub keep_kubernetes: bool,
+    /// Where quota state is checkpointed (a path inside `accessible_paths`).
+    #[serde(default)]
+    pub state_file: Option<String>,
+    /// How often in-memory quota state is checkpointed.
+    #[serde(default = "default_checkpoint")]
+    pub checkpoint_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// Bytes of output records admitted per window.
+    pub bytes: u64,
+    #[serde(default = "default_window")]
+    pub window_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    #[serde(default = "default_bytes")]
+    pub bytes: u64,
+    #[serde(default = "default_window")]
+    pub window_seconds: u64,
+    /// Per-tool budgets replacing the default.
+    #[serde(default)]
+    pub tools: FxHashMap<String, Budget>,
+    /// How many tools' state is kept; the least recently seen go first.
+    #[serde(default = "default_max_tools")]
+    pub max_tools: usize,
+}
+
+impl QuotaConfig {
+    pub fn budget(&self, tool: &str) -> Budget {
+        self.tools
+            .get(tool)
+            .copied()
+            .unwrap_or(Budget { bytes: self.bytes, window_seconds: self.window_seconds })
+    }
+}
+
+fn default_line_limit() -> usize {
+    16 * 1024
+}
+fn default_checkpoint() -> u64 {
+    5
+}
+fn default_bytes() -> u64 {
+    100 * 1024 * 1024
+}
+fn default_window() -> u64 {
+    3600
+}
+fn default_max_tools() -> usize {
+    20_000
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig {
+            bytes: default_bytes(),
+            window_seconds: default_window(),
+            tools: FxHashMap::default(),
+            max_tools: default_max_tools(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            labels: LabelRules::default(),
+            quota: QuotaConfig::default(),
+            line_limit_bytes: default_line_limit(),
+            keep_kubernetes: false,
+            state_file: None,
+            checkpoint_seconds: default_checkpoint(),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("labels.{field}[{index}]: {source}")]
+    Rule { field: &'static str, index: usize, source: RuleError },
+    #[error("labels.{field}[{index}]: bad regex: {message}")]
+    Regex { field: &'static str, index: usize, message: String },
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+}
+
+impl Config {
+    /// Parses and checks a config file's contents. Regexes are compiled by
+    /// [`crate::labels::Labeller::new`], which reports them with the same error type.
+    pub fn parse(text: &[u8]) -> Result<Config, ConfigError> {
+        let c: Config = serde_json::from_slice(text)?;
+        for (field, rules) in [("tool", &c.labels.tool), ("job", &c.labels.job), ("kind", &c.labels.kind)] {
+            for (index, r) in rules.iter().enumerate() {
+                r.check().map_err(|source| ConfigError::Rule { field, index, source })?;
+            }
+        }
+        if c.line_limit_bytes == 0 {
+            return Err(ConfigError::Zero("line_limit_bytes"));
+        }
+        if c.quota.window_seconds == 0 || c.quota.tools.values().any(|b| b.window_seconds == 0) {
+            return Err(ConfigError::Zero("quota window_seconds"));
+        }
+        if c.quota.max_tools == 0 {
+            return Err(ConfigError::Zero("quota.max_tools"));
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_object_is_all_defaults() {
+        let c = Config::parse(b"{}").unwrap();
+        assert_eq!(c.line_limit_bytes, 16384);
+        assert_eq!(c.quota.budget("x"), Budget { bytes: 100 << 20, window_seconds: 3600 });
+        assert_eq!(c.labels, LabelRules::default());
+    }
+
+    #[test]
+    fn overrides() {
+        let c = Config::parse(br#"{"quota":{"bytes":10,"tools":{"noisy":{"bytes":5,"window_seconds":60}}}}"#).unwrap();
+        assert_eq!(c.quota.budget("noisy"), Budget { bytes: 5, window_seconds: 60 });
+        assert_eq!(c.quota.budget("other"), Budget { bytes: 10, window_seconds: 3600 });
+    }
+
+    #[test]
+    fn errors_name_the_place() {
+        let e = Config::parse(br#"{"labels":{"job":[{"from":"label"}]}}"#).unwrap_err();
+        assert_eq!(e.to_string(), "labels.job[0]: rule needs \"key\" with from=Label");
+        assert!(Config::parse(br#"{"line_limit":5}"#).is_err());
+        assert!(Config::parse(br#"{"quota":{"window_seconds":0}}"#).is_err());
+        assert!(Config::parse(b"nope").is_err());
+    }
+}

@@ -1,0 +1,227 @@
+//! Label derivation: from a pod's Kubernetes metadata to afterlog's labels,
+//! by the ordered rules of the config ([`afterlog_contract::rules`]).
+
+use crate::config::ConfigError;
+use afterlog_contract::layout::Origin;
+use afterlog_contract::rules::{LabelRules, Rule, Source};
+use regex_lite::Regex;
+
+/// What the `kubernetes` filter tells about the container a record came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodMeta {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub container_id: String,
+    pub node: String,
+    pub labels: Vec<(String, String)>,
+    pub annotations: Vec<(String, String)>,
+}
+
+impl PodMeta {
+    fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+        // Last wins, as with duplicate keys in JSON.
+        pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// afterlog's labels of one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels {
+    pub tool: String,
+    pub job: String,
+    pub kind: String,
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub container_id: String,
+    pub node: String,
+}
+
+impl Labels {
+    pub fn origin(&self) -> Origin {
+        Origin {
+            tool: self.tool.clone(),
+            job: self.job.clone(),
+            pod: self.pod.clone(),
+            container: self.container.clone(),
+        }
+    }
+}
+
+struct Compiled {
+    rule: Rule,
+    regex: Option<Regex>,
+}
+
+impl Compiled {
+    fn apply(&self, meta: &PodMeta) -> Option<String> {
+        let key = self.rule.key.as_deref().unwrap_or("");
+        let source = match self.rule.from {
+            Source::Label => PodMeta::lookup(&meta.labels, key)?,
+            Source::Annotation => PodMeta::lookup(&meta.annotations, key)?,
+            Source::Namespace => &meta.namespace,
+            Source::Pod => &meta.pod,
+            Source::Container => &meta.container,
+            Source::Constant => "",
+        };
+        let mut value = source;
+        if let Some(re) = &self.regex {
+            let caps = re.captures(source)?;
+            value = caps.get(1).or_else(|| caps.get(0)).map_or("", |m| m.as_str());
+        }
+        if let Some(map) = &self.rule.map {
+            value = map.get(value)?;
+        }
+        if let Some(v) = &self.rule.value {
+            value = v;
+        }
+        // An empty result is no result: the next rule gets its turn.
+        (!value.is_empty()).then(|| value.to_string())
+    }
+}
+
+/// The compiled rules.
+pub struct Labeller {
+    tool: Vec<Compiled>,
+    job: Vec<Compiled>,
+    kind: Vec<Compiled>,
+}
+
+fn compile(field: &'static str, rules: &[Rule]) -> Result<Vec<Compiled>, ConfigError> {
+    rules
+        .iter()
+        .enumerate()
+        .map(|(index, rule)| {
+            let regex = match &rule.regex {
+                Some(re) => Some(Regex::new(re).map_err(|e| ConfigError::Regex {
+                    field,
+                    index,
+                    message: e.to_string(),
+                })?),
+                None => None,
+            };
+            Ok(Compiled { rule: rule.clone(), regex })
+        })
+        .collect()
+}
+
+fn first(rules: &[Compiled], meta: &PodMeta) -> Option<String> {
+    rules.iter().find_map(|r| r.apply(meta))
+}
+
+impl Labeller {
+    pub fn new(rules: &LabelRules) -> Result<Self, ConfigError> {
+        Ok(Labeller {
+            tool: compile("tool", &rules.tool)?,
+            job: compile("job", &rules.job)?,
+            kind: compile("kind", &rules.kind)?,
+        })
+    }
+
+    /// The labels of a container, or `None` when no rule names its tool
+    /// (such records pass through the filter unchanged).
+    pub fn derive(&self, meta: &PodMeta) -> Option<Labels> {
+        let tool = first(&self.tool, meta)?;
+        Some(Labels {
+            job: first(&self.job, meta).unwrap_or_else(|| meta.pod.clone()),
+            kind: first(&self.kind, meta).unwrap_or_else(|| "other".into()),
+            tool,
+            namespace: meta.namespace.clone(),
+            pod: meta.pod.clone(),
+            container: meta.container.clone(),
+            container_id: meta.container_id.clone(),
+            node: meta.node.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(ns: &str, name: &str, labels: &[(&str, &str)]) -> PodMeta {
+        PodMeta {
+            namespace: ns.into(),
+            pod: name.into(),
+            container: "c".into(),
+            container_id: "abc".into(),
+            node: "n1".into(),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            annotations: vec![],
+        }
+    }
+
+    fn derive(p: &PodMeta) -> Option<(String, String, String)> {
+        let l = Labeller::new(&LabelRules::default()).unwrap().derive(p)?;
+        Some((l.tool, l.job, l.kind))
+    }
+
+    fn t(a: &str, b: &str, c: &str) -> Option<(String, String, String)> {
+        Some((a.into(), b.into(), c.into()))
+    }
+
+    #[test]
+    fn toolforge_defaults() {
+        // A one-off job created by the jobs framework.
+        let one_off = pod(
+            "tool-foo",
+            "myjob-x7k2p",
+            &[("job-name", "myjob"), ("app.kubernetes.io/name", "myjob"), ("app.kubernetes.io/component", "jobs")],
+        );
+        assert_eq!(derive(&one_off), t("foo", "myjob", "job"));
+        // Every run of a cron job lands in the cron job's name.
+        let cron = pod("tool-foo", "nightly-28889999-abcde", &[("job-name", "nightly-28889999")]);
+        assert_eq!(derive(&cron), t("foo", "nightly", "cronjob"));
+        let cron2 = pod("tool-foo", "nightly-28890000-zzzzz", &[("batch.kubernetes.io/job-name", "nightly-28890000")]);
+        assert_eq!(derive(&cron2), t("foo", "nightly", "cronjob"));
+        // A continuous job: a Deployment's replicas share the job.
+        for name in ["worker-7d9f8b6c5d-x2x4z", "worker-7d9f8b6c5d-q8rtn"] {
+            let p = pod("tool-foo", name, &[("pod-template-hash", "7d9f8b6c5d")]);
+            assert_eq!(derive(&p), t("foo", "worker", "continuous"));
+        }
+        // A web service.
+        let web = pod(
+            "tool-foo",
+            "foo-5c6d7f8b9-xk2lp",
+            &[("app.kubernetes.io/component", "web"), ("pod-template-hash", "5c6d7f8b9")],
+        );
+        assert_eq!(derive(&web), t("foo", "foo", "webservice"));
+        // A build pod, in the shared build namespace.
+        let build = pod(
+            "image-build",
+            "foo-buildpacks-pipelinerun-vx8tq-build-pod",
+            &[("tekton.dev/pipelineRun", "foo-buildpacks-pipelinerun-vx8tq")],
+        );
+        assert_eq!(derive(&build), t("foo", "build", "build"));
+        // Not a tool.
+        assert_eq!(derive(&pod("kube-system", "coredns-5d78c9869d-abcde", &[])), None);
+        // Explicit labels win.
+        let explicit = pod(
+            "ops",
+            "x-1",
+            &[("afterlog.io/tool", "bar"), ("afterlog.io/job", "j"), ("afterlog.io/kind", "job")],
+        );
+        assert_eq!(derive(&explicit), t("bar", "j", "job"));
+    }
+
+    #[test]
+    fn pod_name_fallbacks() {
+        assert_eq!(derive(&pod("tool-a", "db-0", &[])), t("a", "db", "other"));
+        assert_eq!(derive(&pod("tool-a", "plain", &[])), t("a", "plain", "other"));
+    }
+
+    #[test]
+    fn bad_regex_names_its_rule() {
+        let mut rules = LabelRules::default();
+        rules.job.insert(1, Rule::of(Source::Pod).regex("(unclosed"));
+        let e = Labeller::new(&rules).err().unwrap();
+        assert!(e.to_string().starts_with("labels.job[1]: bad regex"), "{e}");
+    }
+
+    #[test]
+    fn map_miss_falls_through() {
+        let p = pod("tool-a", "x", &[("app.kubernetes.io/component", "weird")]);
+        assert_eq!(derive(&p).unwrap().2, "other");
+    }
+}

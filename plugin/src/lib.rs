@@ -1,0 +1,22 @@
+//! The afterlog filter for Fluent Bit's `wasm` filter plugin.
+//!
+//! - [`filter`]: the core — one record in, one verdict out; pure, no I/O.
+//! - [`json`]: the allocation-free scanner the core reads records with.
+//! - [`labels`], [`quota`], [`config`]: label rules, byte budgets, settings.
+//! - [`runtime`]: the edge — finds the config, checkpoints quota state.
+//! - `abi` (wasm only): the exported function Fluent Bit calls.
+
+pub mod config;
+pub mod filter;
+pub mod json;
+pub mod labels;
+pub mod quota;
+pub mod reference;
+pub mod runtime;
+
+#[cfg(target_family = "wasm")]
+mod abi;
+
+pub use config::Config;
+pub use filter::{Filter, Output};
+pub use runtime::Runtime;

@@ -1,0 +1,125 @@
+//! A straightforward implementation of the filter's record transformation on
+//! `serde_json::Value`, which the lean [`crate::filter`] must agree with.
+//! Too slow for Fluent Bit's interpreter; kept as the executable
+//! specification for the equivalence tests (native and through the `.wasm`).
+//! Quotas are left out: they are tested on their own.
+
+use crate::config::Config;
+use crate::labels::{Labeller, PodMeta};
+use afterlog_contract::record::{self as field, label};
+use afterlog_contract::time;
+use serde_json::{Map, Value, json};
+
+/// What the filter should do with a record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expected {
+    /// This record (for error records the message is replaced by `"*"`).
+    Record(Value),
+    /// The input passed on unchanged (after replacing invalid UTF-8).
+    Unchanged,
+}
+
+fn pod_meta(k8s: &Map<String, Value>) -> PodMeta {
+    let s = |k: &str| k8s.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let pairs = |k: &str| -> Vec<(String, String)> {
+        match k8s.get(k) {
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect(),
+            _ => vec![],
+        }
+    };
+    PodMeta {
+        namespace: s("namespace_name"),
+        pod: s("pod_name"),
+        container: s("container_name"),
+        container_id: s("docker_id"),
+        node: s("host"),
+        labels: pairs("labels"),
+        annotations: pairs("annotations"),
+    }
+}
+
+/// The error form of a record the filter cannot read.
+pub fn error_record(record: &[u8]) -> Value {
+    json!({ field::LOG: String::from_utf8_lossy(record), field::AFTERLOG: { label::ERROR: "*" } })
+}
+
+/// The expected output for `record` under `cfg` with no quota in the way.
+pub fn expected(cfg: &Config, labeller: &Labeller, sec: u32, nsec: u32, record: &[u8]) -> Expected {
+    let text = String::from_utf8_lossy(record);
+    let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(&text) else {
+        return Expected::Record(error_record(record));
+    };
+    let Some(Value::Object(k8s)) = obj.get(field::IN_KUBERNETES) else {
+        return Expected::Unchanged;
+    };
+    let Some(labels) = labeller.derive(&pod_meta(k8s)) else {
+        return Expected::Unchanged;
+    };
+    let fallback = sec as u64 * 1_000_000_000 + nsec.min(999_999_999) as u64;
+    let ts = obj
+        .get(field::IN_TIME)
+        .and_then(Value::as_str)
+        .and_then(|t| time::parse_rfc3339_nanos(t.as_bytes()))
+        .unwrap_or(fallback);
+    for k in [field::IN_TIME, field::IN_PARTIAL, field::TS, field::AFTERLOG] {
+        obj.remove(k);
+    }
+    if !cfg.keep_kubernetes {
+        obj.remove(field::IN_KUBERNETES);
+    }
+    if let Some(Value::String(log)) = obj.get_mut(field::LOG) {
+        if log.len() > cfg.line_limit_bytes {
+            let mut cut = cfg.line_limit_bytes;
+            while !log.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let marker = field::truncation_marker(log.len() - cut);
+            log.truncate(cut);
+            log.push_str(&marker);
+        }
+    }
+    obj.insert(field::TS.into(), json!(ts));
+    obj.insert(
+        field::AFTERLOG.into(),
+        json!({
+            label::TOOL: labels.tool,
+            label::JOB: labels.job,
+            label::KIND: labels.kind,
+            label::NAMESPACE: labels.namespace,
+            label::POD: labels.pod,
+            label::CONTAINER: labels.container,
+            label::CONTAINER_ID: labels.container_id,
+            label::NODE: labels.node,
+            label::ROUTE: labels.origin().route(),
+        }),
+    );
+    Expected::Record(Value::Object(obj))
+}
+
+/// Puts an actual output in the form [`expected`] returns, for comparison:
+/// `None` for a record passed on unchanged, the parsed value otherwise
+/// (with an error message replaced by `"*"`).
+pub fn normalise(input: &[u8], output: Option<&[u8]>) -> Result<Expected, String> {
+    let Some(out) = output else {
+        return Ok(Expected::Unchanged);
+    };
+    let mut v: Value = serde_json::from_slice(out).map_err(|e| format!("output is not JSON: {e}"))?;
+    if !v.is_object() {
+        return Err("output is not an object".into());
+    }
+    if let Some(err) = v.get_mut(field::AFTERLOG).and_then(|a| a.get_mut(label::ERROR)) {
+        *err = json!("*");
+    }
+    // Unchanged after a lossy UTF-8 repair comes back as a record.
+    if std::str::from_utf8(input).is_err() {
+        if let Ok(orig) = serde_json::from_str::<Value>(&String::from_utf8_lossy(input)) {
+            if orig == v {
+                return Ok(Expected::Unchanged);
+            }
+        }
+    }
+    Ok(Expected::Record(v))
+}

@@ -1,0 +1,238 @@
+//! The filter's edge: finds its config in the accessible directories and
+//! keeps quota state across restarts.
+//!
+//! Quota state is kept in memory and checkpointed to a snapshot (written to a
+//! temporary file and renamed over the old one, so a crash never leaves half
+//! a snapshot). That alone would lose the counts of an instance that lives
+//! shorter than the checkpoint interval — every instance, on a Fluent Bit that
+//! re-instantiates the module per chunk. So while an instance is young it
+//! also appends each changed tool's whole state to a journal; on start the
+//! snapshot is loaded and the journal replayed on top. Journal lines carry the
+//! snapshot generation they follow, so lines a newer snapshot already holds
+//! are ignored, and a line replayed twice sets the same state twice: counts
+//! are neither lost nor doubled.
+
+use crate::config::{self, Config};
+use crate::filter::{Filter, Output, Verdict};
+use crate::quota::{self, ToolState};
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The journal is folded into a new snapshot when it is this long at start.
+const JOURNAL_FOLD_LINES: usize = 10_000;
+/// How often an old instance reads the clock, in calls.
+const CLOCK_EVERY: u64 = 32;
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    version: u32,
+    generation: u64,
+    saved_at_ns: u64,
+    tools: Vec<(String, ToolState)>,
+}
+
+struct Persist {
+    path: PathBuf,
+    journal_path: PathBuf,
+    journal: Option<File>,
+    generation: u64,
+    last_snapshot_ns: u64,
+    dirty: bool,
+}
+
+pub struct Runtime {
+    filter: Filter,
+    persist: Option<Persist>,
+    clock: fn() -> u64,
+    started_ns: u64,
+    now_ns: u64,
+    calls: u64,
+    interval_ns: u64,
+}
+
+fn complain(msg: &str) {
+    eprintln!("[afterlog filter] {msg}");
+}
+
+impl Runtime {
+    /// Looks for the config in `dirs` (the first that has one wins), starts
+    /// the filter and reloads quota state. Problems are reported once on
+    /// stderr and never stop the filter: a bad config means built-in
+    /// defaults, an unwritable state directory means memory-only quotas.
+    pub fn open(dirs: &[PathBuf], clock: fn() -> u64) -> Runtime {
+        let mut cfg = Config::default();
+        let mut cfg_dir = dirs.first().cloned();
+        for d in dirs {
+            let p = d.join(config::FILE_NAME);
+            match fs::read(&p) {
+                Ok(text) => {
+                    cfg_dir = Some(d.clone());
+                    match Config::parse(&text) {
+                        Ok(c) => cfg = c,
+                        Err(e) => complain(&format!("{}: {e}; using the built-in defaults", p.display())),
+                    }
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => complain(&format!("{}: {e}", p.display())),
+            }
+        }
+        let state = cfg
+            .state_file
+            .as_ref()
+            .map(PathBuf::from)
+            .or_else(|| cfg_dir.map(|d| d.join(config::STATE_FILE_NAME)));
+        Self::with_config(cfg, state, clock)
+    }
+
+    /// Starts with a given config and state file (`None`: memory only).
+    pub fn with_config(cfg: Config, state: Option<PathBuf>, clock: fn() -> u64) -> Runtime {
+        let interval_ns = cfg.checkpoint_seconds.saturating_mul(1_000_000_000);
+        let filter = match Filter::new(cfg) {
+            Ok(f) => f,
+            Err(e) => {
+                complain(&format!("{e}; using the built-in defaults"));
+                Filter::new(Config::default()).unwrap_or_else(|_| unreachable_defaults())
+            }
+        };
+        let now = clock();
+        let mut rt = Runtime { filter, persist: None, clock, started_ns: now, now_ns: now, calls: 0, interval_ns };
+        if let Some(path) = state {
+            match rt.load(&path) {
+                Ok(p) => rt.persist = Some(p),
+                Err(e) => complain(&format!(
+                    "quota state {}: {e}; quotas are kept in memory only",
+                    path.display()
+                )),
+            }
+        }
+        rt
+    }
+
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// Filters one record and checkpoints quota state when it is due.
+    pub fn process(&mut self, sec: u32, nsec: u32, record: &[u8]) -> Output<'_> {
+        self.calls += 1;
+        let young = self.now_ns.saturating_sub(self.started_ns) < self.interval_ns;
+        if young || self.calls % CLOCK_EVERY == 0 {
+            self.now_ns = (self.clock)();
+        }
+        let verdict = self.filter.judge(sec, nsec, record);
+        if self.filter.last_charged().is_some() && self.persist.is_some() {
+            self.after_change(young);
+        }
+        match verdict {
+            Verdict::Out => Output::Record(self.filter.output()),
+            Verdict::Unchanged => Output::Unchanged,
+            Verdict::Drop => Output::Drop,
+        }
+    }
+
+    fn after_change(&mut self, young: bool) {
+        let Some(p) = self.persist.as_mut() else { return };
+        p.dirty = true;
+        let mut failed = None;
+        if young {
+            if let (Some(tool), Some(j)) = (self.filter.last_charged(), p.journal.as_mut()) {
+                if let Some(st) = self.filter.quotas().get(tool) {
+                    let line = quota::journal_line(p.generation, tool, st);
+                    if let Err(e) = j.write_all(line.as_bytes()) {
+                        failed = Some(format!("journal {}: {e}", p.journal_path.display()));
+                    }
+                }
+            }
+        }
+        if failed.is_none() && self.now_ns.saturating_sub(p.last_snapshot_ns) >= self.interval_ns {
+            if let Err(e) = snapshot(p, &self.filter, self.now_ns) {
+                failed = Some(format!("{}: {e}", p.path.display()));
+            }
+        }
+        if let Some(msg) = failed {
+            complain(&format!("quota state {msg}; quotas are kept in memory only from now on"));
+            self.persist = None;
+        }
+    }
+
+    fn load(&mut self, path: &Path) -> std::io::Result<Persist> {
+        let journal_path = path.with_extension("journal");
+        let mut generation = 0;
+        match fs::read(path) {
+            Ok(text) => match serde_json::from_slice::<Snapshot>(&text) {
+                Ok(s) => {
+                    generation = s.generation;
+                    for (tool, st) in s.tools {
+                        self.filter.quotas_mut().restore(&tool, st);
+                    }
+                }
+                Err(e) => complain(&format!("quota state {} is unreadable ({e}); starting afresh", path.display())),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut lines = 0;
+        match fs::read_to_string(&journal_path) {
+            Ok(text) => {
+                // A torn last line (no newline) is ignored.
+                let complete = text.rfind('\n').map_or("", |i| &text[..i]);
+                for line in complete.lines() {
+                    lines += 1;
+                    if let Some((g, tool, st)) = quota::parse_journal_line(line) {
+                        if g == generation {
+                            self.filter.quotas_mut().restore(&tool, st);
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut p = Persist {
+            path: path.to_path_buf(),
+            journal_path,
+            journal: None,
+            generation,
+            last_snapshot_ns: self.now_ns,
+            dirty: false,
+        };
+        if lines >= JOURNAL_FOLD_LINES || !path.exists() {
+            // Also proves at start that the directory is writable.
+            snapshot(&mut p, &self.filter, self.now_ns)?;
+        }
+        p.journal = Some(OpenOptions::new().create(true).append(true).open(&p.journal_path)?);
+        Ok(p)
+    }
+}
+
+/// Writes a new snapshot generation and empties the journal.
+fn snapshot(p: &mut Persist, filter: &Filter, now_ns: u64) -> std::io::Result<()> {
+    let generation = p.generation + 1;
+    let snap = Snapshot {
+        version: 1,
+        generation,
+        saved_at_ns: now_ns,
+        tools: filter.quotas().entries().into_iter().map(|(t, s)| (t.to_string(), *s)).collect(),
+    };
+    let tmp = p.path.with_extension("tmp");
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec(&snap).map_err(std::io::Error::other)?)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, &p.path)?;
+    p.generation = generation;
+    p.last_snapshot_ns = now_ns;
+    p.dirty = false;
+    // Lines of older generations are ignored from now on; truncating only saves space.
+    p.journal = Some(File::create(&p.journal_path)?);
+    Ok(())
+}
+
+fn unreachable_defaults() -> Filter {
+    // The built-in defaults are covered by tests; this cannot happen.
+    std::process::abort()
+}
