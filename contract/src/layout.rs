@@ -35,7 +35,10 @@ impl Origin {
     /// `<tool>.<job>.<pod>.<container>`, the `afterlog.route` value.
     pub fn route(&self) -> String {
         let mut s = String::new();
-        for (i, p) in [&self.tool, &self.job, &self.pod, &self.container].into_iter().enumerate() {
+        for (i, p) in [&self.tool, &self.job, &self.pod, &self.container]
+            .into_iter()
+            .enumerate()
+        {
             if i > 0 {
                 s.push('.');
             }
@@ -56,7 +59,11 @@ impl Origin {
 
     /// Key of a raw object for this container, in Fluent Bit's format.
     pub fn raw_key(&self, first_event_secs: i64, uuid: &str) -> String {
-        format!("{}{}-{uuid}.gz", self.prefix(RAW), time::compact_utc(first_event_secs))
+        format!(
+            "{}{}-{uuid}.gz",
+            self.prefix(RAW),
+            time::compact_utc(first_event_secs)
+        )
     }
 
     /// Key of a merged object holding `first_ts..=last_ts`.
@@ -77,7 +84,12 @@ pub fn job_prefix(top: &str, tool: &str, job: &str) -> String {
 
 /// `meta/<tool>/<job>/<pod>.json`.
 pub fn meta_key(tool: &str, job: &str, pod: &str) -> String {
-    format!("{META}/{}/{}/{}.json", keys::encode(tool), keys::encode(job), keys::encode(pod))
+    format!(
+        "{META}/{}/{}/{}.json",
+        keys::encode(tool),
+        keys::encode(job),
+        keys::encode(pod)
+    )
 }
 
 /// A parsed raw or data key.
@@ -92,7 +104,11 @@ pub enum ObjectKind {
     /// Fluent Bit's upload: event time (s) of its first record, and its id.
     Raw { first_secs: i64, uuid: String },
     /// A merged object: its time range (ns) and id.
-    Data { first_ts: u64, last_ts: u64, id: String },
+    Data {
+        first_ts: u64,
+        last_ts: u64,
+        id: String,
+    },
 }
 
 /// Parses `raw/…` and `data/…` keys.
@@ -109,7 +125,10 @@ pub fn parse_object_key(key: &str) -> Result<ObjectKey, LayoutError> {
         return Err(shape());
     }
     let decode = |p: &str| {
-        keys::decode(p).map_err(|source| LayoutError::Part { key: key.to_string(), source })
+        keys::decode(p).map_err(|source| LayoutError::Part {
+            key: key.to_string(),
+            source,
+        })
     };
     let origin = Origin {
         tool: decode(names[0])?,
@@ -125,14 +144,21 @@ pub fn parse_object_key(key: &str) -> Result<ObjectKey, LayoutError> {
             if uuid.is_empty() {
                 return Err(shape());
             }
-            ObjectKind::Raw { first_secs, uuid: uuid.to_string() }
+            ObjectKind::Raw {
+                first_secs,
+                uuid: uuid.to_string(),
+            }
         }
         DATA => {
             let mut it = stem.splitn(3, '-');
             let first_ts = it.next().and_then(|s| s.parse().ok()).ok_or_else(shape)?;
             let last_ts = it.next().and_then(|s| s.parse().ok()).ok_or_else(shape)?;
             let id = it.next().filter(|s| !s.is_empty()).ok_or_else(shape)?;
-            ObjectKind::Data { first_ts, last_ts, id: id.to_string() }
+            ObjectKind::Data {
+                first_ts,
+                last_ts,
+                id: id.to_string(),
+            }
         }
         _ => return Err(shape()),
     };
@@ -155,10 +181,19 @@ mod tests {
     #[test]
     fn raw_keys_roundtrip() {
         let k = origin().raw_key(1_795_618_800, "AbC12xyZ");
-        assert_eq!(k, "raw/foo/my_2ejob/myjob-28889999-abcde/job/20261125T150000Z-AbC12xyZ.gz");
+        assert_eq!(
+            k,
+            "raw/foo/my_2ejob/myjob-28889999-abcde/job/20261125T150000Z-AbC12xyZ.gz"
+        );
         let p = parse_object_key(&k).unwrap();
         assert_eq!(p.origin, origin());
-        assert_eq!(p.kind, ObjectKind::Raw { first_secs: 1_795_618_800, uuid: "AbC12xyZ".into() });
+        assert_eq!(
+            p.kind,
+            ObjectKind::Raw {
+                first_secs: 1_795_618_800,
+                uuid: "AbC12xyZ".into()
+            }
+        );
     }
 
     #[test]
@@ -167,7 +202,14 @@ mod tests {
         let b = origin().data_key(40, 50, "x0");
         assert!(a < b, "zero-padded times sort as numbers");
         let p = parse_object_key(&a).unwrap();
-        assert_eq!(p.kind, ObjectKind::Data { first_ts: 5, last_ts: 900, id: "x1".into() });
+        assert_eq!(
+            p.kind,
+            ObjectKind::Data {
+                first_ts: 5,
+                last_ts: 900,
+                id: "x1".into()
+            }
+        );
     }
 
     #[test]

@@ -8,5 +8,5 @@
 pub mod keys;
 pub mod layout;
 pub mod record;
-pub mod time;
 pub mod rules;
+pub mod time;

@@ -61,11 +61,20 @@ impl Rule {
     }
 
     fn new(from: Source) -> Self {
-        Rule { from, key: None, regex: None, map: None, value: None }
+        Rule {
+            from,
+            key: None,
+            regex: None,
+            map: None,
+            value: None,
+        }
     }
     /// A rule reading pod label `key`.
     pub fn label(key: &str) -> Self {
-        Rule { key: Some(key.into()), ..Self::new(Source::Label) }
+        Rule {
+            key: Some(key.into()),
+            ..Self::new(Source::Label)
+        }
     }
     /// A rule reading `from` (not a label or annotation).
     pub fn of(from: Source) -> Self {
@@ -73,7 +82,10 @@ impl Rule {
     }
     /// A rule always yielding `value`.
     pub fn constant(value: &str) -> Self {
-        Rule { value: Some(value.into()), ..Self::new(Source::Constant) }
+        Rule {
+            value: Some(value.into()),
+            ..Self::new(Source::Constant)
+        }
     }
     pub fn regex(mut self, re: &str) -> Self {
         self.regex = Some(re.into());
@@ -84,7 +96,12 @@ impl Rule {
         self
     }
     pub fn map(mut self, pairs: &[(&str, &str)]) -> Self {
-        self.map = Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        self.map = Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
         self
     }
 }
@@ -103,7 +120,11 @@ pub struct LabelRules {
 
 impl Default for LabelRules {
     fn default() -> Self {
-        LabelRules { tool: default_tool(), job: default_job(), kind: default_kind() }
+        LabelRules {
+            tool: default_tool(),
+            job: default_job(),
+            kind: default_kind(),
+        }
     }
 }
 
@@ -164,7 +185,9 @@ pub fn default_kind() -> Vec<Rule> {
         Rule::label("app.kubernetes.io/managed-by").map(&[("webservice", "webservice")]),
         Rule::label("tekton.dev/pipelineRun").value("build"),
         Rule::label("job-name").regex(CRON_RUN).value("cronjob"),
-        Rule::label("batch.kubernetes.io/job-name").regex(CRON_RUN).value("cronjob"),
+        Rule::label("batch.kubernetes.io/job-name")
+            .regex(CRON_RUN)
+            .value("cronjob"),
         Rule::label("job-name").value("job"),
         Rule::label("batch.kubernetes.io/job-name").value("job"),
         Rule::label("pod-template-hash").value("continuous"),
@@ -186,13 +209,22 @@ mod tests {
 
     #[test]
     fn json_shape() {
-        let r: Rule = serde_json::from_str(r#"{"from":"label","key":"job-name","regex":"^(.+)-\\d+$"}"#).unwrap();
+        let r: Rule =
+            serde_json::from_str(r#"{"from":"label","key":"job-name","regex":"^(.+)-\\d+$"}"#)
+                .unwrap();
         assert_eq!(r, Rule::label("job-name").regex("^(.+)-\\d+$"));
         assert!(serde_json::from_str::<Rule>(r#"{"from":"label","kye":"x"}"#).is_err());
         assert!(serde_json::from_str::<Rule>(r#"{"from":"labels"}"#).is_err());
-        assert_eq!(Rule::of(Source::Label).check(), Err(RuleError::MissingKey(Source::Label)));
-        assert_eq!(Rule::of(Source::Constant).check(), Err(RuleError::MissingValue));
-        let partial: LabelRules = serde_json::from_str(r#"{"tool":[{"from":"constant","value":"x"}]}"#).unwrap();
+        assert_eq!(
+            Rule::of(Source::Label).check(),
+            Err(RuleError::MissingKey(Source::Label))
+        );
+        assert_eq!(
+            Rule::of(Source::Constant).check(),
+            Err(RuleError::MissingValue)
+        );
+        let partial: LabelRules =
+            serde_json::from_str(r#"{"tool":[{"from":"constant","value":"x"}]}"#).unwrap();
         assert_eq!(partial.job, default_job());
     }
 }

@@ -23,7 +23,15 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 fn digits(b: &[u8]) -> Option<u32> {
@@ -49,7 +57,11 @@ pub fn parse_rfc3339_nanos(s: &[u8]) -> Option<u64> {
         return None;
     }
     let (y, mo, d) = (digits(&s[0..4])?, digits(&s[5..7])?, digits(&s[8..10])?);
-    let (h, mi, se) = (digits(&s[11..13])?, digits(&s[14..16])?, digits(&s[17..19])?);
+    let (h, mi, se) = (
+        digits(&s[11..13])?,
+        digits(&s[14..16])?,
+        digits(&s[17..19])?,
+    );
     if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y as i64, mo) || h > 23 || mi > 59 {
         return None;
     }
@@ -118,7 +130,13 @@ pub fn parse_compact_utc(s: &str) -> Option<i64> {
     }
     let (y, mo, d) = (digits(&b[0..4])?, digits(&b[4..6])?, digits(&b[6..8])?);
     let (h, mi, se) = (digits(&b[9..11])?, digits(&b[11..13])?, digits(&b[13..15])?);
-    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y as i64, mo) || h > 23 || mi > 59 || se > 59 {
+    if !(1..=12).contains(&mo)
+        || d == 0
+        || d > days_in_month(y as i64, mo)
+        || h > 23
+        || mi > 59
+        || se > 59
+    {
         return None;
     }
     Some(days_from_civil(y as i64, mo, d) * 86_400 + (h * 3600 + mi * 60 + se) as i64)
@@ -151,8 +169,11 @@ mod tests {
             Some(1_795_618_800_000_000_002)
         );
         assert_eq!(parse_rfc3339_nanos(b"1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339_nanos(b"1970-01-01T01:00:00.5+01:00"), Some(500_000_000));
-        assert_eq!(parse_rfc3339_nanos(b"2024-02-29T00:00:00Z").is_some(), true);
+        assert_eq!(
+            parse_rfc3339_nanos(b"1970-01-01T01:00:00.5+01:00"),
+            Some(500_000_000)
+        );
+        assert!(parse_rfc3339_nanos(b"2024-02-29T00:00:00Z").is_some());
         for bad in [
             &b"2023-02-29T00:00:00Z"[..],
             b"2026-11-25 15:00:00",
@@ -163,7 +184,12 @@ mod tests {
             b"",
             b"2026-13-01T00:00:00Z",
         ] {
-            assert_eq!(parse_rfc3339_nanos(bad), None, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                parse_rfc3339_nanos(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -171,7 +197,10 @@ mod tests {
     fn compact_stamp() {
         assert_eq!(compact_utc(1_795_618_800), "20261125T150000Z");
         assert_eq!(parse_compact_utc("20261125T150000Z"), Some(1_795_618_800));
-        assert_eq!(rfc3339_nanos(1_795_618_800_000_000_002), "2026-11-25T15:00:00.000000002Z");
+        assert_eq!(
+            rfc3339_nanos(1_795_618_800_000_000_002),
+            "2026-11-25T15:00:00.000000002Z"
+        );
     }
 
     proptest! {

@@ -72,10 +72,10 @@ pub struct QuotaConfig {
 
 impl QuotaConfig {
     pub fn budget(&self, tool: &str) -> Budget {
-        self.tools
-            .get(tool)
-            .copied()
-            .unwrap_or(Budget { bytes: self.bytes, window_seconds: self.window_seconds })
+        self.tools.get(tool).copied().unwrap_or(Budget {
+            bytes: self.bytes,
+            window_seconds: self.window_seconds,
+        })
     }
 }
 
@@ -124,9 +124,17 @@ pub enum ConfigError {
     #[error("invalid JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("labels.{field}[{index}]: {source}")]
-    Rule { field: &'static str, index: usize, source: RuleError },
+    Rule {
+        field: &'static str,
+        index: usize,
+        source: RuleError,
+    },
     #[error("labels.{field}[{index}]: bad regex: {message}")]
-    Regex { field: &'static str, index: usize, message: String },
+    Regex {
+        field: &'static str,
+        index: usize,
+        message: String,
+    },
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
 }
@@ -136,9 +144,17 @@ impl Config {
     /// [`crate::labels::Labeller::new`], which reports them with the same error type.
     pub fn parse(text: &[u8]) -> Result<Config, ConfigError> {
         let c: Config = serde_json::from_slice(text)?;
-        for (field, rules) in [("tool", &c.labels.tool), ("job", &c.labels.job), ("kind", &c.labels.kind)] {
+        for (field, rules) in [
+            ("tool", &c.labels.tool),
+            ("job", &c.labels.job),
+            ("kind", &c.labels.kind),
+        ] {
             for (index, r) in rules.iter().enumerate() {
-                r.check().map_err(|source| ConfigError::Rule { field, index, source })?;
+                r.check().map_err(|source| ConfigError::Rule {
+                    field,
+                    index,
+                    source,
+                })?;
             }
         }
         if c.line_limit_bytes == 0 {
@@ -162,21 +178,45 @@ mod tests {
     fn empty_object_is_all_defaults() {
         let c = Config::parse(b"{}").unwrap();
         assert_eq!(c.line_limit_bytes, 16384);
-        assert_eq!(c.quota.budget("x"), Budget { bytes: 100 << 20, window_seconds: 3600 });
+        assert_eq!(
+            c.quota.budget("x"),
+            Budget {
+                bytes: 100 << 20,
+                window_seconds: 3600
+            }
+        );
         assert_eq!(c.labels, LabelRules::default());
     }
 
     #[test]
     fn overrides() {
-        let c = Config::parse(br#"{"quota":{"bytes":10,"tools":{"noisy":{"bytes":5,"window_seconds":60}}}}"#).unwrap();
-        assert_eq!(c.quota.budget("noisy"), Budget { bytes: 5, window_seconds: 60 });
-        assert_eq!(c.quota.budget("other"), Budget { bytes: 10, window_seconds: 3600 });
+        let c = Config::parse(
+            br#"{"quota":{"bytes":10,"tools":{"noisy":{"bytes":5,"window_seconds":60}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.quota.budget("noisy"),
+            Budget {
+                bytes: 5,
+                window_seconds: 60
+            }
+        );
+        assert_eq!(
+            c.quota.budget("other"),
+            Budget {
+                bytes: 10,
+                window_seconds: 3600
+            }
+        );
     }
 
     #[test]
     fn errors_name_the_place() {
         let e = Config::parse(br#"{"labels":{"job":[{"from":"label"}]}}"#).unwrap_err();
-        assert_eq!(e.to_string(), "labels.job[0]: rule needs \"key\" with from=Label");
+        assert_eq!(
+            e.to_string(),
+            "labels.job[0]: rule needs \"key\" with from=Label"
+        );
         assert!(Config::parse(br#"{"line_limit":5}"#).is_err());
         assert!(Config::parse(br#"{"quota":{"window_seconds":0}}"#).is_err());
         assert!(Config::parse(b"nope").is_err());

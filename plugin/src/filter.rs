@@ -199,7 +199,11 @@ impl Filter {
             let role = match key_name(record, m) {
                 Some(field::IN_KUBERNETES) => {
                     k8s = Some(i);
-                    if self.cfg.keep_kubernetes { Role::Copy } else { Role::Skip }
+                    if self.cfg.keep_kubernetes {
+                        Role::Copy
+                    } else {
+                        Role::Skip
+                    }
                 }
                 Some(field::IN_TIME) => {
                     time = Some(i);
@@ -250,7 +254,9 @@ impl Filter {
             match role {
                 Role::Skip => continue,
                 Role::Log if Some(i) != log => continue,
-                Role::Log => write_log(out, record, m, self.cfg.line_limit_bytes, &mut self.scratch),
+                Role::Log => {
+                    write_log(out, record, m, self.cfg.line_limit_bytes, &mut self.scratch)
+                }
                 Role::Copy => out.extend_from_slice(m.whole(record)),
             }
             out.push(b',');
@@ -265,7 +271,10 @@ impl Filter {
         match self.quotas.charge(&d.tool, d.budget, ts, size) {
             Decision::Admit(None) => {}
             Decision::Admit(Some(dropped)) => write_summary(out, &dropped),
-            Decision::Marker { budget, resets_at_ns } => {
+            Decision::Marker {
+                budget,
+                resets_at_ns,
+            } => {
                 out.clear();
                 out.push(b'{');
                 for i in [stream, off].into_iter().flatten() {
@@ -307,7 +316,12 @@ impl Filter {
             let meta = self.pod_meta(record, k8s)?;
             self.labeller.derive(&meta).map(|labels| {
                 let budget = self.cfg.quota.budget(&labels.tool);
-                Rc::new(Derived { fragment: fragment(&labels), tool: labels.tool.as_str().into(), budget, labels })
+                Rc::new(Derived {
+                    fragment: fragment(&labels),
+                    tool: labels.tool.as_str().into(),
+                    budget,
+                    labels,
+                })
             })
         } else {
             None
@@ -318,7 +332,13 @@ impl Filter {
             if self.cache.len() == CACHE_ENTRIES {
                 self.cache.pop();
             }
-            self.cache.insert(0, CacheEntry { map: span.into(), derived: derived.clone() });
+            self.cache.insert(
+                0,
+                CacheEntry {
+                    map: span.into(),
+                    derived: derived.clone(),
+                },
+            );
         }
         Ok(derived)
     }
@@ -340,7 +360,11 @@ impl Filter {
                 "docker_id" => &mut meta.container_id,
                 "host" => &mut meta.node,
                 "labels" | "annotations" => {
-                    let pairs = if key == "labels" { &mut meta.labels } else { &mut meta.annotations };
+                    let pairs = if key == "labels" {
+                        &mut meta.labels
+                    } else {
+                        &mut meta.annotations
+                    };
                     pairs.clear();
                     if m.value(span).first() == Some(&b'{') {
                         json::nested_object(m.value(span), 2, &mut self.nested)?;

@@ -92,7 +92,11 @@ impl Member {
     pub fn as_str(&self, buf: &[u8]) -> Option<Str> {
         let v = self.value(buf);
         if v.len() >= 2 && v[0] == b'"' {
-            Some(Str { start: self.start + 1, end: self.end - 1, escaped: self.escaped })
+            Some(Str {
+                start: self.start + 1,
+                end: self.end - 1,
+                escaped: self.escaped,
+            })
         } else {
             None
         }
@@ -201,7 +205,11 @@ impl<'a> Scanner<'a> {
             match c {
                 b'"' => {
                     self.i = i + 1;
-                    return Ok(Str { start: start as u32, end: i as u32, escaped });
+                    return Ok(Str {
+                        start: start as u32,
+                        end: i as u32,
+                        escaped,
+                    });
                 }
                 b'\\' => {
                     escaped = true;
@@ -433,7 +441,12 @@ impl<'a> Scanner<'a> {
                 None if self.peek() == Some(b'"') => escaped = self.string()?.escaped,
                 None => self.value(depth + 1)?,
             }
-            out.push(Member { key, start: start as u32, end: self.i as u32, escaped });
+            out.push(Member {
+                key,
+                start: start as u32,
+                end: self.i as u32,
+                escaped,
+            });
             self.ws();
             match self.peek() {
                 Some(b',') => self.i += 1,
@@ -449,7 +462,11 @@ impl<'a> Scanner<'a> {
     /// Requires only whitespace after the cursor.
     pub fn end(&mut self) -> Result<(), JsonError> {
         self.ws();
-        if self.i == self.b.len() { Ok(()) } else { Err(self.err()) }
+        if self.i == self.b.len() {
+            Ok(())
+        } else {
+            Err(self.err())
+        }
     }
 }
 
@@ -528,7 +545,8 @@ fn for_each_unescaped(raw: &[u8], mut f: impl FnMut(&[u8])) {
 pub fn unescape_into(raw: &[u8], out: &mut String) {
     let mut bytes = std::mem::take(out).into_bytes();
     for_each_unescaped(raw, |p| bytes.extend_from_slice(p));
-    *out = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    *out = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
 }
 
 /// Appends `s` as a JSON string literal, quotes included.
@@ -610,7 +628,10 @@ mod tests {
             .iter()
             .map(|m| {
                 let k = m.key.text(s.as_bytes(), &mut scratch).to_string();
-                (k, String::from_utf8(m.value(s.as_bytes()).to_vec()).unwrap())
+                (
+                    k,
+                    String::from_utf8(m.value(s.as_bytes()).to_vec()).unwrap(),
+                )
             })
             .collect())
     }
@@ -659,7 +680,8 @@ mod tests {
         ];
         for c in cases {
             let ours = members(c).is_ok();
-            let theirs = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(c).is_ok();
+            let theirs =
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(c).is_ok();
             assert_eq!(ours, theirs, "{c:?}");
         }
     }
@@ -688,7 +710,11 @@ mod tests {
         let mut s = String::new();
         unescape_into(raw, &mut s);
         assert_eq!(s, "a\"b\\c/d\né😀");
-        let st = Str { start: 0, end: raw.len() as u32, escaped: true };
+        let st = Str {
+            start: 0,
+            end: raw.len() as u32,
+            escaped: true,
+        };
         assert!(st.eq_str(raw, "a\"b\\c/d\né😀"));
         assert!(!st.eq_str(raw, "a\"b\\c/d\né"));
         assert!(!st.eq_str(raw, "a\"b\\c/d\né😀x"));
@@ -713,7 +739,7 @@ mod tests {
         for b in 0u8..=255 {
             let mut w = [b'a'; 8];
             w[5] = b;
-            let expect = b == b'"' || b == b'\\' || b < 0x20 || b >= 0x80;
+            let expect = b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b);
             assert_eq!(special(u64::from_le_bytes(w)), expect, "byte {b:#x}");
         }
     }

@@ -21,7 +21,11 @@ pub struct PodMeta {
 impl PodMeta {
     fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         // Last wins, as with duplicate keys in JSON.
-        pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -68,7 +72,10 @@ impl Compiled {
         let mut value = source;
         if let Some(re) = &self.regex {
             let caps = re.captures(source)?;
-            value = caps.get(1).or_else(|| caps.get(0)).map_or("", |m| m.as_str());
+            value = caps
+                .get(1)
+                .or_else(|| caps.get(0))
+                .map_or("", |m| m.as_str());
         }
         if let Some(map) = &self.rule.map {
             value = map.get(value)?;
@@ -101,7 +108,10 @@ fn compile(field: &'static str, rules: &[Rule]) -> Result<Vec<Compiled>, ConfigE
                 })?),
                 None => None,
             };
-            Ok(Compiled { rule: rule.clone(), regex })
+            Ok(Compiled {
+                rule: rule.clone(),
+                regex,
+            })
         })
         .collect()
 }
@@ -147,7 +157,10 @@ mod tests {
             container: "c".into(),
             container_id: "abc".into(),
             node: "n1".into(),
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             annotations: vec![],
         }
     }
@@ -167,13 +180,25 @@ mod tests {
         let one_off = pod(
             "tool-foo",
             "myjob-x7k2p",
-            &[("job-name", "myjob"), ("app.kubernetes.io/name", "myjob"), ("app.kubernetes.io/component", "jobs")],
+            &[
+                ("job-name", "myjob"),
+                ("app.kubernetes.io/name", "myjob"),
+                ("app.kubernetes.io/component", "jobs"),
+            ],
         );
         assert_eq!(derive(&one_off), t("foo", "myjob", "job"));
         // Every run of a cron job lands in the cron job's name.
-        let cron = pod("tool-foo", "nightly-28889999-abcde", &[("job-name", "nightly-28889999")]);
+        let cron = pod(
+            "tool-foo",
+            "nightly-28889999-abcde",
+            &[("job-name", "nightly-28889999")],
+        );
         assert_eq!(derive(&cron), t("foo", "nightly", "cronjob"));
-        let cron2 = pod("tool-foo", "nightly-28890000-zzzzz", &[("batch.kubernetes.io/job-name", "nightly-28890000")]);
+        let cron2 = pod(
+            "tool-foo",
+            "nightly-28890000-zzzzz",
+            &[("batch.kubernetes.io/job-name", "nightly-28890000")],
+        );
         assert_eq!(derive(&cron2), t("foo", "nightly", "cronjob"));
         // A continuous job: a Deployment's replicas share the job.
         for name in ["worker-7d9f8b6c5d-x2x4z", "worker-7d9f8b6c5d-q8rtn"] {
@@ -184,7 +209,10 @@ mod tests {
         let web = pod(
             "tool-foo",
             "foo-5c6d7f8b9-xk2lp",
-            &[("app.kubernetes.io/component", "web"), ("pod-template-hash", "5c6d7f8b9")],
+            &[
+                ("app.kubernetes.io/component", "web"),
+                ("pod-template-hash", "5c6d7f8b9"),
+            ],
         );
         assert_eq!(derive(&web), t("foo", "foo", "webservice"));
         // A build pod, in the shared build namespace.
@@ -195,12 +223,19 @@ mod tests {
         );
         assert_eq!(derive(&build), t("foo", "build", "build"));
         // Not a tool.
-        assert_eq!(derive(&pod("kube-system", "coredns-5d78c9869d-abcde", &[])), None);
+        assert_eq!(
+            derive(&pod("kube-system", "coredns-5d78c9869d-abcde", &[])),
+            None
+        );
         // Explicit labels win.
         let explicit = pod(
             "ops",
             "x-1",
-            &[("afterlog.io/tool", "bar"), ("afterlog.io/job", "j"), ("afterlog.io/kind", "job")],
+            &[
+                ("afterlog.io/tool", "bar"),
+                ("afterlog.io/job", "j"),
+                ("afterlog.io/kind", "job"),
+            ],
         );
         assert_eq!(derive(&explicit), t("bar", "j", "job"));
     }
@@ -208,13 +243,18 @@ mod tests {
     #[test]
     fn pod_name_fallbacks() {
         assert_eq!(derive(&pod("tool-a", "db-0", &[])), t("a", "db", "other"));
-        assert_eq!(derive(&pod("tool-a", "plain", &[])), t("a", "plain", "other"));
+        assert_eq!(
+            derive(&pod("tool-a", "plain", &[])),
+            t("a", "plain", "other")
+        );
     }
 
     #[test]
     fn bad_regex_names_its_rule() {
         let mut rules = LabelRules::default();
-        rules.job.insert(1, Rule::of(Source::Pod).regex("(unclosed"));
+        rules
+            .job
+            .insert(1, Rule::of(Source::Pod).regex("(unclosed"));
         let e = Labeller::new(&rules).err().unwrap();
         assert!(e.to_string().starts_with("labels.job[1]: bad regex"), "{e}");
     }

@@ -67,7 +67,11 @@ pub struct Quotas {
 
 impl Quotas {
     pub fn new(max_tools: usize) -> Self {
-        Quotas { tools: FxHashMap::default(), tick: 0, max_tools: max_tools.max(1) }
+        Quotas {
+            tools: FxHashMap::default(),
+            tick: 0,
+            max_tools: max_tools.max(1),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -94,7 +98,10 @@ impl Quotas {
                 if self.tools.len() >= self.max_tools {
                     self.evict();
                 }
-                self.tools.entry(tool.into()).or_insert(ToolState { window, ..ToolState::default() })
+                self.tools.entry(tool.into()).or_insert(ToolState {
+                    window,
+                    ..ToolState::default()
+                })
             }
         };
         st.last_seen = tick;
@@ -114,7 +121,10 @@ impl Quotas {
         }
         st.marked = true;
         let resets_at_ns = (st.window + budget.window_seconds).saturating_mul(1_000_000_000);
-        Decision::Marker { budget, resets_at_ns }
+        Decision::Marker {
+            budget,
+            resets_at_ns,
+        }
     }
 
     fn evict(&mut self) {
@@ -138,7 +148,13 @@ impl Quotas {
         if !self.tools.contains_key(tool) && self.tools.len() >= self.max_tools {
             self.evict();
         }
-        self.tools.insert(tool.into(), ToolState { last_seen: self.tick, ..state });
+        self.tools.insert(
+            tool.into(),
+            ToolState {
+                last_seen: self.tick,
+                ..state
+            },
+        );
     }
 }
 
@@ -165,11 +181,26 @@ pub fn parse_journal_line(line: &str) -> Option<(u64, String, ToolState)> {
     let tool = keys::decode(it.next()?).ok()?;
     let mut n = || it.next().and_then(|v| v.parse::<u64>().ok());
     let (window, used, marked) = (n()?, n()?, n()?);
-    let dropped = Dropped { records: n()?, bytes: n()?, from_ns: n()?, until_ns: n()? };
+    let dropped = Dropped {
+        records: n()?,
+        bytes: n()?,
+        from_ns: n()?,
+        until_ns: n()?,
+    };
     if it.next().is_some() || marked > 1 {
         return None;
     }
-    Some((generation, tool, ToolState { window, used, marked: marked == 1, dropped, last_seen: 0 }))
+    Some((
+        generation,
+        tool,
+        ToolState {
+            window,
+            used,
+            marked: marked == 1,
+            dropped,
+            last_seen: 0,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -178,7 +209,10 @@ mod tests {
     use proptest::prelude::*;
 
     const S: u64 = 1_000_000_000;
-    const B: Budget = Budget { bytes: 100, window_seconds: 60 };
+    const B: Budget = Budget {
+        bytes: 100,
+        window_seconds: 60,
+    };
 
     #[test]
     fn exceed_marker_drop_summary_reset() {
@@ -188,13 +222,21 @@ mod tests {
         assert_eq!(q.charge("a", B, t0 + S, 40), Decision::Admit(None));
         assert_eq!(
             q.charge("a", B, t0 + 2 * S, 1),
-            Decision::Marker { budget: B, resets_at_ns: t0 + 60 * S }
+            Decision::Marker {
+                budget: B,
+                resets_at_ns: t0 + 60 * S
+            }
         );
         assert_eq!(q.charge("a", B, t0 + 3 * S, 5), Decision::Drop);
         // Other tools are not affected.
         assert_eq!(q.charge("b", B, t0 + 3 * S, 100), Decision::Admit(None));
         // Next window: admitted, with the summary.
-        let d = Dropped { records: 2, bytes: 6, from_ns: t0 + 2 * S, until_ns: t0 + 3 * S };
+        let d = Dropped {
+            records: 2,
+            bytes: 6,
+            from_ns: t0 + 2 * S,
+            until_ns: t0 + 3 * S,
+        };
         assert_eq!(q.charge("a", B, t0 + 61 * S, 10), Decision::Admit(Some(d)));
         assert_eq!(q.charge("a", B, t0 + 62 * S, 10), Decision::Admit(None));
     }

@@ -20,7 +20,12 @@ pub enum Expected {
 }
 
 fn pod_meta(k8s: &Map<String, Value>) -> PodMeta {
-    let s = |k: &str| k8s.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let s = |k: &str| {
+        k8s.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let pairs = |k: &str| -> Vec<(String, String)> {
         match k8s.get(k) {
             Some(Value::Object(m)) => m
@@ -64,14 +69,19 @@ pub fn expected(cfg: &Config, labeller: &Labeller, sec: u32, nsec: u32, record: 
         .and_then(Value::as_str)
         .and_then(|t| time::parse_rfc3339_nanos(t.as_bytes()))
         .unwrap_or(fallback);
-    for k in [field::IN_TIME, field::IN_PARTIAL, field::TS, field::AFTERLOG] {
+    for k in [
+        field::IN_TIME,
+        field::IN_PARTIAL,
+        field::TS,
+        field::AFTERLOG,
+    ] {
         obj.remove(k);
     }
     if !cfg.keep_kubernetes {
         obj.remove(field::IN_KUBERNETES);
     }
-    if let Some(Value::String(log)) = obj.get_mut(field::LOG) {
-        if log.len() > cfg.line_limit_bytes {
+    if let Some(Value::String(log)) = obj.get_mut(field::LOG)
+        && log.len() > cfg.line_limit_bytes {
             let mut cut = cfg.line_limit_bytes;
             while !log.is_char_boundary(cut) {
                 cut -= 1;
@@ -80,7 +90,6 @@ pub fn expected(cfg: &Config, labeller: &Labeller, sec: u32, nsec: u32, record: 
             log.truncate(cut);
             log.push_str(&marker);
         }
-    }
     obj.insert(field::TS.into(), json!(ts));
     obj.insert(
         field::AFTERLOG.into(),
@@ -106,20 +115,22 @@ pub fn normalise(input: &[u8], output: Option<&[u8]>) -> Result<Expected, String
     let Some(out) = output else {
         return Ok(Expected::Unchanged);
     };
-    let mut v: Value = serde_json::from_slice(out).map_err(|e| format!("output is not JSON: {e}"))?;
+    let mut v: Value =
+        serde_json::from_slice(out).map_err(|e| format!("output is not JSON: {e}"))?;
     if !v.is_object() {
         return Err("output is not an object".into());
     }
-    if let Some(err) = v.get_mut(field::AFTERLOG).and_then(|a| a.get_mut(label::ERROR)) {
+    if let Some(err) = v
+        .get_mut(field::AFTERLOG)
+        .and_then(|a| a.get_mut(label::ERROR))
+    {
         *err = json!("*");
     }
     // Unchanged after a lossy UTF-8 repair comes back as a record.
-    if std::str::from_utf8(input).is_err() {
-        if let Ok(orig) = serde_json::from_str::<Value>(&String::from_utf8_lossy(input)) {
-            if orig == v {
+    if std::str::from_utf8(input).is_err()
+        && let Ok(orig) = serde_json::from_str::<Value>(&String::from_utf8_lossy(input))
+            && orig == v {
                 return Ok(Expected::Unchanged);
             }
-        }
-    }
     Ok(Expected::Record(v))
 }

@@ -71,7 +71,10 @@ impl Runtime {
                     cfg_dir = Some(d.clone());
                     match Config::parse(&text) {
                         Ok(c) => cfg = c,
-                        Err(e) => complain(&format!("{}: {e}; using the built-in defaults", p.display())),
+                        Err(e) => complain(&format!(
+                            "{}: {e}; using the built-in defaults",
+                            p.display()
+                        )),
                     }
                     break;
                 }
@@ -98,7 +101,15 @@ impl Runtime {
             }
         };
         let now = clock();
-        let mut rt = Runtime { filter, persist: None, clock, started_ns: now, now_ns: now, calls: 0, interval_ns };
+        let mut rt = Runtime {
+            filter,
+            persist: None,
+            clock,
+            started_ns: now,
+            now_ns: now,
+            calls: 0,
+            interval_ns,
+        };
         if let Some(path) = state {
             match rt.load(&path) {
                 Ok(p) => rt.persist = Some(p),
@@ -119,7 +130,7 @@ impl Runtime {
     pub fn process(&mut self, sec: u32, nsec: u32, record: &[u8]) -> Output<'_> {
         self.calls += 1;
         let young = self.now_ns.saturating_sub(self.started_ns) < self.interval_ns;
-        if young || self.calls % CLOCK_EVERY == 0 {
+        if young || self.calls.is_multiple_of(CLOCK_EVERY) {
             self.now_ns = (self.clock)();
         }
         let verdict = self.filter.judge(sec, nsec, record);
@@ -134,26 +145,27 @@ impl Runtime {
     }
 
     fn after_change(&mut self, young: bool) {
-        let Some(p) = self.persist.as_mut() else { return };
+        let Some(p) = self.persist.as_mut() else {
+            return;
+        };
         p.dirty = true;
         let mut failed = None;
-        if young {
-            if let (Some(tool), Some(j)) = (self.filter.last_charged(), p.journal.as_mut()) {
-                if let Some(st) = self.filter.quotas().get(tool) {
+        if young
+            && let (Some(tool), Some(j)) = (self.filter.last_charged(), p.journal.as_mut())
+                && let Some(st) = self.filter.quotas().get(tool) {
                     let line = quota::journal_line(p.generation, tool, st);
                     if let Err(e) = j.write_all(line.as_bytes()) {
                         failed = Some(format!("journal {}: {e}", p.journal_path.display()));
                     }
                 }
-            }
-        }
-        if failed.is_none() && self.now_ns.saturating_sub(p.last_snapshot_ns) >= self.interval_ns {
-            if let Err(e) = snapshot(p, &self.filter, self.now_ns) {
+        if failed.is_none() && self.now_ns.saturating_sub(p.last_snapshot_ns) >= self.interval_ns
+            && let Err(e) = snapshot(p, &self.filter, self.now_ns) {
                 failed = Some(format!("{}: {e}", p.path.display()));
             }
-        }
         if let Some(msg) = failed {
-            complain(&format!("quota state {msg}; quotas are kept in memory only from now on"));
+            complain(&format!(
+                "quota state {msg}; quotas are kept in memory only from now on"
+            ));
             self.persist = None;
         }
     }
@@ -169,7 +181,10 @@ impl Runtime {
                         self.filter.quotas_mut().restore(&tool, st);
                     }
                 }
-                Err(e) => complain(&format!("quota state {} is unreadable ({e}); starting afresh", path.display())),
+                Err(e) => complain(&format!(
+                    "quota state {} is unreadable ({e}); starting afresh",
+                    path.display()
+                )),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
@@ -181,11 +196,10 @@ impl Runtime {
                 let complete = text.rfind('\n').map_or("", |i| &text[..i]);
                 for line in complete.lines() {
                     lines += 1;
-                    if let Some((g, tool, st)) = quota::parse_journal_line(line) {
-                        if g == generation {
+                    if let Some((g, tool, st)) = quota::parse_journal_line(line)
+                        && g == generation {
                             self.filter.quotas_mut().restore(&tool, st);
                         }
-                    }
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -203,7 +217,12 @@ impl Runtime {
             // Also proves at start that the directory is writable.
             snapshot(&mut p, &self.filter, self.now_ns)?;
         }
-        p.journal = Some(OpenOptions::new().create(true).append(true).open(&p.journal_path)?);
+        p.journal = Some(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&p.journal_path)?,
+        );
         Ok(p)
     }
 }
@@ -215,7 +234,12 @@ fn snapshot(p: &mut Persist, filter: &Filter, now_ns: u64) -> std::io::Result<()
         version: 1,
         generation,
         saved_at_ns: now_ns,
-        tools: filter.quotas().entries().into_iter().map(|(t, s)| (t.to_string(), *s)).collect(),
+        tools: filter
+            .quotas()
+            .entries()
+            .into_iter()
+            .map(|(t, s)| (t.to_string(), *s))
+            .collect(),
     };
     let tmp = p.path.with_extension("tmp");
     {

@@ -60,16 +60,20 @@ fn event_time_is_used_without_a_cri_time() {
 #[test]
 fn records_without_a_tool_pass_unchanged() {
     let mut f = Filter::new(Config::default()).unwrap();
-    assert_eq!(f.process(1, 0, br#"{"log":"no kubernetes"}"#), Output::Unchanged);
+    assert_eq!(
+        f.process(1, 0, br#"{"log":"no kubernetes"}"#),
+        Output::Unchanged
+    );
     let other = sample("p", json!({}), "x");
-    let other = String::from_utf8(other).unwrap().replace("tool-foo", "kube-system");
+    let other = String::from_utf8(other)
+        .unwrap()
+        .replace("tool-foo", "kube-system");
     assert_eq!(f.process(1, 0, other.as_bytes()), Output::Unchanged);
 }
 
 #[test]
 fn long_lines_are_cut_at_a_character_boundary() {
-    let mut cfg = Config::default();
-    cfg.line_limit_bytes = 10;
+    let cfg = Config { line_limit_bytes: 10, ..Config::default() };
     let mut f = Filter::new(cfg).unwrap();
     let out = run(&mut f, &sample("p", json!({}), "aaaaaaaaé€😀")).unwrap();
     assert_eq!(out["log"], json!("aaaaaaaaé…[truncated 7 bytes]"));
@@ -83,13 +87,22 @@ fn default_line_limit_is_16_kib() {
     let long = "x".repeat(20_000);
     let out = run(&mut f, &sample("p", json!({}), &long)).unwrap();
     let log = out["log"].as_str().unwrap();
-    assert_eq!(log, format!("{}…[truncated 3616 bytes]", "x".repeat(16_384)));
+    assert_eq!(
+        log,
+        format!("{}…[truncated 3616 bytes]", "x".repeat(16_384))
+    );
 }
 
 #[test]
 fn broken_records_are_kept_with_the_reason() {
     let mut f = Filter::new(Config::default()).unwrap();
-    for bad in [&b"{\"log\":"[..], b"[1,2]", b"", b"{\"a\":1}\0garbage", b"\xff\xfe"] {
+    for bad in [
+        &b"{\"log\":"[..],
+        b"[1,2]",
+        b"",
+        b"{\"a\":1}\0garbage",
+        b"\xff\xfe",
+    ] {
         let out = run(&mut f, bad).unwrap();
         assert_eq!(out["log"], json!(String::from_utf8_lossy(bad)));
         assert!(out["afterlog"]["error"].is_string(), "{out}");
@@ -112,7 +125,8 @@ fn quota_marker_drops_and_summary() {
     let cfg = Config::parse(br#"{"quota":{"bytes":1500,"window_seconds":60}}"#).unwrap();
     let mut f = Filter::new(cfg).unwrap();
     let rec = |n: u32| {
-        let mut v: Value = serde_json::from_slice(&sample("p", json!({}), &format!("line {n}"))).unwrap();
+        let mut v: Value =
+            serde_json::from_slice(&sample("p", json!({}), &format!("line {n}"))).unwrap();
         v["time"] = json!(format!("2026-11-25T15:00:{:02}.000000000Z", n));
         v.to_string().into_bytes()
     };
@@ -120,16 +134,42 @@ fn quota_marker_drops_and_summary() {
     for n in 0..10 {
         kept.push(run(&mut f, &rec(n)));
     }
-    let admitted = kept.iter().take_while(|o| o.as_ref().is_some_and(|v| v["afterlog"].get("event").is_none())).count();
-    assert!((2..10).contains(&admitted), "some records fit the budget: {admitted}");
-    let marker = kept[admitted].as_ref().expect("the first record over budget becomes the marker");
+    let admitted = kept
+        .iter()
+        .take_while(|o| {
+            o.as_ref()
+                .is_some_and(|v| v["afterlog"].get("event").is_none())
+        })
+        .count();
+    assert!(
+        (2..10).contains(&admitted),
+        "some records fit the budget: {admitted}"
+    );
+    let marker = kept[admitted]
+        .as_ref()
+        .expect("the first record over budget becomes the marker");
     assert_eq!(marker["afterlog"]["event"], json!("quota_exceeded"));
     assert_eq!(marker["afterlog"]["limit_bytes"], json!(1500));
     assert_eq!(marker["afterlog"]["window_seconds"], json!(60));
-    assert_eq!(marker["afterlog"]["resets_at"], json!(1_795_618_860_000_000_000u64));
-    assert_eq!(marker["off"], json!(97), "the marker keeps the identity of the record it replaces");
-    assert!(marker["log"].as_str().unwrap().contains("reached its log quota of 1500 bytes per 60 s"));
-    assert!(kept[admitted + 1..].iter().all(Option::is_none), "later records are dropped");
+    assert_eq!(
+        marker["afterlog"]["resets_at"],
+        json!(1_795_618_860_000_000_000u64)
+    );
+    assert_eq!(
+        marker["off"],
+        json!(97),
+        "the marker keeps the identity of the record it replaces"
+    );
+    assert!(
+        marker["log"]
+            .as_str()
+            .unwrap()
+            .contains("reached its log quota of 1500 bytes per 60 s")
+    );
+    assert!(
+        kept[admitted + 1..].iter().all(Option::is_none),
+        "later records are dropped"
+    );
     // The next window: the first record carries the summary.
     let mut v: Value = serde_json::from_slice(&rec(0)).unwrap();
     v["time"] = json!("2026-11-25T15:01:00.5Z");
@@ -137,10 +177,16 @@ fn quota_marker_drops_and_summary() {
     let a = &next["afterlog"];
     assert_eq!(a["event"], json!("quota_dropped"));
     assert_eq!(a["dropped_records"], json!(10 - admitted));
-    assert_eq!(a["dropped_from"], json!(1_795_618_800_000_000_000u64 + admitted as u64 * 1_000_000_000));
+    assert_eq!(
+        a["dropped_from"],
+        json!(1_795_618_800_000_000_000u64 + admitted as u64 * 1_000_000_000)
+    );
     assert_eq!(a["dropped_until"], json!(1_795_618_809_000_000_000u64));
     assert!(a["dropped_bytes"].as_u64().unwrap() > 0);
     assert_eq!(next["log"], json!("line 0"));
     let after = run(&mut f, v.to_string().as_bytes()).unwrap();
-    assert!(after["afterlog"].get("event").is_none(), "the summary is given once");
+    assert!(
+        after["afterlog"].get("event").is_none(),
+        "the summary is given once"
+    );
 }

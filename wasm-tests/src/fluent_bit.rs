@@ -49,7 +49,11 @@ pub fn workspace_root() -> PathBuf {
 /// clone (`/work/main` + `/work/shared` here, a copy of `shared/` in CI).
 fn shared_bin(name: &str) -> PathBuf {
     let root = workspace_root();
-    root.parent().unwrap_or(&root).join("shared").join("bin").join(name)
+    root.parent()
+        .unwrap_or(&root)
+        .join("shared")
+        .join("bin")
+        .join(name)
 }
 
 fn tool_path(env: &str, name: &str) -> Result<PathBuf> {
@@ -94,8 +98,7 @@ pub fn filter_wasm_path() -> PathBuf {
 }
 
 /// The command that builds [`filter_wasm_path`].
-pub const BUILD_FILTER: &str =
-    "cargo build --release --target wasm32-wasip1 -p afterlog-filter";
+pub const BUILD_FILTER: &str = "cargo build --release --target wasm32-wasip1 -p afterlog-filter";
 
 /// [`filter_wasm_path`], or a panic telling how to build it. Warns on stderr
 /// when a file under `plugin/` or `contract/` is newer than the module.
@@ -225,7 +228,14 @@ impl Pod {
     /// A pod on `node-1` with no labels and no containers yet.
     pub fn new(namespace: &str, name: &str) -> Pod {
         let h = hex_id(&format!("{namespace}/{name}"));
-        let uid = format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]);
+        let uid = format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        );
         Pod {
             namespace: namespace.into(),
             name: name.into(),
@@ -251,7 +261,12 @@ impl Pod {
         let id = hex_id(&format!("{}/{}/{name}", self.namespace, self.name));
         let image = format!("docker-registry.example.org/{name}:latest");
         let image_id = format!("sha256:{}", hex_id(&image));
-        self.containers.push(Container { name: name.into(), id, image, image_id });
+        self.containers.push(Container {
+            name: name.into(),
+            id,
+            image,
+            image_id,
+        });
         self
     }
 
@@ -270,8 +285,11 @@ impl Pod {
     /// The pod as `GET /api/v1/namespaces/<ns>/pods/<name>` returns it (the
     /// fields the kubernetes filter reads, plus some it ignores).
     pub fn meta_json(&self) -> Value {
-        let labels: serde_json::Map<String, Value> =
-            self.labels.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
+        let labels: serde_json::Map<String, Value> = self
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect();
         let mut metadata = json!({
             "name": self.name,
             "namespace": self.namespace,
@@ -342,7 +360,12 @@ pub fn cri_time(ns: u64) -> String {
     let frac = ns % 1_000_000_000;
     let (y, m, d) = afterlog_contract::time::civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
-    let mut out = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+    let mut out = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    );
     if frac != 0 {
         let digits = format!("{frac:09}");
         out.push('.');
@@ -379,7 +402,11 @@ impl CriLog {
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
         let written = file.metadata()?.len();
-        Ok(CriLog { path: path.to_path_buf(), out: BufWriter::new(file), written })
+        Ok(CriLog {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+            written,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -392,7 +419,10 @@ impl CriLog {
     }
 
     fn write(&mut self, ts_ns: u64, stream: Stream, flag: char, text: &[u8]) -> Result<u64> {
-        ensure!(!text.contains(&b'\n'), "a CRI line cannot contain a newline");
+        ensure!(
+            !text.contains(&b'\n'),
+            "a CRI line cannot contain a newline"
+        );
         let start = self.written;
         let head = format!("{} {} {flag} ", cri_time(ts_ns), stream.as_str());
         self.out.write_all(head.as_bytes())?;
@@ -421,7 +451,13 @@ impl CriLog {
     /// most `part_bytes` (cut at char boundaries), then the rest as `F`.
     /// Returns the offset of the last (`F`) physical line, which is the
     /// record's `off`.
-    pub fn split_line(&mut self, ts_ns: u64, stream: Stream, text: &str, part_bytes: usize) -> Result<u64> {
+    pub fn split_line(
+        &mut self,
+        ts_ns: u64,
+        stream: Stream,
+        text: &str,
+        part_bytes: usize,
+    ) -> Result<u64> {
         ensure!(part_bytes >= 4, "parts must hold a char");
         let mut rest = text;
         // Every part takes at least one char, so this bound is never reached.
@@ -499,7 +535,10 @@ pub enum Stage {
     None,
     Wasm(WasmStage),
     /// A `lua` filter running `call` from `script`.
-    Lua { script: PathBuf, call: String },
+    Lua {
+        script: PathBuf,
+        call: String,
+    },
 }
 
 /// The output plugin.
@@ -570,7 +609,12 @@ impl Pipeline {
     /// kubernetes filter needs it as `kube_tag_prefix` to parse file names.
     pub fn tag_prefix(&self) -> String {
         let dir = self.log_dir.to_string_lossy();
-        format!("kube.{}.", dir.trim_start_matches('/').trim_end_matches('/').replace('/', "."))
+        format!(
+            "kube.{}.",
+            dir.trim_start_matches('/')
+                .trim_end_matches('/')
+                .replace('/', ".")
+        )
     }
 
     /// The Fluent Bit YAML config.
@@ -598,7 +642,11 @@ impl Pipeline {
         let _ = writeln!(y, "      match: 'kube.*'");
         let _ = writeln!(y, "      kube_url: {KUBE_URL}");
         let _ = writeln!(y, "      kube_tag_prefix: {}", yq(&self.tag_prefix()));
-        let _ = writeln!(y, "      kube_meta_preload_cache_dir: {}", yp(&self.meta_dir));
+        let _ = writeln!(
+            y,
+            "      kube_meta_preload_cache_dir: {}",
+            yp(&self.meta_dir)
+        );
         let _ = writeln!(y, "      labels: on");
         let _ = writeln!(y, "      annotations: off");
         let _ = writeln!(y, "      merge_log: off");
@@ -613,8 +661,11 @@ impl Pipeline {
                 let _ = writeln!(y, "      wasm_heap_size: {}", w.heap_size);
                 let _ = writeln!(y, "      wasm_stack_size: {}", w.stack_size);
                 if !w.accessible_paths.is_empty() {
-                    let dirs: Vec<String> =
-                        w.accessible_paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+                    let dirs: Vec<String> = w
+                        .accessible_paths
+                        .iter()
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .collect();
                     let _ = writeln!(y, "      accessible_paths: {}", yq(&dirs.join(",")));
                 }
             }
@@ -660,8 +711,17 @@ impl Pipeline {
 /// `fluent-bit --dry-run -c config`: checks a config without running it.
 pub fn dry_run(config: &Path) -> Result<()> {
     let bin = fluent_bit_path()?;
-    let out = Command::new(&bin).arg("--dry-run").arg("-c").arg(config).stdin(Stdio::null()).output()?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&bin)
+        .arg("--dry-run")
+        .arg("-c")
+        .arg(config)
+        .stdin(Stdio::null())
+        .output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     ensure!(
         out.status.success() && text.contains("configuration test is successful"),
         "{} --dry-run -c {}: {}\n{text}",
@@ -777,7 +837,11 @@ impl Run {
 
     /// The last `n` lines of stderr, for error messages.
     pub fn stderr_tail(&self, n: usize) -> String {
-        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
@@ -805,8 +869,8 @@ impl Run {
             if !line.starts_with('{') {
                 continue;
             }
-            let v: Value =
-                serde_json::from_str(line).with_context(|| format!("stdout line {}: {line:.200}", i + 1))?;
+            let v: Value = serde_json::from_str(line)
+                .with_context(|| format!("stdout line {}: {line:.200}", i + 1))?;
             ensure!(v.is_object(), "stdout line {} is not an object", i + 1);
             out.push(v);
         }
@@ -853,14 +917,25 @@ mod tests {
 
     #[test]
     fn fixture_names_and_meta() {
-        let p = Pod::new("tool-foo", "myjob-x7k2p").label("job-name", "myjob").container("job");
+        let p = Pod::new("tool-foo", "myjob-x7k2p")
+            .label("job-name", "myjob")
+            .container("job");
         let id = p.container_id("job").to_string();
         assert_eq!(id.len(), 64);
-        assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-        assert_eq!(p.log_file_name("job"), format!("myjob-x7k2p_tool-foo_job-{id}.log"));
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_eq!(
+            p.log_file_name("job"),
+            format!("myjob-x7k2p_tool-foo_job-{id}.log")
+        );
         let m = p.meta_json();
         assert_eq!(m["metadata"]["labels"]["job-name"], "myjob");
-        assert_eq!(m["status"]["containerStatuses"][0]["containerID"], format!("containerd://{id}"));
+        assert_eq!(
+            m["status"]["containerStatuses"][0]["containerID"],
+            format!("containerd://{id}")
+        );
     }
 
     #[test]
@@ -878,8 +953,14 @@ mod tests {
         assert!(lines[1].starts_with("1970-01-01T00:00:00Z stderr P éé"));
         assert!(lines[4].contains(" F "));
         assert!(off > first);
-        assert_eq!(&body[off as usize..off as usize + 20], "1970-01-01T00:00:00Z");
-        let joined: String = lines[1..].iter().map(|l| l.splitn(4, ' ').nth(3).unwrap()).collect();
+        assert_eq!(
+            &body[off as usize..off as usize + 20],
+            "1970-01-01T00:00:00Z"
+        );
+        let joined: String = lines[1..]
+            .iter()
+            .map(|l| l.splitn(4, ' ').nth(3).unwrap())
+            .collect();
         assert_eq!(joined, text);
     }
 

@@ -375,6 +375,12 @@ impl FilterHost {
         Ok(())
     }
 
+    /// The config this host runs with; its clock is shared, so tests move
+    /// the guest's time through it.
+    pub fn config(&self) -> &HostConfig {
+        &self.cfg
+    }
+
     /// Current size of the guest's linear memory in bytes (0 when no
     /// instance is alive, as between chunks with [`Lifetime::PerChunk`]),
     /// to show that memory stays flat over millions of records.
@@ -793,27 +799,27 @@ fn warn_if_stale(wasm: &Path, sources: &[PathBuf]) {
                     .ok()
                     .map(|t| (t, path))
             };
-            if let Some(c) = cand {
-                if best.as_ref().is_none_or(|b| c.0 > b.0) {
-                    best = Some(c);
-                }
+            if let Some(c) = cand
+                && best.as_ref().is_none_or(|b| c.0 > b.0)
+            {
+                best = Some(c);
             }
         }
         best
     }
     for dir in sources {
-        if let Some((t, path)) = newest(dir) {
-            if t > built {
-                WARNED.get_or_init(|| {
-                    eprintln!(
-                        "warning: {} is newer than {}; rebuild with \
-                         `cargo build --release --target wasm32-wasip1 -p afterlog-filter`",
-                        path.display(),
-                        wasm.display()
-                    )
-                });
-                return;
-            }
+        if let Some((t, path)) = newest(dir)
+            && t > built
+        {
+            WARNED.get_or_init(|| {
+                eprintln!(
+                    "warning: {} is newer than {}; rebuild with \
+                     `cargo build --release --target wasm32-wasip1 -p afterlog-filter`",
+                    path.display(),
+                    wasm.display()
+                )
+            });
+            return;
         }
     }
 }

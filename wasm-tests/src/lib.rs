@@ -3,5 +3,5 @@
 //! the real Fluent Bit binary.
 
 pub mod fluent_bit;
-pub mod records;
 pub mod host;
+pub mod records;

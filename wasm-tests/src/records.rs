@@ -12,7 +12,7 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(seed)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -20,7 +20,7 @@ impl Rng {
         z ^ (z >> 31)
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
+        if n == 0 { 0 } else { self.next_u64() % n }
     }
     pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
@@ -30,7 +30,15 @@ impl Rng {
     }
 }
 
-const NAMESPACES: &[&str] = &["tool-foo", "tool-bar", "tool-a.b", "kube-system", "tool-", "image-build", "tool-ü"];
+const NAMESPACES: &[&str] = &[
+    "tool-foo",
+    "tool-bar",
+    "tool-a.b",
+    "kube-system",
+    "tool-",
+    "image-build",
+    "tool-ü",
+];
 const PODS: &[&str] = &[
     "myjob-x7k2p",
     "nightly-28889999-xk2lp",
@@ -63,8 +71,21 @@ const LABEL_VALUES: &[&str] = &[
     "x y",
 ];
 const WORDS: &[&str] = &[
-    "hello", "wörld", "日本語", "😀", "\"quoted\"", "back\\slash", "tab\there", "new\nline", "a/b", "\u{0001}",
-    "\u{007f}", "\u{2028}", "€", " ", "{\"nested\":1}",
+    "hello",
+    "wörld",
+    "日本語",
+    "😀",
+    "\"quoted\"",
+    "back\\slash",
+    "tab\there",
+    "new\nline",
+    "a/b",
+    "\u{0001}",
+    "\u{007f}",
+    "\u{2028}",
+    "€",
+    " ",
+    "{\"nested\":1}",
 ];
 
 /// Writes `s` as a JSON string, choosing escapes at random.
@@ -118,9 +139,14 @@ fn scalar(r: &mut Rng, out: &mut String) {
     match r.below(7) {
         0 => out.push_str("null"),
         1 => out.push_str(if r.chance(50) { "true" } else { "false" }),
-        2 => out.push_str(&(r.next() >> r.below(64)).to_string()),
-        3 => out.push_str(&format!("-{}.{}e{}", r.below(1000), r.below(1000), r.below(20))),
-        4 => out.push_str("0"),
+        2 => out.push_str(&(r.next_u64() >> r.below(64)).to_string()),
+        3 => out.push_str(&format!(
+            "-{}.{}e{}",
+            r.below(1000),
+            r.below(1000),
+            r.below(20)
+        )),
+        4 => out.push('0'),
         _ => {
             let t = text(r, 4);
             string(r, &t, out)
@@ -204,7 +230,10 @@ fn kubernetes(r: &mut Rng) -> String {
         ("pod_id".to_string(), str_value("1111-2222", r)),
         ("labels".to_string(), lo),
         ("host".to_string(), str_value("node-1", r)),
-        ("container_name".to_string(), str_value(if r.chance(50) { "job" } else { "side car" }, r)),
+        (
+            "container_name".to_string(),
+            str_value(if r.chance(50) { "job" } else { "side car" }, r),
+        ),
         ("docker_id".to_string(), str_value("0123456789abcdef", r)),
         ("container_hash".to_string(), str_value("sha256:aa", r)),
     ];
@@ -230,13 +259,21 @@ pub fn record(r: &mut Rng) -> (u32, u32, Vec<u8>) {
     let mut m: Vec<(String, String)> = Vec::new();
     if r.chance(90) {
         let t = if r.chance(90) {
-            format!("2026-11-25T15:{:02}:{:02}.{:09}Z", r.below(60), r.below(60), r.below(1_000_000_000))
+            format!(
+                "2026-11-25T15:{:02}:{:02}.{:09}Z",
+                r.below(60),
+                r.below(60),
+                r.below(1_000_000_000)
+            )
         } else {
             text(r, 2)
         };
         m.push(("time".into(), str_value(&t, r)));
     }
-    m.push(("stream".into(), str_value(if r.chance(50) { "stdout" } else { "stderr" }, r)));
+    m.push((
+        "stream".into(),
+        str_value(if r.chance(50) { "stdout" } else { "stderr" }, r),
+    ));
     if r.chance(20) {
         m.push(("_p".into(), str_value("P", r)));
     }
@@ -281,7 +318,7 @@ fn damage(r: &mut Rng, b: &mut Vec<u8>) {
         0 => b.truncate(r.below(b.len() as u64 + 1) as usize),
         1 => {
             let i = r.below(b.len() as u64) as usize;
-            b[i] = r.next() as u8;
+            b[i] = r.next_u64() as u8;
         }
         2 => {
             let i = r.below(b.len() as u64) as usize;
@@ -295,7 +332,11 @@ fn damage(r: &mut Rng, b: &mut Vec<u8>) {
             let d = r.below(300) as usize;
             *b = format!("{{\"log\":{}1{}}}", "[".repeat(d), "]".repeat(d)).into_bytes();
         }
-        5 => *b = r.pick(&[&b"[1,2]"[..], b"\"str\"", b"", b"null", b"{", b"}"]).to_vec(),
+        5 => {
+            *b = r
+                .pick(&[&b"[1,2]"[..], b"\"str\"", b"", b"null", b"{", b"}"])
+                .to_vec()
+        }
         _ => b.extend_from_slice(b" x"),
     }
 }

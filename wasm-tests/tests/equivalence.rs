@@ -33,13 +33,26 @@ fn run(seed: u64, n: usize, cfg: Config) {
             Output::Unchanged => reference::normalise(&rec, None),
             Output::Drop => Err("dropped".into()),
         };
-        let got = got.unwrap_or_else(|e| panic!("seed {seed} #{i}: {e}\ninput: {}", String::from_utf8_lossy(&rec)));
+        let got = got.unwrap_or_else(|e| {
+            panic!(
+                "seed {seed} #{i}: {e}\ninput: {}",
+                String::from_utf8_lossy(&rec)
+            )
+        });
         if matches!(want, Expected::Record(_)) {
             labelled += 1;
         }
-        assert_eq!(got, want, "seed {seed} #{i}\ninput: {}", String::from_utf8_lossy(&rec));
+        assert_eq!(
+            got,
+            want,
+            "seed {seed} #{i}\ninput: {}",
+            String::from_utf8_lossy(&rec)
+        );
     }
-    assert!(labelled > n / 3, "the generator must mostly make records the filter labels");
+    assert!(
+        labelled > n / 3,
+        "the generator must mostly make records the filter labels"
+    );
 }
 
 #[test]

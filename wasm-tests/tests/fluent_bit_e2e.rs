@@ -11,7 +11,7 @@
 use afterlog_contract::keys;
 use afterlog_contract::record::{self as field, event, label};
 use afterlog_wasm_tests::fluent_bit::{
-    DEFAULT_TIMEOUT, Pipeline, Pod, Sink, Stream, WasmStage, require_filter_wasm,
+    DEFAULT_TIMEOUT, Pipeline, Pod, Sink, Stream, WasmStage, compile_aot, require_filter_wasm,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +31,9 @@ const NOISY_QUOTA_BYTES: u64 = 2000;
 const LINE_LIMIT: usize = 16 * 1024;
 /// containerd cuts lines at 16 KiB into `P` parts.
 const CRI_PART: usize = 16 * 1024;
+
+/// Set to keep the run's directory (logs, config, Fluent Bit's output).
+const KEEP_ENV: &str = "AFTERLOG_KEEP_TMP";
 
 /// 2026-11-25T15:00:00Z in ns.
 const T0: u64 = 1_795_618_800 * 1_000_000_000;
@@ -55,8 +58,14 @@ struct Written {
     log: String,
 }
 
+#[allow(dead_code)] // held for its Drop
+enum Keep {
+    Temp(tempfile::TempDir),
+    Kept(std::path::PathBuf),
+}
+
 struct Scenario {
-    _dir: tempfile::TempDir,
+    _dir: Keep,
     pipeline: Pipeline,
     work: std::path::PathBuf,
     pods: Vec<(Pod, Option<Expect>)>,
@@ -66,7 +75,13 @@ struct Scenario {
 }
 
 fn setup(wasm: &Path) -> Scenario {
-    let dir = tempfile::Builder::new().prefix("afterlog-e2e-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("afterlog-e2e-")
+        .tempdir()
+        .unwrap();
+    if std::env::var_os(KEEP_ENV).is_some() {
+        eprintln!("keeping {}", dir.path().display());
+    }
     let logs = dir.path().join("logs");
     let meta = dir.path().join("meta");
     let conf = dir.path().join("filter-conf");
@@ -74,13 +89,20 @@ fn setup(wasm: &Path) -> Scenario {
     for d in [&logs, &meta, &conf, &work] {
         fs::create_dir_all(d).unwrap();
     }
-    fs::write(conf.join(FILTER_CONFIG_FILE), serde_json::to_vec_pretty(&filter_config()).unwrap()).unwrap();
+    fs::write(
+        conf.join(FILTER_CONFIG_FILE),
+        serde_json::to_vec_pretty(&filter_config()).unwrap(),
+    )
+    .unwrap();
 
     let job = Pod::new("tool-foo", "myjob-x7k2p")
         .label("app.kubernetes.io/managed-by", "toolforge-jobs-framework")
         .label("app.kubernetes.io/name", "myjob")
         .label("app.kubernetes.io/created-by", "foo")
-        .label("batch.kubernetes.io/controller-uid", "6b1e5c1a-0000-4000-8000-000000000001")
+        .label(
+            "batch.kubernetes.io/controller-uid",
+            "6b1e5c1a-0000-4000-8000-000000000001",
+        )
         .label("batch.kubernetes.io/job-name", "myjob")
         .label("controller-uid", "6b1e5c1a-0000-4000-8000-000000000001")
         .label("job-name", "myjob")
@@ -108,11 +130,39 @@ fn setup(wasm: &Path) -> Scenario {
         .container("main");
 
     let pods = vec![
-        (job.clone(), Some(Expect { tool: "foo", job: "myjob", kind: "job" })),
-        (cron.clone(), Some(Expect { tool: "foo", job: "mycron", kind: "cronjob" })),
-        (web.clone(), Some(Expect { tool: "bar", job: "web", kind: "continuous" })),
+        (
+            job.clone(),
+            Some(Expect {
+                tool: "foo",
+                job: "myjob",
+                kind: "job",
+            }),
+        ),
+        (
+            cron.clone(),
+            Some(Expect {
+                tool: "foo",
+                job: "mycron",
+                kind: "cronjob",
+            }),
+        ),
+        (
+            web.clone(),
+            Some(Expect {
+                tool: "bar",
+                job: "web",
+                kind: "continuous",
+            }),
+        ),
         (system.clone(), None),
-        (noisy_pod.clone(), Some(Expect { tool: "noisy", job: "spam", kind: "job" })),
+        (
+            noisy_pod.clone(),
+            Some(Expect {
+                tool: "noisy",
+                job: "spam",
+                kind: "job",
+            }),
+        ),
     ];
     for (p, _) in &pods {
         p.write_meta(&meta).unwrap();
@@ -125,14 +175,32 @@ fn setup(wasm: &Path) -> Scenario {
         // Mix whole seconds, short and full nanosecond fractions.
         T0 + tick * 1_000_000_000 + [0, 500_000_000, 123_456_789, 2][(tick % 4) as usize]
     };
-    let mut plain = |pod: &Pod, container: &str, n: usize, lines: &mut Vec<Written>, ts: &mut dyn FnMut() -> u64| {
+    let plain = |pod: &Pod,
+                 container: &str,
+                 n: usize,
+                 lines: &mut Vec<Written>,
+                 ts: &mut dyn FnMut() -> u64| {
         let mut log = pod.log(&logs, container).unwrap();
         for i in 0..n {
-            let stream = if i % 3 == 2 { Stream::Stderr } else { Stream::Stdout };
-            let text = format!("{} {} line {i}: some ordinary output / with a path", pod.name, container);
+            let stream = if i % 3 == 2 {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            };
             let t = ts();
+            let text = format!(
+                "{} {} line {i} at {t}: some ordinary output / with a path",
+                pod.name, container
+            );
             let off = log.line(t, stream, &text).unwrap();
-            lines.push(Written { pod: pod.name.clone(), container: container.into(), ts: t, off, stream, log: text });
+            lines.push(Written {
+                pod: pod.name.clone(),
+                container: container.into(),
+                ts: t,
+                off,
+                stream,
+                log: text,
+            });
         }
     };
 
@@ -161,13 +229,29 @@ fn setup(wasm: &Path) -> Scenario {
         ] {
             let t = next_ts();
             let off = log.line(t, Stream::Stdout, text).unwrap();
-            lines.push(Written { pod: job.name.clone(), container: "job".into(), ts: t, off, stream: Stream::Stdout, log: text.into() });
+            lines.push(Written {
+                pod: job.name.clone(),
+                container: "job".into(),
+                ts: t,
+                off,
+                stream: Stream::Stdout,
+                log: text.into(),
+            });
         }
         // An invalid byte: Fluent Bit maps 0xff to U+E0FF before the filter
         // sees it (docs/fluent-bit-facts.md).
         let t = next_ts();
-        let off = log.line_bytes(t, Stream::Stdout, b"invalid \xff byte").unwrap();
-        lines.push(Written { pod: job.name.clone(), container: "job".into(), ts: t, off, stream: Stream::Stdout, log: "invalid \u{e0ff} byte".into() });
+        let off = log
+            .line_bytes(t, Stream::Stdout, b"invalid \xff byte")
+            .unwrap();
+        lines.push(Written {
+            pod: job.name.clone(),
+            container: "job".into(),
+            ts: t,
+            off,
+            stream: Stream::Stdout,
+            log: "invalid \u{e0ff} byte".into(),
+        });
     }
     plain(&job, "job", 3, &mut lines, &mut next_ts);
 
@@ -179,7 +263,14 @@ fn setup(wasm: &Path) -> Scenario {
         assert!(text.len() > LINE_LIMIT + 1000);
         let t = next_ts();
         let off = log.split_line(t, Stream::Stdout, &text, CRI_PART).unwrap();
-        Written { pod: cron.name.clone(), container: "job".into(), ts: t, off, stream: Stream::Stdout, log: text }
+        Written {
+            pod: cron.name.clone(),
+            container: "job".into(),
+            ts: t,
+            off,
+            stream: Stream::Stdout,
+            log: text,
+        }
     };
     plain(&cron, "job", 4, &mut lines, &mut next_ts);
 
@@ -196,27 +287,53 @@ fn setup(wasm: &Path) -> Scenario {
             let text = format!("noisy line {i:02} {}", "n".repeat(100));
             let t = next_ts();
             let off = log.line(t, Stream::Stdout, &text).unwrap();
-            noisy.push(Written { pod: noisy_pod.name.clone(), container: "main".into(), ts: t, off, stream: Stream::Stdout, log: text });
+            noisy.push(Written {
+                pod: noisy_pod.name.clone(),
+                container: "main".into(),
+                ts: t,
+                off,
+                stream: Stream::Stdout,
+                log: text,
+            });
         }
     }
 
     let pipeline = Pipeline::new(&logs, &meta)
         .wasm(WasmStage::new(wasm).accessible(&conf))
         .sink(Sink::StdoutJsonLines);
-    Scenario { _dir: dir, pipeline, work, pods, lines, long_line, noisy }
+    let dir = if std::env::var_os(KEEP_ENV).is_some() {
+        Keep::Kept(dir.keep())
+    } else {
+        Keep::Temp(dir)
+    };
+    Scenario {
+        _dir: dir,
+        pipeline,
+        work,
+        pods,
+        lines,
+        long_line,
+        noisy,
+    }
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_else(|| panic!("no string {k:?} in {v}"))
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no string {k:?} in {v}"))
 }
 
 fn u(v: &Value, k: &str) -> u64 {
-    v.get(k).and_then(Value::as_u64).unwrap_or_else(|| panic!("no integer {k:?} in {v}"))
+    v.get(k)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("no integer {k:?} in {v}"))
 }
 
 /// The exact `afterlog` object of an ordinary record.
 fn expected_labels(pod: &Pod, container: &str, e: &Expect) -> Value {
-    let route = [e.tool, e.job, pod.name.as_str(), container].map(keys::encode).join(".");
+    let route = [e.tool, e.job, pod.name.as_str(), container]
+        .map(keys::encode)
+        .join(".");
     json!({
         label::TOOL: e.tool,
         label::JOB: e.job,
@@ -232,29 +349,73 @@ fn expected_labels(pod: &Pod, container: &str, e: &Expect) -> Value {
 
 /// Checks an ordinary labelled record against what was written.
 fn check_labelled(rec: &Value, w: &Written, pod: &Pod, e: &Expect) {
-    let keys: BTreeSet<&str> = rec.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: BTreeSet<&str> = rec
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     // `date` is added by the stdout output.
-    let want: BTreeSet<&str> =
-        ["date", field::TS, field::OFF, field::STREAM, field::LOG, field::AFTERLOG].into();
+    let want: BTreeSet<&str> = [
+        "date",
+        field::TS,
+        field::OFF,
+        field::STREAM,
+        field::LOG,
+        field::AFTERLOG,
+    ]
+    .into();
     assert_eq!(keys, want, "fields of {rec}");
     assert_eq!(u(rec, field::TS), w.ts, "ts of {rec}");
     assert_eq!(u(rec, field::OFF), w.off, "off of {rec}");
     assert_eq!(s(rec, field::STREAM), w.stream.as_str(), "stream of {rec}");
-    assert_eq!(rec[field::AFTERLOG], expected_labels(pod, &w.container, e), "labels of {rec}");
+    assert_eq!(
+        rec[field::AFTERLOG],
+        expected_labels(pod, &w.container, e),
+        "labels of {rec}"
+    );
 }
 
 #[test]
 fn real_fluent_bit_runs_the_filter() {
+    run_and_check(&require_filter_wasm());
+}
+
+/// The same through WAMR's AOT compiler: the `.aot` Fluent Bit runs as
+/// native code must behave exactly like the interpreted `.wasm`.
+#[test]
+fn real_fluent_bit_runs_the_aot_filter() {
     let wasm = require_filter_wasm();
-    let sc = setup(&wasm);
+    let dir = tempfile::Builder::new()
+        .prefix("afterlog-aot-")
+        .tempdir()
+        .unwrap();
+    let aot = dir.path().join("afterlog_filter.aot");
+    compile_aot(&wasm, &aot).unwrap();
+    run_and_check(&aot);
+}
+
+fn run_and_check(module: &Path) {
+    let sc = setup(module);
     let run = sc.pipeline.run(&sc.work, DEFAULT_TIMEOUT).unwrap();
     run.check().unwrap();
     let records = run.records().unwrap();
-    let problems: Vec<&str> = run.problems().into_iter().filter(|l| !l.contains("[filter:kubernetes")).collect();
-    assert!(problems.is_empty(), "Fluent Bit complained:\n{}", problems.join("\n"));
+    let problems: Vec<&str> = run
+        .problems()
+        .into_iter()
+        .filter(|l| !l.contains("[filter:kubernetes"))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "Fluent Bit complained:\n{}",
+        problems.join("\n")
+    );
 
     let pod_of = |name: &str| -> &(Pod, Option<Expect>) {
-        sc.pods.iter().find(|(p, _)| p.name == name).unwrap_or_else(|| panic!("unknown pod {name}"))
+        sc.pods
+            .iter()
+            .find(|(p, _)| p.name == name)
+            .unwrap_or_else(|| panic!("unknown pod {name}"))
     };
 
     // Sort the output by pod/container and by line text.
@@ -263,10 +424,18 @@ fn real_fluent_bit_runs_the_filter() {
     let mut noisy_out = Vec::new();
     for rec in &records {
         let (pod, container) = match rec.get(field::AFTERLOG) {
-            Some(a) => (s(a, label::POD).to_string(), s(a, label::CONTAINER).to_string()),
+            Some(a) => (
+                s(a, label::POD).to_string(),
+                s(a, label::CONTAINER).to_string(),
+            ),
             None => {
-                let k = rec.get("kubernetes").unwrap_or_else(|| panic!("record with neither afterlog nor kubernetes: {rec}"));
-                (s(k, "pod_name").to_string(), s(k, "container_name").to_string())
+                let k = rec.get("kubernetes").unwrap_or_else(|| {
+                    panic!("record with neither afterlog nor kubernetes: {rec}")
+                });
+                (
+                    s(k, "pod_name").to_string(),
+                    s(k, "container_name").to_string(),
+                )
             }
         };
         if pod == sc.long_line.pod && s(rec, field::LOG).starts_with("long line ") {
@@ -274,7 +443,9 @@ fn real_fluent_bit_runs_the_filter() {
         } else if pod == sc.noisy[0].pod {
             noisy_out.push(rec);
         } else {
-            seen.entry((pod, container, s(rec, field::LOG).to_string())).or_default().push(rec);
+            seen.entry((pod, container, s(rec, field::LOG).to_string()))
+                .or_default()
+                .push(rec);
         }
     }
 
@@ -282,7 +453,15 @@ fn real_fluent_bit_runs_the_filter() {
     for w in &sc.lines {
         let key = (w.pod.clone(), w.container.clone(), w.log.clone());
         let got = seen.remove(&key).unwrap_or_default();
-        assert_eq!(got.len(), 1, "line {:?} of {}/{} arrived {} times", w.log, w.pod, w.container, got.len());
+        assert_eq!(
+            got.len(),
+            1,
+            "line {:?} of {}/{} arrived {} times",
+            w.log,
+            w.pod,
+            w.container,
+            got.len()
+        );
         let rec = got[0];
         let (pod, expect) = pod_of(&w.pod);
         match expect {
@@ -290,7 +469,10 @@ fn real_fluent_bit_runs_the_filter() {
             None => {
                 // Not a tool: passed through untouched.
                 assert!(rec.get(field::AFTERLOG).is_none(), "{rec}");
-                assert_eq!(s(rec, "time"), afterlog_wasm_tests::fluent_bit::cri_time(w.ts));
+                assert_eq!(
+                    s(rec, "time"),
+                    afterlog_wasm_tests::fluent_bit::cri_time(w.ts)
+                );
                 assert_eq!(s(rec, field::STREAM), w.stream.as_str());
                 assert_eq!(s(rec, "_p"), "F");
                 assert_eq!(u(rec, field::OFF), w.off);
@@ -301,24 +483,42 @@ fn real_fluent_bit_runs_the_filter() {
             }
         }
     }
-    assert!(seen.is_empty(), "records nobody wrote: {:?}", seen.keys().collect::<Vec<_>>());
+    assert!(
+        seen.is_empty(),
+        "records nobody wrote: {:?}",
+        seen.keys().collect::<Vec<_>>()
+    );
 
     // The long line: cut at a char boundary within the limit, with the marker.
-    assert_eq!(long_out.len(), 1, "long line arrived {} times", long_out.len());
+    assert_eq!(
+        long_out.len(),
+        1,
+        "long line arrived {} times",
+        long_out.len()
+    );
     let rec = long_out[0];
     let w = &sc.long_line;
     let (pod, e) = pod_of(&w.pod);
     check_labelled(rec, w, pod, e.as_ref().unwrap());
     let log = s(rec, field::LOG);
-    let marker_at = log.rfind("…[truncated ").unwrap_or_else(|| panic!("no truncation marker in {:.100}…", log));
+    let marker_at = log
+        .rfind("…[truncated ")
+        .unwrap_or_else(|| panic!("no truncation marker in {:.100}…", log));
     let cut_bytes: usize = log[marker_at..]
         .trim_start_matches("…[truncated ")
         .trim_end_matches(" bytes]")
         .parse()
         .unwrap_or_else(|_| panic!("bad marker {:?}", &log[marker_at..]));
     assert_eq!(&log[marker_at..], field::truncation_marker(cut_bytes));
-    assert_eq!(marker_at + cut_bytes, w.log.len(), "kept + cut = the whole line");
-    assert!(marker_at <= LINE_LIMIT && marker_at > LINE_LIMIT - 8, "kept {marker_at} bytes");
+    assert_eq!(
+        marker_at + cut_bytes,
+        w.log.len(),
+        "kept + cut = the whole line"
+    );
+    assert!(
+        marker_at <= LINE_LIMIT && marker_at > LINE_LIMIT - 8,
+        "kept {marker_at} bytes"
+    );
     assert_eq!(&log[..marker_at], &w.log[..marker_at]);
 
     // The noisy tool: a prefix of its lines, then one marker, then nothing.
@@ -329,11 +529,25 @@ fn real_fluent_bit_runs_the_filter() {
         .position(|r| r[field::AFTERLOG].get(label::EVENT).is_some())
         .unwrap_or_else(|| panic!("no quota marker among {} noisy records", noisy_out.len()));
     assert!(marker_pos >= 1, "the budget admits some lines first");
-    assert_eq!(marker_pos + 1, noisy_out.len(), "nothing of the noisy tool after the marker");
-    let admitted_bytes: usize = noisy_out[..marker_pos].iter().map(|r| r.to_string().len()).sum();
-    assert!(admitted_bytes <= NOISY_QUOTA_BYTES as usize + 200, "admitted {admitted_bytes} bytes");
+    assert_eq!(
+        marker_pos + 1,
+        noisy_out.len(),
+        "nothing of the noisy tool after the marker"
+    );
+    let admitted_bytes: usize = noisy_out[..marker_pos]
+        .iter()
+        .map(|r| r.to_string().len())
+        .sum();
+    assert!(
+        admitted_bytes <= NOISY_QUOTA_BYTES as usize + 200,
+        "admitted {admitted_bytes} bytes"
+    );
     for (rec, w) in noisy_out[..marker_pos].iter().zip(&sc.noisy) {
-        assert_eq!(s(rec, field::LOG), w.log, "noisy lines arrive in order, none skipped");
+        assert_eq!(
+            s(rec, field::LOG),
+            w.log,
+            "noisy lines arrive in order, none skipped"
+        );
         check_labelled(rec, w, npod, nexp);
     }
     let marker = noisy_out[marker_pos];

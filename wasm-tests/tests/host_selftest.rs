@@ -501,3 +501,31 @@ fn memory_stays_flat_over_many_calls() {
     }
     assert_eq!(h.memory_bytes(), before);
 }
+
+#[test]
+fn inputs_live_in_host_grown_pages_above_the_module_memory() {
+    // A one-page module: WAMR's app heap (here: pages the host grew) starts
+    // at 64 KiB, where the guest's own allocator never goes.
+    let (_d, mut h) = host(
+        r#"(module (memory (export "memory") 1)
+             (data (i32.const 100) "{}\00")
+             (func (export "f") $SIG
+               (if (i32.lt_u (local.get $tag) (i32.const 65536)) (then (return (i32.const 0))))
+               (if (i32.lt_u (local.get $rec) (i32.const 65536)) (then (return (i32.const 0))))
+               (i32.const 100)))"#,
+    );
+    assert_eq!(h.call(b"t", 0, 0, b"{}"), kept("{}"));
+}
+
+#[test]
+fn the_host_can_move_to_another_thread() {
+    fn send<T: Send>(_: &T) {}
+    let (_d, h) = host(ECHO);
+    send(&h);
+    std::thread::spawn(move || {
+        let mut h = h;
+        assert_eq!(h.call(b"t", 0, 0, b"{}"), kept("{}"));
+    })
+    .join()
+    .unwrap();
+}

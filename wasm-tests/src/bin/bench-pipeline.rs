@@ -1,0 +1,460 @@
+//! Whole-process CPU cost of the afterlog filter inside the real Fluent Bit.
+//!
+//! Generates CRI log files for several pods of several tools (and two
+//! non-tool pods), then runs tail → kubernetes → X → counter to completion
+//! (`exit_on_eof`) for each X and reports the CPU seconds (user + sys of
+//! the Fluent Bit process, from `wait4`), median of the runs:
+//!
+//! - `none`: no filter between kubernetes and the output (the pipeline's floor);
+//! - `passthrough`: a wasm module returning its input (the wasm ABI's floor);
+//! - `afterlog-wasm`: the release filter, interpreted by WAMR;
+//! - `afterlog-aot`: the same compiled with `flb-wamrc` (native code);
+//! - `lua`: `bench/afterlog-like.lua`, the same labelling and quota in Lua.
+//!
+//! ```text
+//! cargo build --release --target wasm32-wasip1 -p afterlog-filter
+//! cargo run --release -p afterlog-wasm-tests --bin bench-pipeline -- [--lines N] [--runs N] [--only a,b] [--keep]
+//! ```
+
+use afterlog_wasm_tests::fluent_bit::{
+    BUILD_FILTER, DEFAULT_TIMEOUT, Pipeline, Pod, Run, Sink, Stage, Stream, WasmStage, compile_aot,
+    filter_wasm_path, target_dir, workspace_root,
+};
+use anyhow::{Context, Result, bail, ensure};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const VARIANTS: [&str; 5] = [
+    "none",
+    "passthrough",
+    "afterlog-wasm",
+    "afterlog-aot",
+    "lua",
+];
+
+struct Args {
+    lines: usize,
+    runs: usize,
+    only: Vec<String>,
+    keep: bool,
+    timeout: Duration,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut a = Args {
+        lines: 300_000,
+        runs: 3,
+        only: VARIANTS.iter().map(|s| s.to_string()).collect(),
+        keep: false,
+        timeout: Duration::from_secs(600),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--lines" => a.lines = value()?.parse()?,
+            "--runs" => a.runs = value()?.parse()?,
+            "--only" => a.only = value()?.split(',').map(str::to_string).collect(),
+            "--timeout" => a.timeout = Duration::from_secs(value()?.parse()?),
+            "--keep" => a.keep = true,
+            "-h" | "--help" => {
+                println!(
+                    "bench-pipeline [--lines N (300000)] [--runs N (3)] [--only {}] [--timeout SECONDS (600)] [--keep]",
+                    VARIANTS.join(",")
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other} (try --help)"),
+        }
+    }
+    for v in &a.only {
+        ensure!(
+            VARIANTS.contains(&v.as_str()),
+            "unknown variant {v}; known: {}",
+            VARIANTS.join(",")
+        );
+    }
+    ensure!(
+        a.runs >= 1 && a.lines >= 1,
+        "--runs and --lines must be positive"
+    );
+    Ok(a)
+}
+
+/// A small deterministic PRNG (xorshift64*), so every run reads the same data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Ten-ish labels as Toolforge's jobs framework and webservice set them.
+fn toolforge_pod(tool: &str, name: &str, kind: &str, job: &str) -> Pod {
+    let ns = format!("tool-{tool}");
+    let uid = afterlog_wasm_tests::fluent_bit::hex_id(name);
+    let uid = format!(
+        "{}-{}-{}-{}-{}",
+        &uid[0..8],
+        &uid[8..12],
+        &uid[12..16],
+        &uid[16..20],
+        &uid[20..32]
+    );
+    let p = Pod::new(&ns, name)
+        .label("app.kubernetes.io/created-by", tool)
+        .label(
+            "app.kubernetes.io/managed-by",
+            if kind == "webservice" {
+                "webservice"
+            } else {
+                "toolforge-jobs-framework"
+            },
+        )
+        .label("app.kubernetes.io/name", job)
+        .label("app.kubernetes.io/version", "2")
+        .label("toolforge", "tool")
+        .label("toolforge.org/mount-storage", "all");
+    match kind {
+        "job" => p
+            .label("app.kubernetes.io/component", "jobs")
+            .label("batch.kubernetes.io/controller-uid", &uid)
+            .label("batch.kubernetes.io/job-name", job)
+            .label("controller-uid", &uid)
+            .label("job-name", job),
+        "cronjob" => {
+            let run = format!("{job}-29412345");
+            p.label("app.kubernetes.io/component", "cronjobs")
+                .label("batch.kubernetes.io/controller-uid", &uid)
+                .label("batch.kubernetes.io/job-name", &run)
+                .label("controller-uid", &uid)
+                .label("job-name", &run)
+        }
+        "continuous" => p
+            .label("app.kubernetes.io/component", "deployments")
+            .label("pod-template-hash", "7d9f8b6c5d")
+            .label("toolforge.org/restart", "always")
+            .label("toolforge.org/replicas", "1"),
+        _ => p
+            .label("app.kubernetes.io/component", "web")
+            .label("pod-template-hash", "5c8d6f7b9")
+            .label("toolforge.org/webservice-type", "python3.11")
+            .label("toolforge.org/webservice", "true"),
+    }
+}
+
+/// (pod, container) pairs with a relative weight of lines.
+fn pods() -> Vec<(Pod, &'static str, usize)> {
+    let mut v = Vec::new();
+    let specs: [(&str, &str, &str, &str, usize); 12] = [
+        ("alpha", "import-x7k2p", "job", "import", 3),
+        ("alpha", "cleanup-29412345-q2x8m", "cronjob", "cleanup", 1),
+        ("alpha", "web-7d9f8b6c5d-x2x4z", "continuous", "web", 4),
+        ("beta", "bot-7d9f8b6c5d-h8s2k", "continuous", "bot", 5),
+        ("beta", "stats-29412345-k7p2q", "cronjob", "stats", 2),
+        ("gamma", "gamma-5c8d6f7b9-w9zrt", "webservice", "gamma", 6),
+        ("gamma", "reindex-b5n4t", "job", "reindex", 2),
+        (
+            "delta",
+            "crawler-7d9f8b6c5d-p2l6v",
+            "continuous",
+            "crawler",
+            4,
+        ),
+        (
+            "epsilon",
+            "epsilon-5c8d6f7b9-m4c7x",
+            "webservice",
+            "epsilon",
+            3,
+        ),
+        ("epsilon", "digest-29412345-r6d9f", "cronjob", "digest", 1),
+        ("zeta", "backfill-s8t5q", "job", "backfill", 3),
+        ("zeta", "zeta-5c8d6f7b9-n2v7b", "webservice", "zeta", 2),
+    ];
+    for (tool, name, kind, job, weight) in specs {
+        let container = if kind == "webservice" {
+            "webservice"
+        } else {
+            "job"
+        };
+        v.push((
+            toolforge_pod(tool, name, kind, job).container(container),
+            container,
+            weight,
+        ));
+    }
+    // Multi-container pod and non-tool pods.
+    let web = v[2].0.clone().container("sidecar");
+    v[2].0 = web.clone();
+    v.push((web, "sidecar", 1));
+    let dns = Pod::new("kube-system", "coredns-5d78c9869d-q2x8m")
+        .label("k8s-app", "kube-dns")
+        .label("pod-template-hash", "5d78c9869d")
+        .container("coredns");
+    v.push((dns, "coredns", 2));
+    let ingress = Pod::new("ingress-nginx", "ingress-nginx-controller-6b9d7c4f5-t8w2z")
+        .label("app.kubernetes.io/component", "controller")
+        .label("app.kubernetes.io/instance", "ingress-nginx")
+        .label("app.kubernetes.io/name", "ingress-nginx")
+        .label("app.kubernetes.io/part-of", "ingress-nginx")
+        .label("app.kubernetes.io/version", "1.10.0")
+        .label("pod-template-hash", "6b9d7c4f5")
+        .container("controller");
+    v.push((ingress, "controller", 3));
+    v
+}
+
+const WORDS: [&str; 24] = [
+    "GET",
+    "/api/v1/items",
+    "200",
+    "took",
+    "ms",
+    "user=",
+    "INFO",
+    "WARNING",
+    "request",
+    "processed",
+    "cache",
+    "miss",
+    "for",
+    "key",
+    "résumé",
+    "naïve",
+    "über",
+    "connection",
+    "reset",
+    "by",
+    "peer",
+    "{\"event\":",
+    "\"ok\"}",
+    "path=/data/project/tool",
+];
+
+/// Writes `lines` CRI lines of 250–550 bytes over the pods; returns the
+/// number of records Fluent Bit will produce and the bytes written.
+fn generate(log_dir: &Path, meta_dir: &Path, lines: usize) -> Result<(usize, u64)> {
+    let pods = pods();
+    let total_weight: usize = pods.iter().map(|p| p.2).sum();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut bytes = 0u64;
+    let mut records = 0usize;
+    let mut seen_meta = std::collections::BTreeSet::new();
+    for (pod, _, _) in &pods {
+        if seen_meta.insert(pod.name.clone()) {
+            pod.write_meta(meta_dir)?;
+        }
+    }
+    // 2026-11-25T15:00:00Z; all lines fall within one quota window.
+    let t0: u64 = 1_795_618_800 * 1_000_000_000;
+    for (i, (pod, container, weight)) in pods.iter().enumerate() {
+        let n = if i + 1 == pods.len() {
+            lines - records
+        } else {
+            lines * weight / total_weight
+        };
+        let mut log = pod.log(log_dir, container)?;
+        let step = 3_000_000_000_000 / n.max(1) as u64; // spread over 50 minutes
+        let mut text = String::with_capacity(600);
+        for j in 0..n {
+            let target = 250 + rng.below(301);
+            text.clear();
+            text.push_str(&format!("{} ", j));
+            for _ in 0..200 {
+                if text.len() >= target {
+                    break;
+                }
+                text.push_str(WORDS[rng.below(WORDS.len())]);
+                text.push(' ');
+            }
+            let cut = afterlog_wasm_tests::fluent_bit::floor_char_boundary(&text, target);
+            text.truncate(cut);
+            let stream = if rng.below(10) == 0 {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            };
+            log.line(t0 + j as u64 * step + rng.below(1000) as u64, stream, &text)?;
+        }
+        log.flush()?;
+        bytes += log.offset();
+        records += n;
+    }
+    Ok((records, bytes))
+}
+
+fn build_passthrough() -> Result<PathBuf> {
+    let manifest = workspace_root().join("bench/passthrough/Cargo.toml");
+    let target = target_dir().join("bench/passthrough");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip1",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .context("building bench/passthrough")?;
+    ensure!(status.success(), "building bench/passthrough failed");
+    Ok(target.join("wasm32-wasip1/release/afterlog_passthrough.wasm"))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    let bench_dir = target_dir().join("bench");
+    std::fs::create_dir_all(&bench_dir)?;
+
+    // Modules.
+    let wants = |v: &str| args.only.iter().any(|o| o == v);
+    let filter_wasm = filter_wasm_path();
+    if (wants("afterlog-wasm") || wants("afterlog-aot")) && !filter_wasm.is_file() {
+        bail!(
+            "{} is missing: build it with `{BUILD_FILTER}`",
+            filter_wasm.display()
+        );
+    }
+    let passthrough = if wants("passthrough") {
+        Some(build_passthrough()?)
+    } else {
+        None
+    };
+    let aot = bench_dir.join("afterlog_filter.aot");
+    if wants("afterlog-aot") {
+        eprintln!("compiling {} → {}", filter_wasm.display(), aot.display());
+        compile_aot(&filter_wasm, &aot)?;
+    }
+    let lua = workspace_root().join("bench/afterlog-like.lua");
+
+    // Data.
+    let tmp = tempfile::Builder::new()
+        .prefix("afterlog-bench-")
+        .tempdir()?;
+    let root = tmp.path().to_path_buf();
+    if args.keep {
+        let _ = tmp.keep();
+        eprintln!("keeping {}", root.display());
+    }
+    let (logs, meta) = (root.join("logs"), root.join("meta"));
+    eprintln!("generating {} lines in {}", args.lines, logs.display());
+    let (records, bytes) = generate(&logs, &meta, args.lines)?;
+    eprintln!(
+        "{records} lines, {:.1} MB in {} files",
+        bytes as f64 / 1e6,
+        std::fs::read_dir(&logs)?.count()
+    );
+
+    let stage_for = |variant: &str, run_dir: &Path| -> Result<Stage> {
+        let conf = run_dir.join("filter-conf");
+        std::fs::create_dir_all(&conf)?;
+        Ok(match variant {
+            "none" => Stage::None,
+            "passthrough" => Stage::Wasm(
+                WasmStage::new(passthrough.as_deref().context("no passthrough module")?)
+                    .function("passthrough"),
+            ),
+            // A fresh state directory per run: quota state must not carry over.
+            "afterlog-wasm" => Stage::Wasm(WasmStage::new(&filter_wasm).accessible(&conf)),
+            "afterlog-aot" => Stage::Wasm(WasmStage::new(&aot).accessible(&conf)),
+            "lua" => Stage::Lua {
+                script: lua.clone(),
+                call: "afterlog".into(),
+            },
+            other => bail!("unknown variant {other}"),
+        })
+    };
+
+    // Runs, interleaved so that load changes on the machine hit every variant alike.
+    let mut cpu: Vec<(String, Vec<f64>, Vec<u64>)> = args
+        .only
+        .iter()
+        .map(|v| (v.clone(), Vec::new(), Vec::new()))
+        .collect();
+    for r in 0..args.runs {
+        for (variant, times, counts) in cpu.iter_mut() {
+            let run_dir = root.join(format!("run-{variant}-{r}"));
+            let pipeline = Pipeline::new(&logs, &meta)
+                .stage(stage_for(variant, &run_dir)?)
+                .sink(Sink::Counter);
+            let run: Run = pipeline.run(&run_dir, args.timeout.max(DEFAULT_TIMEOUT))?;
+            run.check()?;
+            let n = run.counter_total();
+            eprintln!(
+                "run {}/{} {variant:>14}: cpu {:7.2} s (user {:.2} sys {:.2}) wall {:6.2} s, {n} records",
+                r + 1,
+                args.runs,
+                run.cpu().as_secs_f64(),
+                run.user.as_secs_f64(),
+                run.sys.as_secs_f64(),
+                run.wall.as_secs_f64()
+            );
+            times.push(run.cpu().as_secs_f64());
+            counts.push(n);
+        }
+    }
+
+    // Table.
+    let med: Vec<(String, f64, Vec<f64>, Vec<u64>)> = cpu
+        .into_iter()
+        .map(|(v, mut t, c)| {
+            let m = median(&mut t.clone());
+            t.sort_by(f64::total_cmp);
+            (v, m, t, c)
+        })
+        .collect();
+    let get = |name: &str| med.iter().find(|m| m.0 == name).map(|m| m.1);
+    let (floor, lua_cpu, none) = (get("passthrough"), get("lua"), get("none"));
+    println!();
+    println!(
+        "{} lines ({:.1} MB) per run; CPU = user+sys of the fluent-bit process; median of {}",
+        records,
+        bytes as f64 / 1e6,
+        args.runs
+    );
+    println!();
+    println!(
+        "| variant | CPU s (median) | all runs | records out | µs/line over `none` | × pass-through | × lua |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|");
+    let ratio =
+        |x: f64, base: Option<f64>| base.map_or("–".to_string(), |b| format!("{:.2}", x / b));
+    for (v, m, all, counts) in &med {
+        let runs: Vec<String> = all.iter().map(|t| format!("{t:.2}")).collect();
+        let over = none.map_or("–".to_string(), |n| {
+            format!("{:.2}", (m - n) * 1e6 / records as f64)
+        });
+        let counts: std::collections::BTreeSet<u64> = counts.iter().copied().collect();
+        let counts: Vec<String> = counts.iter().map(u64::to_string).collect();
+        println!(
+            "| {v} | {m:.2} | {} | {} | {over} | {} | {} |",
+            runs.join(" "),
+            counts.join("/"),
+            ratio(*m, floor),
+            ratio(*m, lua_cpu)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,318 @@
+//! The release `.wasm`, called exactly as Fluent Bit calls it.
+
+use afterlog_filter::labels::Labeller;
+use afterlog_filter::reference::{self, Expected};
+use afterlog_filter::{Config, config};
+use afterlog_wasm_tests::host::{FilterHost, HostConfig, Lifetime, Outcome};
+use afterlog_wasm_tests::records::{self, Rng};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const TAG: &[u8] = b"kube.var.log.containers.x.log";
+const SEC: u32 = 1_795_618_800;
+
+/// A record as Fluent Bit 5.1.1 passes it (see docs/fluent-bit-facts.md):
+/// key order, non-ASCII as `\u` escapes, the kubernetes map's key order.
+fn k8s_record(ns: &str, pod: &str, container: &str, labels: Value, log: &str, time: &str) -> Vec<u8> {
+    let mut s = format!(
+        r#"{{"time":"{time}","stream":"stdout","log":{},"off":1234,"kubernetes":{{"pod_name":"{pod}","namespace_name":"{ns}","pod_id":"5b1c-11","labels":{labels},"host":"node-7","container_name":"{container}","docker_id":"{}","container_hash":"sha256:aa","container_image":"docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest"}}}}"#,
+        escape_like_fluent_bit(log),
+        "c0ffee".repeat(10) + "0123",
+    );
+    s.shrink_to_fit();
+    s.into_bytes()
+}
+
+/// Fluent Bit's JSON: `\"`, `\\`, `\t`, `\n`, other controls and every
+/// non-ASCII character as `\uXXXX` (surrogate pairs above the BMP).
+fn escape_like_fluent_bit(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 || !c.is_ascii() => {
+                let mut buf = [0u16; 2];
+                for u in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn host_with(cfg: Option<Value>, lifetime: Lifetime) -> (FilterHost, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(cfg) = cfg {
+        std::fs::write(dir.path().join(config::FILE_NAME), cfg.to_string()).unwrap();
+    }
+    let mut hc = HostConfig::release();
+    hc.preopens = vec![dir.path().to_path_buf()];
+    hc.lifetime = lifetime;
+    hc.clock.set(SEC as u64 * 1_000_000_000);
+    (FilterHost::new(hc).unwrap(), dir)
+}
+
+fn kept(o: &Outcome) -> Value {
+    o.json().unwrap_or_else(|| panic!("dropped: {o:?}"))
+}
+
+#[test]
+fn labels_every_workload_kind_by_default() {
+    let (mut h, _d) = host_with(None, Lifetime::Persistent);
+    let t = "2026-11-25T15:00:00.000000002Z";
+    let cases = [
+        // one-off job (Toolforge jobs framework)
+        ("tool-foo", "myjob-x7k2p", json!({"job-name":"myjob","app.kubernetes.io/name":"myjob","app.kubernetes.io/component":"jobs","toolforge":"tool"}), "foo", "myjob", "job"),
+        // two runs of a cron job
+        ("tool-foo", "nightly-28889999-xk2lp", json!({"job-name":"nightly-28889999","app.kubernetes.io/component":"cronjobs","toolforge":"tool"}), "foo", "nightly", "cronjob"),
+        ("tool-foo", "nightly-28890000-q8rtn", json!({"batch.kubernetes.io/job-name":"nightly-28890000","toolforge":"tool"}), "foo", "nightly", "cronjob"),
+        // continuous job: two replicas of one Deployment
+        ("tool-foo", "worker-7d9f8b6c5d-x2x4z", json!({"pod-template-hash":"7d9f8b6c5d","app.kubernetes.io/component":"deployments"}), "foo", "worker", "continuous"),
+        ("tool-foo", "worker-7d9f8b6c5d-q8rtn", json!({"pod-template-hash":"7d9f8b6c5d"}), "foo", "worker", "continuous"),
+        // web service
+        ("tool-bar", "bar-5c6d7f8b9-xk2lp", json!({"app.kubernetes.io/component":"web","app.kubernetes.io/managed-by":"webservice","pod-template-hash":"5c6d7f8b9","name":"bar"}), "bar", "bar", "webservice"),
+        // build pod
+        ("image-build", "bar-buildpacks-pipelinerun-vx8tq-build-pod", json!({"tekton.dev/pipelineRun":"bar-buildpacks-pipelinerun-vx8tq","tekton.dev/task":"build"}), "bar", "build", "build"),
+    ];
+    for (ns, pod, labels, tool, job, kind) in cases {
+        let out = kept(&h.call(TAG, SEC, 0, &k8s_record(ns, pod, "main", labels, "hello", t)));
+        let a = &out["afterlog"];
+        assert_eq!((a["tool"].as_str(), a["job"].as_str(), a["kind"].as_str()), (Some(tool), Some(job), Some(kind)), "{pod}");
+        assert_eq!(a["namespace"], json!(ns));
+        assert_eq!(a["pod"], json!(pod));
+        assert_eq!(a["container"], json!("main"));
+        assert_eq!(a["container_id"], json!("c0ffee".repeat(10) + "0123"));
+        assert_eq!(a["node"], json!("node-7"));
+        assert_eq!(a["route"], json!(format!("{tool}.{job}.{pod}.main")));
+        assert_eq!(out["ts"], json!(1_795_618_800_000_000_002u64), "ts from the CRI time, full ns");
+        assert_eq!(out["off"], json!(1234));
+        assert_eq!(out["stream"], json!("stdout"));
+        assert!(out.get("kubernetes").is_none() && out.get("time").is_none());
+    }
+    assert_eq!(h.stderr(), "", "nothing to complain about");
+}
+
+#[test]
+fn route_parts_are_key_encoded() {
+    let (mut h, _d) = host_with(None, Lifetime::Persistent);
+    let rec = k8s_record("tool-a.b", "x", "side_car", json!({"afterlog.io/job":"My Job"}), "x", "2026-11-25T15:00:00Z");
+    let out = kept(&h.call(TAG, SEC, 0, &rec));
+    assert_eq!(out["afterlog"]["route"], json!("a_2eb._4dy_20_4aob.x.side_5fcar"));
+}
+
+#[test]
+fn pass_through_unicode_and_truncation() {
+    let (mut h, _d) = host_with(Some(json!({"line_limit_bytes": 64})), Lifetime::Persistent);
+    // Not a tool: unchanged, byte for byte.
+    let other = k8s_record("kube-system", "coredns-1", "c", json!({}), "x", "2026-11-25T15:00:00Z");
+    assert_eq!(h.call(TAG, SEC, 0, &other), Outcome::Kept(String::from_utf8(other.clone()).unwrap()));
+    let bare = br#"{"log":"no metadata","stream":"stderr"}"#;
+    assert_eq!(h.call(TAG, SEC, 0, bare), Outcome::Kept(String::from_utf8(bare.to_vec()).unwrap()));
+    // Unicode survives escaped input.
+    let text = "Grüße, 世界 😀 \"q\" \\ tab\t end";
+    let out = kept(&h.call(TAG, SEC, 0, &k8s_record("tool-foo", "p", "c", json!({}), text, "2026-11-25T15:00:00Z")));
+    assert_eq!(out["log"], json!(text));
+    // Cut at a character boundary with the marker.
+    let long = "é".repeat(40);
+    let out = kept(&h.call(TAG, SEC, 0, &k8s_record("tool-foo", "p", "c", json!({}), &long, "2026-11-25T15:00:00Z")));
+    assert_eq!(out["log"], json!(format!("{}…[truncated 16 bytes]", "é".repeat(32))));
+}
+
+fn quota_records(n: u32, minute: u32) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let t = format!("2026-11-25T15:{minute:02}:{:02}.{i:09}Z", i % 60);
+            k8s_record("tool-noisy", "spam-x7k2p", "c", json!({"job-name":"spam"}), &format!("line {i:05} {}", "x".repeat(100)), &t)
+        })
+        .collect()
+}
+
+#[test]
+fn quota_marker_drops_and_summary_after_reset() {
+    let cfg = json!({"quota": {"tools": {"noisy": {"bytes": 5000, "window_seconds": 3600}}}});
+    let (mut h, _d) = host_with(Some(cfg), Lifetime::Persistent);
+    let outs: Vec<Outcome> = quota_records(100, 0).iter().map(|r| h.call(TAG, SEC, 0, r)).collect();
+    let kinds: String = outs
+        .iter()
+        .map(|o| match o.json() {
+            None => 'd',
+            Some(v) if v["afterlog"]["event"] == "quota_exceeded" => 'm',
+            Some(_) => 'k',
+        })
+        .collect();
+    let admitted = kinds.find('m').expect("a marker");
+    assert!(admitted > 5, "{kinds}");
+    assert_eq!(kinds, format!("{}m{}", "k".repeat(admitted), "d".repeat(99 - admitted)));
+    let marker = kept(&outs[admitted]);
+    assert_eq!(marker["afterlog"]["limit_bytes"], json!(5000));
+    assert_eq!(marker["afterlog"]["tool"], json!("noisy"));
+    assert_eq!(marker["afterlog"]["resets_at"], json!(1_795_622_400_000_000_000u64));
+    // An hour later the window resets; the first record carries the summary.
+    let later = k8s_record("tool-noisy", "spam-x7k2p", "c", json!({"job-name":"spam"}), "back", "2026-11-25T16:00:01Z");
+    let out = kept(&h.call(TAG, SEC, 0, &later));
+    assert_eq!(out["log"], json!("back"));
+    assert_eq!(out["afterlog"]["event"], json!("quota_dropped"));
+    assert_eq!(out["afterlog"]["dropped_records"], json!(100 - admitted));
+    // Other tools were never limited.
+    let other = k8s_record("tool-foo", "p", "c", json!({}), "fine", "2026-11-25T15:00:00Z");
+    assert!(kept(&h.call(TAG, SEC, 0, &other))["afterlog"].get("event").is_none());
+}
+
+/// Admitted records of the noisy tool when 100 records go through `lifetime`
+/// in chunks of 7, restarting the host after every 40 records.
+fn admitted_across(lifetime: Lifetime) -> (usize, String) {
+    let cfg = json!({"quota": {"tools": {"noisy": {"bytes": 5000, "window_seconds": 3600}}}, "checkpoint_seconds": 5});
+    let (mut h, d) = host_with(Some(cfg), lifetime);
+    let recs: Vec<(u32, u32, Vec<u8>)> = quota_records(100, 0).into_iter().map(|r| (SEC, 0, r)).collect();
+    let mut kinds = String::new();
+    for (i, chunk) in recs.chunks(7).enumerate() {
+        for o in h.chunk(TAG, chunk) {
+            kinds.push(match o.json() {
+                None => 'd',
+                Some(v) if v["afterlog"]["event"] == "quota_exceeded" => 'm',
+                Some(_) => 'k',
+            });
+        }
+        if i % 6 == 5 {
+            h.restart().unwrap();
+        }
+    }
+    assert!(d.path().join(config::STATE_FILE_NAME).exists());
+    (kinds.matches('k').count(), kinds)
+}
+
+#[test]
+fn quota_survives_restarts_and_per_chunk_instances() {
+    // The reference: one instance, no restarts.
+    let (mut h, _d) = host_with(Some(json!({"quota": {"tools": {"noisy": {"bytes": 5000}}}})), Lifetime::Persistent);
+    let once = quota_records(100, 0).iter().filter(|r| h.call(TAG, SEC, 0, r).json().is_some_and(|v| v["afterlog"].get("event").is_none())).count();
+    for lifetime in [Lifetime::Persistent, Lifetime::PerChunk] {
+        let (n, kinds) = admitted_across(lifetime);
+        assert_eq!(n, once, "{lifetime:?}: neither reset nor double-counted: {kinds}");
+        assert_eq!(kinds.matches('m').count(), 1, "{lifetime:?}: one marker: {kinds}");
+    }
+}
+
+#[test]
+fn long_lived_instance_checkpoints_on_its_clock() {
+    let cfg = json!({"quota": {"tools": {"noisy": {"bytes": 5000}}}, "checkpoint_seconds": 5});
+    let (mut h, d) = host_with(Some(cfg.clone()), Lifetime::Persistent);
+    let recs = quota_records(100, 0);
+    // Past the young phase: state is only in memory and snapshots.
+    h.call(TAG, SEC, 0, &k8s_record("tool-foo", "p", "c", json!({}), "warm up", "2026-11-25T15:00:00Z"));
+    let clock_step = Duration::from_secs(10);
+    for r in &recs[..10] {
+        h.call(TAG, SEC, 0, r);
+    }
+    // A shared clock: advance it and let a few dozen records pass.
+    advance(&h, clock_step);
+    for i in 0..40 {
+        h.call(TAG, SEC, 0, &k8s_record("tool-foo", "p", "c", json!({}), &format!("tick {i}"), "2026-11-25T15:00:00Z"));
+    }
+    let snap: Value = serde_json::from_slice(&std::fs::read(d.path().join(config::STATE_FILE_NAME)).unwrap()).unwrap();
+    let tools = snap["tools"].as_array().unwrap();
+    assert!(tools.iter().any(|t| t[0] == "noisy" && t[1]["used"].as_u64().unwrap() > 0), "{snap}");
+}
+
+fn advance(h: &FilterHost, by: Duration) {
+    h.config().clock.advance(by);
+}
+
+#[test]
+fn unwritable_state_is_reported_once_and_quotas_still_apply() {
+    let cfg = json!({"quota": {"tools": {"noisy": {"bytes": 5000}}}, "state_file": "/nowhere/quota.state"});
+    let (mut h, _d) = host_with(Some(cfg), Lifetime::Persistent);
+    let drops = quota_records(100, 0).iter().filter(|r| h.call(TAG, SEC, 0, r).json().is_none()).count();
+    assert!(drops > 50);
+    let err = h.stderr();
+    assert_eq!(err.matches("[afterlog filter]").count(), 1, "{err}");
+    assert!(err.contains("/nowhere/quota.state") && err.contains("memory only"), "{err}");
+}
+
+#[test]
+fn invalid_config_means_defaults_and_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(config::FILE_NAME), br#"{"labels":{"tool":[{"from":"label"}]}}"#).unwrap();
+    let mut hc = HostConfig::release();
+    hc.preopens = vec![dir.path().to_path_buf()];
+    let mut h = FilterHost::new(hc).unwrap();
+    for _ in 0..3 {
+        let out = kept(&h.call(TAG, SEC, 0, &k8s_record("tool-foo", "p", "c", json!({}), "x", "2026-11-25T15:00:00Z")));
+        assert_eq!(out["afterlog"]["tool"], json!("foo"));
+    }
+    let err = h.stderr();
+    assert_eq!(err.matches("[afterlog filter]").count(), 1, "{err}");
+    assert!(err.contains("labels.tool[0]"), "{err}");
+}
+
+#[test]
+fn hostile_inputs_never_trap() {
+    let (mut h, _d) = host_with(None, Lifetime::Persistent);
+    let deep = format!("{{\"log\":{}}}", "[".repeat(100_000));
+    let huge = format!("{{\"log\":\"{}\"}}", "a".repeat(8 << 20));
+    let inputs: Vec<&[u8]> = vec![b"", b"\0", b"{", b"}", b"[]", b"null", b"{\"log\":\"\\ud800\"}", b"{\"a\":\"\xff\xfe\"}", deep.as_bytes(), huge.as_bytes(), b"{\"log\":\"x\"}\0{\"y\":1}"];
+    for i in inputs {
+        let o = h.call(TAG, SEC, 0, i);
+        assert!(o.json().is_some(), "kept as an object, not lost: {o:?}");
+    }
+    // An empty tag and a record of only a NUL are fine too.
+    assert!(h.call(b"", SEC, 0, br#"{"log":"x"}"#).json().is_some());
+}
+
+#[test]
+fn a_million_generated_records_match_the_reference_in_bounded_memory() {
+    let cfg_json = json!({"quota": {"bytes": u64::MAX}});
+    let cfg = Config::parse(cfg_json.to_string().as_bytes()).unwrap();
+    let labeller = Labeller::new(&cfg.labels).unwrap();
+    let (mut h, _d) = host_with(Some(cfg_json), Lifetime::Persistent);
+    let mut r = Rng::new(7);
+    let n = 1_000_000;
+    let mut mem_after_warmup = 0;
+    let mut max_record = 0;
+    for i in 0..n {
+        let (sec, nsec, rec) = records::record(&mut r);
+        let want = reference::expected(&cfg, &labeller, sec, nsec, &rec);
+        let got = match h.call(TAG, sec, nsec, &rec) {
+            Outcome::Kept(s) if s.as_bytes() == rec.as_slice() => Expected::Unchanged,
+            Outcome::Kept(s) => reference::normalise(&rec, Some(s.as_bytes())).unwrap(),
+            other => panic!("#{i} lost: {other:?}\n{}", String::from_utf8_lossy(&rec)),
+        };
+        assert_eq!(got, want, "#{i}\n{}", String::from_utf8_lossy(&rec));
+        max_record = max_record.max(rec.len());
+        if i == 10_000 {
+            mem_after_warmup = h.memory_bytes();
+        }
+    }
+    // Memory follows the largest record — a record, its lossy copy, the
+    // decoded line and an output up to twice its size when escaped — never
+    // the number of calls (`memory_is_flat_over_many_realistic_calls`).
+    let grown = h.memory_bytes() - mem_after_warmup;
+    assert!(grown <= 8 * max_record, "guest memory grew by {grown} bytes; largest record {max_record}");
+    assert!(h.stderr().is_empty(), "{}", h.stderr());
+}
+
+#[test]
+fn memory_is_flat_over_many_realistic_calls() {
+    let (mut h, _d) = host_with(None, Lifetime::Persistent);
+    let recs: Vec<Vec<u8>> = (0..64)
+        .map(|i| {
+            let pod = format!("job{}-x7k2p", i % 8);
+            let log = format!("{i} {}", "log line text with some words ".repeat(1 + i % 15));
+            k8s_record(&format!("tool-t{}", i % 5), &pod, "c", json!({"job-name": format!("job{}", i % 8)}), &log, "2026-11-25T15:00:00.5Z")
+        })
+        .collect();
+    for r in recs.iter().cycle().take(1000) {
+        h.call(TAG, SEC, 0, r);
+    }
+    let warm = h.memory_bytes();
+    for r in recs.iter().cycle().take(300_000) {
+        assert!(h.call(TAG, SEC, 0, r).json().is_some());
+    }
+    assert_eq!(h.memory_bytes(), warm, "no growth over 300k calls");
+}
