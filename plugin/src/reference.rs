@@ -81,15 +81,16 @@ pub fn expected(cfg: &Config, labeller: &Labeller, sec: u32, nsec: u32, record: 
         obj.remove(field::IN_KUBERNETES);
     }
     if let Some(Value::String(log)) = obj.get_mut(field::LOG)
-        && log.len() > cfg.line_limit_bytes {
-            let mut cut = cfg.line_limit_bytes;
-            while !log.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            let marker = field::truncation_marker(log.len() - cut);
-            log.truncate(cut);
-            log.push_str(&marker);
+        && log.len() > cfg.line_limit_bytes
+    {
+        let mut cut = cfg.line_limit_bytes;
+        while !log.is_char_boundary(cut) {
+            cut -= 1;
         }
+        let marker = field::truncation_marker(log.len() - cut);
+        log.truncate(cut);
+        log.push_str(&marker);
+    }
     obj.insert(field::TS.into(), json!(ts));
     obj.insert(
         field::AFTERLOG.into(),
@@ -129,8 +130,9 @@ pub fn normalise(input: &[u8], output: Option<&[u8]>) -> Result<Expected, String
     // Unchanged after a lossy UTF-8 repair comes back as a record.
     if std::str::from_utf8(input).is_err()
         && let Ok(orig) = serde_json::from_str::<Value>(&String::from_utf8_lossy(input))
-            && orig == v {
-                return Ok(Expected::Unchanged);
-            }
+        && orig == v
+    {
+        return Ok(Expected::Unchanged);
+    }
     Ok(Expected::Record(v))
 }

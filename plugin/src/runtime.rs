@@ -152,16 +152,19 @@ impl Runtime {
         let mut failed = None;
         if young
             && let (Some(tool), Some(j)) = (self.filter.last_charged(), p.journal.as_mut())
-                && let Some(st) = self.filter.quotas().get(tool) {
-                    let line = quota::journal_line(p.generation, tool, st);
-                    if let Err(e) = j.write_all(line.as_bytes()) {
-                        failed = Some(format!("journal {}: {e}", p.journal_path.display()));
-                    }
-                }
-        if failed.is_none() && self.now_ns.saturating_sub(p.last_snapshot_ns) >= self.interval_ns
-            && let Err(e) = snapshot(p, &self.filter, self.now_ns) {
-                failed = Some(format!("{}: {e}", p.path.display()));
+            && let Some(st) = self.filter.quotas().get(tool)
+        {
+            let line = quota::journal_line(p.generation, tool, st);
+            if let Err(e) = j.write_all(line.as_bytes()) {
+                failed = Some(format!("journal {}: {e}", p.journal_path.display()));
             }
+        }
+        if failed.is_none()
+            && self.now_ns.saturating_sub(p.last_snapshot_ns) >= self.interval_ns
+            && let Err(e) = snapshot(p, &self.filter, self.now_ns)
+        {
+            failed = Some(format!("{}: {e}", p.path.display()));
+        }
         if let Some(msg) = failed {
             complain(&format!(
                 "quota state {msg}; quotas are kept in memory only from now on"
@@ -197,9 +200,10 @@ impl Runtime {
                 for line in complete.lines() {
                     lines += 1;
                     if let Some((g, tool, st)) = quota::parse_journal_line(line)
-                        && g == generation {
-                            self.filter.quotas_mut().restore(&tool, st);
-                        }
+                        && g == generation
+                    {
+                        self.filter.quotas_mut().restore(&tool, st);
+                    }
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

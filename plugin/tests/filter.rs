@@ -73,7 +73,10 @@ fn records_without_a_tool_pass_unchanged() {
 
 #[test]
 fn long_lines_are_cut_at_a_character_boundary() {
-    let cfg = Config { line_limit_bytes: 10, ..Config::default() };
+    let cfg = Config {
+        line_limit_bytes: 10,
+        ..Config::default()
+    };
     let mut f = Filter::new(cfg).unwrap();
     let out = run(&mut f, &sample("p", json!({}), "aaaaaaaaé€😀")).unwrap();
     assert_eq!(out["log"], json!("aaaaaaaaé…[truncated 7 bytes]"));

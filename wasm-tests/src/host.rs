@@ -78,6 +78,9 @@ pub struct HostConfig {
     pub clock: TestClock,
     /// Which Fluent Bit instance lifetime to emulate.
     pub lifetime: Lifetime,
+    /// Meter fuel so a runaway guest traps instead of hanging a test. Off
+    /// only for benchmarks: metering slows the guest down noticeably.
+    pub fuel: bool,
 }
 
 impl HostConfig {
@@ -90,6 +93,7 @@ impl HostConfig {
             preopens: Vec::new(),
             clock: TestClock::new(1_767_225_600 * 1_000_000_000),
             lifetime: Lifetime::Persistent,
+            fuel: true,
         }
     }
 
@@ -267,6 +271,7 @@ struct Live {
     func: FilterFn,
     memory: Memory,
     heap: Heap,
+    fuel: bool,
 }
 
 /// Where the host puts the tag and the record for a call.
@@ -291,7 +296,7 @@ impl FilterHost {
     /// and also (unlike Fluent Bit, which would then drop every record) when
     /// `function` is not exported with the expected signature.
     pub fn new(cfg: HostConfig) -> anyhow::Result<Self> {
-        let module = compiled(&cfg.wasm)?;
+        let module = compiled(&cfg.wasm, cfg.fuel)?;
         let engine = module.engine().clone();
         check_signature(&module, &cfg.function)?;
         let imports_wasi = module
@@ -331,6 +336,18 @@ impl FilterHost {
                 Err(_) => Outcome::Kept(String::from_utf8_lossy(record).into_owned()),
             },
         }
+    }
+
+    /// Only what WAMR does before Fluent Bit's own parsing: the call and
+    /// the length of the returned string (`None`: trap or bad pointer). For
+    /// benchmarks, which should time the guest rather than this host's
+    /// judgement of its answer. Persistent lifetime only.
+    pub fn call_len(&mut self, tag: &[u8], sec: u32, nsec: u32, record: &[u8]) -> Option<usize> {
+        let live = self.persistent().ok()?;
+        live.raw(tag, sec, nsec, record, |mem, result| {
+            let start = result.ok()? as u32 as usize;
+            mem.get(start..)?.iter().position(|&b| b == 0)
+        })
     }
 
     /// Runs one chunk (records of one tag, each `(sec, nsec, json)`) through
@@ -429,7 +446,9 @@ impl FilterHost {
                 wasi: wasi.build_p1(),
             },
         );
-        store.set_fuel(FUEL_PER_CALL)?;
+        if self.cfg.fuel {
+            store.set_fuel(FUEL_PER_CALL)?;
+        }
         let instance = self.pre.instantiate(&mut store)?;
         let memory = instance
             .get_memory(&mut store, "memory")
@@ -456,7 +475,9 @@ impl FilterHost {
         }
         for name in post {
             if let Some(f) = unit_export(&instance, &mut store, name) {
-                store.set_fuel(FUEL_PER_CALL)?;
+                if self.cfg.fuel {
+                    store.set_fuel(FUEL_PER_CALL)?;
+                }
                 f.call(&mut store, ())
                     .map_err(|e| anyhow!("{name} failed: {}", trap_text(&e)))?;
             }
@@ -467,6 +488,7 @@ impl FilterHost {
             func,
             memory,
             heap,
+            fuel: self.cfg.fuel,
         })
     }
 }
@@ -475,10 +497,28 @@ impl Live {
     /// One `flb_wasm_call_function_format_json` plus filter_wasm.c's
     /// judgement of the result.
     fn call(&mut self, tag: &[u8], sec: u32, nsec: u32, record: &[u8]) -> Outcome {
+        self.raw(tag, sec, nsec, record, |mem, result| match result {
+            Err(e) => Outcome::Dropped(Drop::Trap(trap_text(&e))),
+            Ok(ptr) => judge(mem, ptr as u32),
+        })
+    }
+
+    /// The call itself: copy in, call, let `read` look at the result while
+    /// the buffers are still in place, free.
+    fn raw<T>(
+        &mut self,
+        tag: &[u8],
+        sec: u32,
+        nsec: u32,
+        record: &[u8],
+        read: impl FnOnce(&[u8], wasmtime::Result<i32>) -> T,
+    ) -> T {
         let (tag_ptr, rec_ptr) = self.dup(tag, record);
         // Each entry gets the full budget; a trap below leaves the instance
         // in place, as WAMR does.
-        let _ = self.store.set_fuel(FUEL_PER_CALL);
+        if self.fuel {
+            let _ = self.store.set_fuel(FUEL_PER_CALL);
+        }
         let result = self.func.call(
             &mut self.store,
             (
@@ -490,10 +530,7 @@ impl Live {
                 record.len() as i32,
             ),
         );
-        let outcome = match result {
-            Err(e) => Outcome::Dropped(Drop::Trap(trap_text(&e))),
-            Ok(ptr) => judge(self.memory.data(&self.store), ptr as u32),
-        };
+        let outcome = read(self.memory.data(&self.store), result);
         self.free(tag_ptr, tag.len(), rec_ptr, record.len());
         outcome
     }
@@ -538,7 +575,9 @@ impl Live {
             Heap::Exported { malloc, .. } => {
                 let malloc = malloc.clone();
                 let mut put = |bytes: &[u8]| -> u32 {
-                    let _ = self.store.set_fuel(FUEL_PER_CALL);
+                    if self.fuel {
+                        let _ = self.store.set_fuel(FUEL_PER_CALL);
+                    }
                     let Ok(p) = malloc.call(&mut self.store, (bytes.len() + 1) as i32) else {
                         return 0;
                     };
@@ -573,7 +612,9 @@ impl Live {
                 let free = free.clone();
                 for p in [tag_ptr, rec_ptr] {
                     if p != 0 {
-                        let _ = self.store.set_fuel(FUEL_PER_CALL);
+                        if self.fuel {
+                            let _ = self.store.set_fuel(FUEL_PER_CALL);
+                        }
                         let _ = free.call(&mut self.store, p as i32);
                     }
                 }
@@ -667,11 +708,11 @@ fn check_signature(module: &Module, function: &str) -> anyhow::Result<()> {
 
 /// The engine all hosts share (a module can only run on the engine that
 /// compiled it), configured like WAMR in Fluent Bit plus fuel metering.
-fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
+fn engine(fuel: bool) -> &'static Engine {
+    static ENGINES: [OnceLock<Engine>; 2] = [OnceLock::new(), OnceLock::new()];
+    ENGINES[fuel as usize].get_or_init(|| {
         let mut c = Config::new();
-        c.consume_fuel(true)
+        c.consume_fuel(fuel)
             // Fluent Bit builds WAMR with WAMR_BUILD_SIMD=0; the other
             // features below are off by default in WAMR (the WASM_BUILD_*
             // switches in Fluent Bit's CMakeLists.txt are misspelt no-ops).
@@ -695,12 +736,12 @@ fn engine() -> &'static Engine {
 
 /// Compiles `path` once per process and file version (path, size, mtime):
 /// compiling the release filter takes far longer than instantiating it.
-fn compiled(path: &Path) -> anyhow::Result<Module> {
-    type Key = (PathBuf, u64, Option<SystemTime>);
+fn compiled(path: &Path, fuel: bool) -> anyhow::Result<Module> {
+    type Key = (PathBuf, u64, Option<SystemTime>, bool);
     static CACHE: OnceLock<Mutex<HashMap<Key, Module>>> = OnceLock::new();
     let meta = std::fs::metadata(path)
         .with_context(|| format!("cannot read wasm module {}", path.display()))?;
-    let key = (path.canonicalize()?, meta.len(), meta.modified().ok());
+    let key = (path.canonicalize()?, meta.len(), meta.modified().ok(), fuel);
     // Held while compiling so parallel tests compile a module only once.
     let mut cache = CACHE
         .get_or_init(Default::default)
@@ -709,7 +750,7 @@ fn compiled(path: &Path) -> anyhow::Result<Module> {
     if let Some(m) = cache.get(&key) {
         return Ok(m.clone());
     }
-    let module = Module::from_file(engine(), path)
+    let module = Module::from_file(engine(fuel), path)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("cannot compile {}", path.display()))?;
     cache.insert(key, module.clone());
@@ -741,85 +782,9 @@ impl Capture {
     }
 }
 
-/// Path of the release filter module,
-/// `<workspace>/target/wasm32-wasip1/release/afterlog_filter.wasm` (or under
-/// `$CARGO_TARGET_DIR` when that is set). Panics with the build command if
-/// it is missing, and warns on stderr if plugin sources are newer than it.
+/// Path of the release filter module; see
+/// [`crate::fluent_bit::require_filter_wasm`] (one place decides it for the
+/// wasmtime tests and the real Fluent Bit tests alike).
 pub fn release_wasm() -> PathBuf {
-    const REL: &str = "wasm32-wasip1/release/afterlog_filter.wasm";
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("wasm-tests lives inside the workspace")
-        .to_path_buf();
-    let mut candidates = Vec::new();
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        let dir = PathBuf::from(dir);
-        candidates.push(
-            if dir.is_absolute() {
-                dir
-            } else {
-                root.join(dir)
-            }
-            .join(REL),
-        );
-    }
-    candidates.push(root.join("target").join(REL));
-    let Some(found) = candidates.iter().find(|p| p.is_file()) else {
-        panic!(
-            "the filter module is not built: {} is missing.\n\
-             Build it first: cd {} && cargo build --release --target wasm32-wasip1 -p afterlog-filter",
-            candidates.last().expect("one candidate").display(),
-            root.display()
-        );
-    };
-    warn_if_stale(found, &[root.join("plugin"), root.join("contract")]);
-    found.clone()
-}
-
-/// Warns (once per process) when a source file is newer than the module:
-/// tests would otherwise silently run an old build.
-fn warn_if_stale(wasm: &Path, sources: &[PathBuf]) {
-    static WARNED: OnceLock<()> = OnceLock::new();
-    let Ok(built) = wasm.metadata().and_then(|m| m.modified()) else {
-        return;
-    };
-    fn newest(dir: &Path) -> Option<(SystemTime, PathBuf)> {
-        let mut best: Option<(SystemTime, PathBuf)> = None;
-        for entry in std::fs::read_dir(dir).ok()?.flatten() {
-            let path = entry.path();
-            let cand = if path.is_dir() {
-                newest(&path)
-            } else {
-                let ext = path.extension().and_then(|e| e.to_str());
-                if !matches!(ext, Some("rs") | Some("toml")) {
-                    continue;
-                }
-                path.metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .map(|t| (t, path))
-            };
-            if let Some(c) = cand
-                && best.as_ref().is_none_or(|b| c.0 > b.0)
-            {
-                best = Some(c);
-            }
-        }
-        best
-    }
-    for dir in sources {
-        if let Some((t, path)) = newest(dir)
-            && t > built
-        {
-            WARNED.get_or_init(|| {
-                eprintln!(
-                    "warning: {} is newer than {}; rebuild with \
-                     `cargo build --release --target wasm32-wasip1 -p afterlog-filter`",
-                    path.display(),
-                    wasm.display()
-                )
-            });
-            return;
-        }
-    }
+    crate::fluent_bit::require_filter_wasm()
 }

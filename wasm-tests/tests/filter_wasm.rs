@@ -13,7 +13,14 @@ const SEC: u32 = 1_795_618_800;
 
 /// A record as Fluent Bit 5.1.1 passes it (see docs/fluent-bit-facts.md):
 /// key order, non-ASCII as `\u` escapes, the kubernetes map's key order.
-fn k8s_record(ns: &str, pod: &str, container: &str, labels: Value, log: &str, time: &str) -> Vec<u8> {
+fn k8s_record(
+    ns: &str,
+    pod: &str,
+    container: &str,
+    labels: Value,
+    log: &str,
+    time: &str,
+) -> Vec<u8> {
     let mut s = format!(
         r#"{{"time":"{time}","stream":"stdout","log":{},"off":1234,"kubernetes":{{"pod_name":"{pod}","namespace_name":"{ns}","pod_id":"5b1c-11","labels":{labels},"host":"node-7","container_name":"{container}","docker_id":"{}","container_hash":"sha256:aa","container_image":"docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest"}}}}"#,
         escape_like_fluent_bit(log),
@@ -68,29 +75,91 @@ fn labels_every_workload_kind_by_default() {
     let t = "2026-11-25T15:00:00.000000002Z";
     let cases = [
         // one-off job (Toolforge jobs framework)
-        ("tool-foo", "myjob-x7k2p", json!({"job-name":"myjob","app.kubernetes.io/name":"myjob","app.kubernetes.io/component":"jobs","toolforge":"tool"}), "foo", "myjob", "job"),
+        (
+            "tool-foo",
+            "myjob-x7k2p",
+            json!({"job-name":"myjob","app.kubernetes.io/name":"myjob","app.kubernetes.io/component":"jobs","toolforge":"tool"}),
+            "foo",
+            "myjob",
+            "job",
+        ),
         // two runs of a cron job
-        ("tool-foo", "nightly-28889999-xk2lp", json!({"job-name":"nightly-28889999","app.kubernetes.io/component":"cronjobs","toolforge":"tool"}), "foo", "nightly", "cronjob"),
-        ("tool-foo", "nightly-28890000-q8rtn", json!({"batch.kubernetes.io/job-name":"nightly-28890000","toolforge":"tool"}), "foo", "nightly", "cronjob"),
+        (
+            "tool-foo",
+            "nightly-28889999-xk2lp",
+            json!({"job-name":"nightly-28889999","app.kubernetes.io/component":"cronjobs","toolforge":"tool"}),
+            "foo",
+            "nightly",
+            "cronjob",
+        ),
+        (
+            "tool-foo",
+            "nightly-28890000-q8rtn",
+            json!({"batch.kubernetes.io/job-name":"nightly-28890000","toolforge":"tool"}),
+            "foo",
+            "nightly",
+            "cronjob",
+        ),
         // continuous job: two replicas of one Deployment
-        ("tool-foo", "worker-7d9f8b6c5d-x2x4z", json!({"pod-template-hash":"7d9f8b6c5d","app.kubernetes.io/component":"deployments"}), "foo", "worker", "continuous"),
-        ("tool-foo", "worker-7d9f8b6c5d-q8rtn", json!({"pod-template-hash":"7d9f8b6c5d"}), "foo", "worker", "continuous"),
+        (
+            "tool-foo",
+            "worker-7d9f8b6c5d-x2x4z",
+            json!({"pod-template-hash":"7d9f8b6c5d","app.kubernetes.io/component":"deployments"}),
+            "foo",
+            "worker",
+            "continuous",
+        ),
+        (
+            "tool-foo",
+            "worker-7d9f8b6c5d-q8rtn",
+            json!({"pod-template-hash":"7d9f8b6c5d"}),
+            "foo",
+            "worker",
+            "continuous",
+        ),
         // web service
-        ("tool-bar", "bar-5c6d7f8b9-xk2lp", json!({"app.kubernetes.io/component":"web","app.kubernetes.io/managed-by":"webservice","pod-template-hash":"5c6d7f8b9","name":"bar"}), "bar", "bar", "webservice"),
+        (
+            "tool-bar",
+            "bar-5c6d7f8b9-xk2lp",
+            json!({"app.kubernetes.io/component":"web","app.kubernetes.io/managed-by":"webservice","pod-template-hash":"5c6d7f8b9","name":"bar"}),
+            "bar",
+            "bar",
+            "webservice",
+        ),
         // build pod
-        ("image-build", "bar-buildpacks-pipelinerun-vx8tq-build-pod", json!({"tekton.dev/pipelineRun":"bar-buildpacks-pipelinerun-vx8tq","tekton.dev/task":"build"}), "bar", "build", "build"),
+        (
+            "image-build",
+            "bar-buildpacks-pipelinerun-vx8tq-build-pod",
+            json!({"tekton.dev/pipelineRun":"bar-buildpacks-pipelinerun-vx8tq","tekton.dev/task":"build"}),
+            "bar",
+            "build",
+            "build",
+        ),
     ];
     for (ns, pod, labels, tool, job, kind) in cases {
-        let out = kept(&h.call(TAG, SEC, 0, &k8s_record(ns, pod, "main", labels, "hello", t)));
+        let out = kept(&h.call(
+            TAG,
+            SEC,
+            0,
+            &k8s_record(ns, pod, "main", labels, "hello", t),
+        ));
         let a = &out["afterlog"];
-        assert_eq!((a["tool"].as_str(), a["job"].as_str(), a["kind"].as_str()), (Some(tool), Some(job), Some(kind)), "{pod}");
+        assert_eq!(
+            (a["tool"].as_str(), a["job"].as_str(), a["kind"].as_str()),
+            (Some(tool), Some(job), Some(kind)),
+            "{pod}"
+        );
         assert_eq!(a["namespace"], json!(ns));
         assert_eq!(a["pod"], json!(pod));
         assert_eq!(a["container"], json!("main"));
         assert_eq!(a["container_id"], json!("c0ffee".repeat(10) + "0123"));
         assert_eq!(a["node"], json!("node-7"));
         assert_eq!(a["route"], json!(format!("{tool}.{job}.{pod}.main")));
-        assert_eq!(out["ts"], json!(1_795_618_800_000_000_002u64), "ts from the CRI time, full ns");
+        assert_eq!(
+            out["ts"],
+            json!(1_795_618_800_000_000_002u64),
+            "ts from the CRI time, full ns"
+        );
         assert_eq!(out["off"], json!(1234));
         assert_eq!(out["stream"], json!("stdout"));
         assert!(out.get("kubernetes").is_none() && out.get("time").is_none());
@@ -101,34 +170,91 @@ fn labels_every_workload_kind_by_default() {
 #[test]
 fn route_parts_are_key_encoded() {
     let (mut h, _d) = host_with(None, Lifetime::Persistent);
-    let rec = k8s_record("tool-a.b", "x", "side_car", json!({"afterlog.io/job":"My Job"}), "x", "2026-11-25T15:00:00Z");
+    let rec = k8s_record(
+        "tool-a.b",
+        "x",
+        "side_car",
+        json!({"afterlog.io/job":"My Job"}),
+        "x",
+        "2026-11-25T15:00:00Z",
+    );
     let out = kept(&h.call(TAG, SEC, 0, &rec));
-    assert_eq!(out["afterlog"]["route"], json!("a_2eb._4dy_20_4aob.x.side_5fcar"));
+    assert_eq!(
+        out["afterlog"]["route"],
+        json!("a_2eb._4dy_20_4aob.x.side_5fcar")
+    );
 }
 
 #[test]
 fn pass_through_unicode_and_truncation() {
     let (mut h, _d) = host_with(Some(json!({"line_limit_bytes": 64})), Lifetime::Persistent);
     // Not a tool: unchanged, byte for byte.
-    let other = k8s_record("kube-system", "coredns-1", "c", json!({}), "x", "2026-11-25T15:00:00Z");
-    assert_eq!(h.call(TAG, SEC, 0, &other), Outcome::Kept(String::from_utf8(other.clone()).unwrap()));
+    let other = k8s_record(
+        "kube-system",
+        "coredns-1",
+        "c",
+        json!({}),
+        "x",
+        "2026-11-25T15:00:00Z",
+    );
+    assert_eq!(
+        h.call(TAG, SEC, 0, &other),
+        Outcome::Kept(String::from_utf8(other.clone()).unwrap())
+    );
     let bare = br#"{"log":"no metadata","stream":"stderr"}"#;
-    assert_eq!(h.call(TAG, SEC, 0, bare), Outcome::Kept(String::from_utf8(bare.to_vec()).unwrap()));
+    assert_eq!(
+        h.call(TAG, SEC, 0, bare),
+        Outcome::Kept(String::from_utf8(bare.to_vec()).unwrap())
+    );
     // Unicode survives escaped input.
     let text = "Grüße, 世界 😀 \"q\" \\ tab\t end";
-    let out = kept(&h.call(TAG, SEC, 0, &k8s_record("tool-foo", "p", "c", json!({}), text, "2026-11-25T15:00:00Z")));
+    let out = kept(&h.call(
+        TAG,
+        SEC,
+        0,
+        &k8s_record(
+            "tool-foo",
+            "p",
+            "c",
+            json!({}),
+            text,
+            "2026-11-25T15:00:00Z",
+        ),
+    ));
     assert_eq!(out["log"], json!(text));
     // Cut at a character boundary with the marker.
     let long = "é".repeat(40);
-    let out = kept(&h.call(TAG, SEC, 0, &k8s_record("tool-foo", "p", "c", json!({}), &long, "2026-11-25T15:00:00Z")));
-    assert_eq!(out["log"], json!(format!("{}…[truncated 16 bytes]", "é".repeat(32))));
+    let out = kept(&h.call(
+        TAG,
+        SEC,
+        0,
+        &k8s_record(
+            "tool-foo",
+            "p",
+            "c",
+            json!({}),
+            &long,
+            "2026-11-25T15:00:00Z",
+        ),
+    ));
+    assert_eq!(
+        out["log"],
+        json!(format!("{}…[truncated 16 bytes]", "é".repeat(32)))
+    );
 }
 
 fn quota_records(n: u32, minute: u32) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| {
             let t = format!("2026-11-25T15:{minute:02}:{:02}.{i:09}Z", i % 60);
-            k8s_record("tool-noisy", "spam-x7k2p", "c", json!({"job-name":"spam"}), &format!("line {i:05} {}", "x".repeat(100)), &t)
+            k8s_record(
+                "tool-noisy",
+                "spam-x7k2p",
+                "c",
+                json!({"job-name":"spam"}),
+                &format!("line {i:05} {}", "x".repeat(100)),
+                &t,
+            )
         })
         .collect()
 }
@@ -137,7 +263,10 @@ fn quota_records(n: u32, minute: u32) -> Vec<Vec<u8>> {
 fn quota_marker_drops_and_summary_after_reset() {
     let cfg = json!({"quota": {"tools": {"noisy": {"bytes": 5000, "window_seconds": 3600}}}});
     let (mut h, _d) = host_with(Some(cfg), Lifetime::Persistent);
-    let outs: Vec<Outcome> = quota_records(100, 0).iter().map(|r| h.call(TAG, SEC, 0, r)).collect();
+    let outs: Vec<Outcome> = quota_records(100, 0)
+        .iter()
+        .map(|r| h.call(TAG, SEC, 0, r))
+        .collect();
     let kinds: String = outs
         .iter()
         .map(|o| match o.json() {
@@ -148,20 +277,44 @@ fn quota_marker_drops_and_summary_after_reset() {
         .collect();
     let admitted = kinds.find('m').expect("a marker");
     assert!(admitted > 5, "{kinds}");
-    assert_eq!(kinds, format!("{}m{}", "k".repeat(admitted), "d".repeat(99 - admitted)));
+    assert_eq!(
+        kinds,
+        format!("{}m{}", "k".repeat(admitted), "d".repeat(99 - admitted))
+    );
     let marker = kept(&outs[admitted]);
     assert_eq!(marker["afterlog"]["limit_bytes"], json!(5000));
     assert_eq!(marker["afterlog"]["tool"], json!("noisy"));
-    assert_eq!(marker["afterlog"]["resets_at"], json!(1_795_622_400_000_000_000u64));
+    assert_eq!(
+        marker["afterlog"]["resets_at"],
+        json!(1_795_622_400_000_000_000u64)
+    );
     // An hour later the window resets; the first record carries the summary.
-    let later = k8s_record("tool-noisy", "spam-x7k2p", "c", json!({"job-name":"spam"}), "back", "2026-11-25T16:00:01Z");
+    let later = k8s_record(
+        "tool-noisy",
+        "spam-x7k2p",
+        "c",
+        json!({"job-name":"spam"}),
+        "back",
+        "2026-11-25T16:00:01Z",
+    );
     let out = kept(&h.call(TAG, SEC, 0, &later));
     assert_eq!(out["log"], json!("back"));
     assert_eq!(out["afterlog"]["event"], json!("quota_dropped"));
     assert_eq!(out["afterlog"]["dropped_records"], json!(100 - admitted));
     // Other tools were never limited.
-    let other = k8s_record("tool-foo", "p", "c", json!({}), "fine", "2026-11-25T15:00:00Z");
-    assert!(kept(&h.call(TAG, SEC, 0, &other))["afterlog"].get("event").is_none());
+    let other = k8s_record(
+        "tool-foo",
+        "p",
+        "c",
+        json!({}),
+        "fine",
+        "2026-11-25T15:00:00Z",
+    );
+    assert!(
+        kept(&h.call(TAG, SEC, 0, &other))["afterlog"]
+            .get("event")
+            .is_none()
+    );
 }
 
 /// Admitted records of the noisy tool when 100 records go through `lifetime`
@@ -169,7 +322,10 @@ fn quota_marker_drops_and_summary_after_reset() {
 fn admitted_across(lifetime: Lifetime) -> (usize, String) {
     let cfg = json!({"quota": {"tools": {"noisy": {"bytes": 5000, "window_seconds": 3600}}}, "checkpoint_seconds": 5});
     let (mut h, d) = host_with(Some(cfg), lifetime);
-    let recs: Vec<(u32, u32, Vec<u8>)> = quota_records(100, 0).into_iter().map(|r| (SEC, 0, r)).collect();
+    let recs: Vec<(u32, u32, Vec<u8>)> = quota_records(100, 0)
+        .into_iter()
+        .map(|r| (SEC, 0, r))
+        .collect();
     let mut kinds = String::new();
     for (i, chunk) in recs.chunks(7).enumerate() {
         for o in h.chunk(TAG, chunk) {
@@ -190,12 +346,29 @@ fn admitted_across(lifetime: Lifetime) -> (usize, String) {
 #[test]
 fn quota_survives_restarts_and_per_chunk_instances() {
     // The reference: one instance, no restarts.
-    let (mut h, _d) = host_with(Some(json!({"quota": {"tools": {"noisy": {"bytes": 5000}}}})), Lifetime::Persistent);
-    let once = quota_records(100, 0).iter().filter(|r| h.call(TAG, SEC, 0, r).json().is_some_and(|v| v["afterlog"].get("event").is_none())).count();
+    let (mut h, _d) = host_with(
+        Some(json!({"quota": {"tools": {"noisy": {"bytes": 5000}}}})),
+        Lifetime::Persistent,
+    );
+    let once = quota_records(100, 0)
+        .iter()
+        .filter(|r| {
+            h.call(TAG, SEC, 0, r)
+                .json()
+                .is_some_and(|v| v["afterlog"].get("event").is_none())
+        })
+        .count();
     for lifetime in [Lifetime::Persistent, Lifetime::PerChunk] {
         let (n, kinds) = admitted_across(lifetime);
-        assert_eq!(n, once, "{lifetime:?}: neither reset nor double-counted: {kinds}");
-        assert_eq!(kinds.matches('m').count(), 1, "{lifetime:?}: one marker: {kinds}");
+        assert_eq!(
+            n, once,
+            "{lifetime:?}: neither reset nor double-counted: {kinds}"
+        );
+        assert_eq!(
+            kinds.matches('m').count(),
+            1,
+            "{lifetime:?}: one marker: {kinds}"
+        );
     }
 }
 
@@ -205,7 +378,19 @@ fn long_lived_instance_checkpoints_on_its_clock() {
     let (mut h, d) = host_with(Some(cfg.clone()), Lifetime::Persistent);
     let recs = quota_records(100, 0);
     // Past the young phase: state is only in memory and snapshots.
-    h.call(TAG, SEC, 0, &k8s_record("tool-foo", "p", "c", json!({}), "warm up", "2026-11-25T15:00:00Z"));
+    h.call(
+        TAG,
+        SEC,
+        0,
+        &k8s_record(
+            "tool-foo",
+            "p",
+            "c",
+            json!({}),
+            "warm up",
+            "2026-11-25T15:00:00Z",
+        ),
+    );
     let clock_step = Duration::from_secs(10);
     for r in &recs[..10] {
         h.call(TAG, SEC, 0, r);
@@ -213,11 +398,30 @@ fn long_lived_instance_checkpoints_on_its_clock() {
     // A shared clock: advance it and let a few dozen records pass.
     advance(&h, clock_step);
     for i in 0..40 {
-        h.call(TAG, SEC, 0, &k8s_record("tool-foo", "p", "c", json!({}), &format!("tick {i}"), "2026-11-25T15:00:00Z"));
+        h.call(
+            TAG,
+            SEC,
+            0,
+            &k8s_record(
+                "tool-foo",
+                "p",
+                "c",
+                json!({}),
+                &format!("tick {i}"),
+                "2026-11-25T15:00:00Z",
+            ),
+        );
     }
-    let snap: Value = serde_json::from_slice(&std::fs::read(d.path().join(config::STATE_FILE_NAME)).unwrap()).unwrap();
+    let snap: Value =
+        serde_json::from_slice(&std::fs::read(d.path().join(config::STATE_FILE_NAME)).unwrap())
+            .unwrap();
     let tools = snap["tools"].as_array().unwrap();
-    assert!(tools.iter().any(|t| t[0] == "noisy" && t[1]["used"].as_u64().unwrap() > 0), "{snap}");
+    assert!(
+        tools
+            .iter()
+            .any(|t| t[0] == "noisy" && t[1]["used"].as_u64().unwrap() > 0),
+        "{snap}"
+    );
 }
 
 fn advance(h: &FilterHost, by: Duration) {
@@ -228,22 +432,37 @@ fn advance(h: &FilterHost, by: Duration) {
 fn unwritable_state_is_reported_once_and_quotas_still_apply() {
     let cfg = json!({"quota": {"tools": {"noisy": {"bytes": 5000}}}, "state_file": "/nowhere/quota.state"});
     let (mut h, _d) = host_with(Some(cfg), Lifetime::Persistent);
-    let drops = quota_records(100, 0).iter().filter(|r| h.call(TAG, SEC, 0, r).json().is_none()).count();
+    let drops = quota_records(100, 0)
+        .iter()
+        .filter(|r| h.call(TAG, SEC, 0, r).json().is_none())
+        .count();
     assert!(drops > 50);
     let err = h.stderr();
     assert_eq!(err.matches("[afterlog filter]").count(), 1, "{err}");
-    assert!(err.contains("/nowhere/quota.state") && err.contains("memory only"), "{err}");
+    assert!(
+        err.contains("/nowhere/quota.state") && err.contains("memory only"),
+        "{err}"
+    );
 }
 
 #[test]
 fn invalid_config_means_defaults_and_one_message() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(config::FILE_NAME), br#"{"labels":{"tool":[{"from":"label"}]}}"#).unwrap();
+    std::fs::write(
+        dir.path().join(config::FILE_NAME),
+        br#"{"labels":{"tool":[{"from":"label"}]}}"#,
+    )
+    .unwrap();
     let mut hc = HostConfig::release();
     hc.preopens = vec![dir.path().to_path_buf()];
     let mut h = FilterHost::new(hc).unwrap();
     for _ in 0..3 {
-        let out = kept(&h.call(TAG, SEC, 0, &k8s_record("tool-foo", "p", "c", json!({}), "x", "2026-11-25T15:00:00Z")));
+        let out = kept(&h.call(
+            TAG,
+            SEC,
+            0,
+            &k8s_record("tool-foo", "p", "c", json!({}), "x", "2026-11-25T15:00:00Z"),
+        ));
         assert_eq!(out["afterlog"]["tool"], json!("foo"));
     }
     let err = h.stderr();
@@ -256,7 +475,19 @@ fn hostile_inputs_never_trap() {
     let (mut h, _d) = host_with(None, Lifetime::Persistent);
     let deep = format!("{{\"log\":{}}}", "[".repeat(100_000));
     let huge = format!("{{\"log\":\"{}\"}}", "a".repeat(8 << 20));
-    let inputs: Vec<&[u8]> = vec![b"", b"\0", b"{", b"}", b"[]", b"null", b"{\"log\":\"\\ud800\"}", b"{\"a\":\"\xff\xfe\"}", deep.as_bytes(), huge.as_bytes(), b"{\"log\":\"x\"}\0{\"y\":1}"];
+    let inputs: Vec<&[u8]> = vec![
+        b"",
+        b"\0",
+        b"{",
+        b"}",
+        b"[]",
+        b"null",
+        b"{\"log\":\"\\ud800\"}",
+        b"{\"a\":\"\xff\xfe\"}",
+        deep.as_bytes(),
+        huge.as_bytes(),
+        b"{\"log\":\"x\"}\0{\"y\":1}",
+    ];
     for i in inputs {
         let o = h.call(TAG, SEC, 0, i);
         assert!(o.json().is_some(), "kept as an object, not lost: {o:?}");
@@ -293,7 +524,10 @@ fn a_million_generated_records_match_the_reference_in_bounded_memory() {
     // decoded line and an output up to twice its size when escaped — never
     // the number of calls (`memory_is_flat_over_many_realistic_calls`).
     let grown = h.memory_bytes() - mem_after_warmup;
-    assert!(grown <= 8 * max_record, "guest memory grew by {grown} bytes; largest record {max_record}");
+    assert!(
+        grown <= 8 * max_record,
+        "guest memory grew by {grown} bytes; largest record {max_record}"
+    );
     assert!(h.stderr().is_empty(), "{}", h.stderr());
 }
 
@@ -303,8 +537,18 @@ fn memory_is_flat_over_many_realistic_calls() {
     let recs: Vec<Vec<u8>> = (0..64)
         .map(|i| {
             let pod = format!("job{}-x7k2p", i % 8);
-            let log = format!("{i} {}", "log line text with some words ".repeat(1 + i % 15));
-            k8s_record(&format!("tool-t{}", i % 5), &pod, "c", json!({"job-name": format!("job{}", i % 8)}), &log, "2026-11-25T15:00:00.5Z")
+            let log = format!(
+                "{i} {}",
+                "log line text with some words ".repeat(1 + i % 15)
+            );
+            k8s_record(
+                &format!("tool-t{}", i % 5),
+                &pod,
+                "c",
+                json!({"job-name": format!("job{}", i % 8)}),
+                &log,
+                "2026-11-25T15:00:00.5Z",
+            )
         })
         .collect();
     for r in recs.iter().cycle().take(1000) {

@@ -25,7 +25,7 @@ fn filter_config() -> Value {
     json!({"quota": {"tools": {"noisy": {"bytes": NOISY_QUOTA_BYTES, "window_seconds": 3600}}}})
 }
 /// The file name the filter looks for in its accessible directories.
-const FILTER_CONFIG_FILE: &str = "afterlog-filter.json";
+const FILTER_CONFIG_FILE: &str = afterlog_filter::config::FILE_NAME;
 const NOISY_QUOTA_BYTES: u64 = 2000;
 /// The filter's default line limit (`line_limit_bytes`).
 const LINE_LIMIT: usize = 16 * 1024;
