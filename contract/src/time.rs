@@ -112,14 +112,15 @@ fn days_in_month(y: i64, m: u32) -> u32 {
 /// `YYYYMMDDTHHMMSSZ` of a Unix time in seconds, as Fluent Bit's
 /// `%Y%m%dT%H%M%SZ` writes it into raw object keys.
 pub fn compact_utc(secs: i64) -> String {
+    let (y, m, d, hh, mm, ss) = civil(secs);
+    format!("{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z")
+}
+
+/// Date and time of day of a Unix time in seconds.
+fn civil(secs: i64) -> (i64, u32, u32, i64, i64, i64) {
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    (y, m, d, s / 3600, s / 60 % 60, s % 60)
 }
 
 /// Inverse of [`compact_utc`].
@@ -145,16 +146,9 @@ pub fn parse_compact_utc(s: &str) -> Option<i64> {
 /// RFC 3339 with nanoseconds (`2026-11-25T15:00:00.000000002Z`) of a Unix time
 /// in nanoseconds: the form the reader shows and accepts.
 pub fn rfc3339_nanos(ns: u64) -> String {
-    let secs = (ns / 1_000_000_000) as i64;
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        ns % 1_000_000_000
-    )
+    let (y, m, d, hh, mm, ss) = civil((ns / 1_000_000_000) as i64);
+    let frac = ns % 1_000_000_000;
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{frac:09}Z")
 }
 
 #[cfg(test)]

@@ -53,6 +53,11 @@ fn escape_like_fluent_bit(s: &str) -> String {
     out
 }
 
+/// A record of a plain pod of tool `foo`.
+fn foo_record(log: &str) -> Vec<u8> {
+    k8s_record("tool-foo", "p", "c", json!({}), log, "2026-11-25T15:00:00Z")
+}
+
 fn host_with(cfg: Option<Value>, lifetime: Lifetime) -> (FilterHost, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     if let Some(cfg) = cfg {
@@ -208,35 +213,11 @@ fn pass_through_unicode_and_truncation() {
     );
     // Unicode survives escaped input.
     let text = "Grüße, 世界 😀 \"q\" \\ tab\t end";
-    let out = kept(&h.call(
-        TAG,
-        SEC,
-        0,
-        &k8s_record(
-            "tool-foo",
-            "p",
-            "c",
-            json!({}),
-            text,
-            "2026-11-25T15:00:00Z",
-        ),
-    ));
+    let out = kept(&h.call(TAG, SEC, 0, &foo_record(text)));
     assert_eq!(out["log"], json!(text));
     // Cut at a character boundary with the marker.
     let long = "é".repeat(40);
-    let out = kept(&h.call(
-        TAG,
-        SEC,
-        0,
-        &k8s_record(
-            "tool-foo",
-            "p",
-            "c",
-            json!({}),
-            &long,
-            "2026-11-25T15:00:00Z",
-        ),
-    ));
+    let out = kept(&h.call(TAG, SEC, 0, &foo_record(&long)));
     assert_eq!(
         out["log"],
         json!(format!("{}…[truncated 16 bytes]", "é".repeat(32)))
@@ -302,14 +283,7 @@ fn quota_marker_drops_and_summary_after_reset() {
     assert_eq!(out["afterlog"]["event"], json!("quota_dropped"));
     assert_eq!(out["afterlog"]["dropped_records"], json!(100 - admitted));
     // Other tools were never limited.
-    let other = k8s_record(
-        "tool-foo",
-        "p",
-        "c",
-        json!({}),
-        "fine",
-        "2026-11-25T15:00:00Z",
-    );
+    let other = foo_record("fine");
     assert!(
         kept(&h.call(TAG, SEC, 0, &other))["afterlog"]
             .get("event")
@@ -378,19 +352,7 @@ fn long_lived_instance_checkpoints_on_its_clock() {
     let (mut h, d) = host_with(Some(cfg.clone()), Lifetime::Persistent);
     let recs = quota_records(100, 0);
     // Past the young phase: state is only in memory and snapshots.
-    h.call(
-        TAG,
-        SEC,
-        0,
-        &k8s_record(
-            "tool-foo",
-            "p",
-            "c",
-            json!({}),
-            "warm up",
-            "2026-11-25T15:00:00Z",
-        ),
-    );
+    h.call(TAG, SEC, 0, &foo_record("warm up"));
     let clock_step = Duration::from_secs(10);
     for r in &recs[..10] {
         h.call(TAG, SEC, 0, r);
@@ -398,19 +360,7 @@ fn long_lived_instance_checkpoints_on_its_clock() {
     // A shared clock: advance it and let a few dozen records pass.
     advance(&h, clock_step);
     for i in 0..40 {
-        h.call(
-            TAG,
-            SEC,
-            0,
-            &k8s_record(
-                "tool-foo",
-                "p",
-                "c",
-                json!({}),
-                &format!("tick {i}"),
-                "2026-11-25T15:00:00Z",
-            ),
-        );
+        h.call(TAG, SEC, 0, &foo_record(&format!("tick {i}")));
     }
     let snap: Value =
         serde_json::from_slice(&std::fs::read(d.path().join(config::STATE_FILE_NAME)).unwrap())
@@ -457,12 +407,7 @@ fn invalid_config_means_defaults_and_one_message() {
     hc.preopens = vec![dir.path().to_path_buf()];
     let mut h = FilterHost::new(hc).unwrap();
     for _ in 0..3 {
-        let out = kept(&h.call(
-            TAG,
-            SEC,
-            0,
-            &k8s_record("tool-foo", "p", "c", json!({}), "x", "2026-11-25T15:00:00Z"),
-        ));
+        let out = kept(&h.call(TAG, SEC, 0, &foo_record("x")));
         assert_eq!(out["afterlog"]["tool"], json!("foo"));
     }
     let err = h.stderr();

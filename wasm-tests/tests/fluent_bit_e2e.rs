@@ -410,6 +410,14 @@ fn run_and_check(module: &Path) {
         "Fluent Bit complained:\n{}",
         problems.join("\n")
     );
+    // WAMR (which prints on stdout) recognises the module as a WASI reactor
+    // by its `_initialize` export.
+    assert!(
+        !run.stdout
+            .contains("should be either a command or a reactor"),
+        "WAMR did not see the reactor's _initialize:\n{}",
+        run.stdout
+    );
 
     let pod_of = |name: &str| -> &(Pod, Option<Expect>) {
         sc.pods

@@ -1,0 +1,396 @@
+//! One stored log record (DESIGN §2), as the reader needs it: the fields that
+//! order, deduplicate and filter it, plus the line itself for output.
+
+use afterlog_contract::record::{self as field, event, label};
+use afterlog_contract::time::rfc3339_nanos;
+use serde::Deserialize;
+use std::fmt;
+use thiserror::Error;
+
+/// Why a stored line is not a record the reader can place.
+#[derive(Debug, Error)]
+pub enum ParseError {
+    /// Not JSON, not an object, or a field of the wrong type.
+    #[error("not a valid record: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("record has no {0:?} field")]
+    MissingField(&'static str),
+    #[error("record has no \"afterlog.{0}\" field")]
+    MissingLabel(&'static str),
+    #[error("{event} record has no \"afterlog.{field}\" field")]
+    MissingEventField {
+        event: &'static str,
+        field: &'static str,
+    },
+}
+
+/// A quota marker or drop summary the filter left in the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaEvent {
+    /// The tool went over its budget; this record replaced the first line dropped.
+    Exceeded {
+        limit_bytes: u64,
+        window_seconds: u64,
+        /// ns since the epoch.
+        resets_at: u64,
+    },
+    /// Rides on the first line admitted after drops: what was lost before it.
+    Dropped {
+        records: u64,
+        bytes: u64,
+        /// Event times (ns) of the first and last dropped line.
+        from: u64,
+        until: u64,
+    },
+}
+
+/// One record. Identity is `(container_id, ts, off, stream)` (DESIGN §4):
+/// copies with the same identity are the same line delivered twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    /// Event time, ns since the epoch.
+    pub ts: u64,
+    pub container_id: String,
+    /// Byte offset in the container's log file, if tail recorded it.
+    pub off: Option<u64>,
+    pub stream: String,
+    pub log: String,
+    pub container: String,
+    pub pod: String,
+    pub event: Option<QuotaEvent>,
+    /// The stored JSON line (without its line break), output as it was stored
+    /// so that fields the reader does not know survive.
+    pub line: Vec<u8>,
+}
+
+// serde attributes need literals; `contract_field_names` checks they agree
+// with the contract's constants.
+#[derive(Deserialize)]
+struct Wire {
+    ts: Option<u64>,
+    off: Option<u64>,
+    stream: Option<String>,
+    log: Option<String>,
+    afterlog: Option<WireLabels>,
+}
+
+#[derive(Deserialize)]
+struct WireLabels {
+    container_id: Option<String>,
+    container: Option<String>,
+    pod: Option<String>,
+    event: Option<String>,
+    limit_bytes: Option<u64>,
+    window_seconds: Option<u64>,
+    resets_at: Option<u64>,
+    dropped_records: Option<u64>,
+    dropped_bytes: Option<u64>,
+    dropped_from: Option<u64>,
+    dropped_until: Option<u64>,
+}
+
+impl LogRecord {
+    /// Parses one JSON line (a trailing line break is dropped). Takes the
+    /// line by value so that a freshly read `Vec<u8>` is kept without a copy.
+    pub fn parse(line: impl Into<Vec<u8>>) -> Result<Self, ParseError> {
+        let mut line = line.into();
+        while let Some(b'\n' | b'\r') = line.last() {
+            line.pop();
+        }
+        let w: Wire = serde_json::from_slice(&line)?;
+        let a = w
+            .afterlog
+            .ok_or(ParseError::MissingField(field::AFTERLOG))?;
+        let event = a.event()?;
+        Ok(LogRecord {
+            ts: w.ts.ok_or(ParseError::MissingField(field::TS))?,
+            container_id: a
+                .container_id
+                .ok_or(ParseError::MissingLabel(label::CONTAINER_ID))?,
+            off: w.off,
+            stream: w.stream.ok_or(ParseError::MissingField(field::STREAM))?,
+            log: w.log.ok_or(ParseError::MissingField(field::LOG))?,
+            container: a
+                .container
+                .ok_or(ParseError::MissingLabel(label::CONTAINER))?,
+            pod: a.pod.ok_or(ParseError::MissingLabel(label::POD))?,
+            event,
+            line,
+        })
+    }
+
+    /// The merge order: `(ts, container_id, off, stream)`. It holds the same
+    /// fields as the identity, so equal keys mean duplicates — which is what
+    /// lets the merge deduplicate by looking at the previous record only.
+    pub fn order_key(&self) -> (u64, &str, Option<u64>, &str) {
+        (self.ts, &self.container_id, self.off, &self.stream)
+    }
+
+    /// `(container_id, ts, off, stream)`, the identity of DESIGN §4.
+    pub fn identity(&self) -> (&str, u64, Option<u64>, &str) {
+        (&self.container_id, self.ts, self.off, &self.stream)
+    }
+}
+
+impl WireLabels {
+    fn event(&self) -> Result<Option<QuotaEvent>, ParseError> {
+        let need = |v: Option<u64>, event: &'static str, field: &'static str| {
+            v.ok_or(ParseError::MissingEventField { event, field })
+        };
+        Ok(match self.event.as_deref() {
+            Some(event::QUOTA_EXCEEDED) => {
+                let e = event::QUOTA_EXCEEDED;
+                Some(QuotaEvent::Exceeded {
+                    limit_bytes: need(self.limit_bytes, e, event::LIMIT_BYTES)?,
+                    window_seconds: need(self.window_seconds, e, event::WINDOW_SECONDS)?,
+                    resets_at: need(self.resets_at, e, event::RESETS_AT)?,
+                })
+            }
+            Some(event::QUOTA_DROPPED) => {
+                let e = event::QUOTA_DROPPED;
+                Some(QuotaEvent::Dropped {
+                    records: need(self.dropped_records, e, event::DROPPED_RECORDS)?,
+                    bytes: need(self.dropped_bytes, e, event::DROPPED_BYTES)?,
+                    from: need(self.dropped_from, e, event::DROPPED_FROM)?,
+                    until: need(self.dropped_until, e, event::DROPPED_UNTIL)?,
+                })
+            }
+            // Events a newer filter may add must not cost the line they ride on.
+            _ => None,
+        })
+    }
+}
+
+/// `5.6 MiB`: binary units, one decimal, exact below 1 KiB.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    // Round first so that 1023.96 KiB shows as 1.0 MiB, not 1024.0 KiB.
+    while (v * 10.0).round() >= 10240.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// The line a reader shows for the event, for people reading plain text.
+impl fmt::Display for QuotaEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            QuotaEvent::Exceeded {
+                limit_bytes,
+                window_seconds,
+                resets_at,
+            } => write!(
+                f,
+                "[afterlog] log quota of {} per {window_seconds} s reached; lines are dropped until {}",
+                human_bytes(limit_bytes),
+                rfc3339_nanos(resets_at)
+            ),
+            QuotaEvent::Dropped {
+                records,
+                bytes,
+                from,
+                until,
+            } => write!(
+                f,
+                "[afterlog] {records} {} ({}) dropped by the quota between {} and {}",
+                if records == 1 { "line" } else { "lines" },
+                human_bytes(bytes),
+                rfc3339_nanos(from),
+                rfc3339_nanos(until)
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, Value, json};
+
+    const EXAMPLE: &str = r#"{"stream":"stderr","log":"part A","off":97,"ts":1795618800000000002,"afterlog":{"tool":"foo","job":"myjob","kind":"cronjob","namespace":"tool-foo","pod":"myjob-28889999-abcde","container":"job","container_id":"0123abcd","node":"node-1","route":"foo.myjob.myjob-28889999-abcde.job"}}"#;
+
+    #[test]
+    fn parses_filter_output() {
+        let r = LogRecord::parse(format!("{EXAMPLE}\r\n")).unwrap();
+        assert_eq!(r.ts, 1_795_618_800_000_000_002);
+        assert_eq!(r.container_id, "0123abcd");
+        assert_eq!(r.off, Some(97));
+        assert_eq!((r.stream.as_str(), r.log.as_str()), ("stderr", "part A"));
+        assert_eq!(
+            (r.pod.as_str(), r.container.as_str()),
+            ("myjob-28889999-abcde", "job")
+        );
+        assert_eq!(r.event, None);
+        assert_eq!(
+            r.line,
+            EXAMPLE.as_bytes(),
+            "kept as stored, line break dropped"
+        );
+        assert_eq!(
+            r.order_key(),
+            (1_795_618_800_000_000_002, "0123abcd", Some(97), "stderr")
+        );
+    }
+
+    /// Builds records from the contract's constants, so a renamed field in
+    /// the contract fails here rather than silently in production.
+    #[test]
+    fn contract_field_names() {
+        let mut labels = Map::new();
+        for (k, v) in [
+            (label::CONTAINER_ID, json!("c1")),
+            (label::CONTAINER, json!("main")),
+            (label::POD, json!("p")),
+            (label::EVENT, json!(event::QUOTA_DROPPED)),
+            (event::DROPPED_RECORDS, json!(3)),
+            (event::DROPPED_BYTES, json!(4)),
+            (event::DROPPED_FROM, json!(5)),
+            (event::DROPPED_UNTIL, json!(6)),
+        ] {
+            labels.insert(k.into(), v);
+        }
+        let mut rec = Map::new();
+        for (k, v) in [
+            (field::TS, json!(7)),
+            (field::OFF, json!(8)),
+            (field::STREAM, json!("stdout")),
+            (field::LOG, json!("x")),
+            (field::AFTERLOG, Value::Object(labels.clone())),
+        ] {
+            rec.insert(k.into(), v);
+        }
+        let r = LogRecord::parse(Value::Object(rec.clone()).to_string()).unwrap();
+        assert_eq!((r.ts, r.off, r.container_id.as_str()), (7, Some(8), "c1"));
+        assert_eq!(
+            r.event,
+            Some(QuotaEvent::Dropped {
+                records: 3,
+                bytes: 4,
+                from: 5,
+                until: 6
+            })
+        );
+
+        labels.insert(label::EVENT.into(), json!(event::QUOTA_EXCEEDED));
+        for (k, v) in [
+            (event::LIMIT_BYTES, 1),
+            (event::WINDOW_SECONDS, 2),
+            (event::RESETS_AT, 3),
+        ] {
+            labels.insert(k.into(), json!(v));
+        }
+        rec.insert(field::AFTERLOG.into(), Value::Object(labels));
+        let r = LogRecord::parse(Value::Object(rec).to_string()).unwrap();
+        assert_eq!(
+            r.event,
+            Some(QuotaEvent::Exceeded {
+                limit_bytes: 1,
+                window_seconds: 2,
+                resets_at: 3
+            })
+        );
+    }
+
+    #[test]
+    fn renders_events() {
+        let dropped = QuotaEvent::Dropped {
+            records: 1234,
+            bytes: 5_872_026,
+            from: 1_795_618_800_000_000_002,
+            until: 1_795_618_860_500_000_000,
+        };
+        assert_eq!(
+            dropped.to_string(),
+            "[afterlog] 1234 lines (5.6 MiB) dropped by the quota between \
+             2026-11-25T15:00:00.000000002Z and 2026-11-25T15:01:00.500000000Z"
+        );
+        let one = QuotaEvent::Dropped {
+            records: 1,
+            bytes: 80,
+            from: 0,
+            until: 0,
+        };
+        assert!(
+            one.to_string()
+                .starts_with("[afterlog] 1 line (80 B) dropped")
+        );
+        let exceeded = QuotaEvent::Exceeded {
+            limit_bytes: 100 << 20,
+            window_seconds: 3600,
+            resets_at: 1_795_618_800_000_000_000,
+        };
+        assert_eq!(
+            exceeded.to_string(),
+            "[afterlog] log quota of 100.0 MiB per 3600 s reached; \
+             lines are dropped until 2026-11-25T15:00:00.000000000Z"
+        );
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024), "1.0 KiB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(1024 * 1024 - 1), "1.0 MiB");
+        assert_eq!(human_bytes(u64::MAX), "16.0 EiB");
+    }
+
+    #[test]
+    fn typed_errors() {
+        let parse = |s: &str| LogRecord::parse(s).unwrap_err();
+        assert!(matches!(parse("not json"), ParseError::Json(_)));
+        assert!(matches!(parse("[1]"), ParseError::Json(_)));
+        assert!(matches!(parse(""), ParseError::Json(_)));
+        assert!(matches!(
+            parse(&EXAMPLE.replace(r#""ts":1795618800000000002"#, r#""ts":"1""#)),
+            ParseError::Json(_)
+        ));
+        assert!(matches!(
+            parse(&EXAMPLE.replace(r#""ts""#, r#""tz""#)),
+            ParseError::MissingField("ts")
+        ));
+        assert!(matches!(
+            parse(&EXAMPLE.replace(r#""stream""#, r#""s""#)),
+            ParseError::MissingField("stream")
+        ));
+        assert!(matches!(
+            parse(&EXAMPLE.replace(r#""container_id""#, r#""cid""#)),
+            ParseError::MissingLabel("container_id")
+        ));
+        assert!(matches!(
+            parse(r#"{"ts":1,"stream":"stdout","log":"x"}"#),
+            ParseError::MissingField("afterlog")
+        ));
+        let marker = EXAMPLE.replace(
+            r#""node":"#,
+            r#""event":"quota_exceeded","limit_bytes":1,"resets_at":2,"node":"#,
+        );
+        let e = parse(&marker);
+        assert!(matches!(
+            e,
+            ParseError::MissingEventField {
+                event: "quota_exceeded",
+                field: "window_seconds"
+            }
+        ));
+        assert_eq!(
+            e.to_string(),
+            "quota_exceeded record has no \"afterlog.window_seconds\" field"
+        );
+    }
+
+    #[test]
+    fn tolerates_what_it_does_not_need() {
+        let r = LogRecord::parse(EXAMPLE.replace(r#""off":97,"#, r#""extra":{"a":[1]},"#)).unwrap();
+        assert_eq!(r.off, None);
+        let future = EXAMPLE.replace(r#""node":"#, r#""event":"something_new","node":"#);
+        assert_eq!(LogRecord::parse(future).unwrap().event, None);
+    }
+}
