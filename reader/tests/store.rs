@@ -1,0 +1,309 @@
+//! The storage edge against a local directory and a real S3 server
+//! (`s3s-fs` over HTTP on 127.0.0.1), with objects laid out exactly as
+//! Fluent Bit's s3 output writes them.
+
+use afterlog_contract::layout::{Origin, meta_key};
+use afterlog_reader::meta::{ConsumedRaw, MergedObject, PodInfo, PodMeta};
+use afterlog_reader::{Filter, Store, StoreConfig, job_runs, list_jobs, open, read_job};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use serde_json::json;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOOL: &str = "foo";
+const JOB: &str = "my.job";
+const SECS: u64 = 1_795_618_800;
+const T0: u64 = SECS * 1_000_000_000;
+
+fn origin(pod: &str, container: &str) -> Origin {
+    Origin {
+        tool: TOOL.into(),
+        job: JOB.into(),
+        pod: pod.into(),
+        container: container.into(),
+    }
+}
+
+/// A stored line as the filter writes it; `t` is ns after `T0`.
+fn line(pod: &str, container: &str, t: u64, off: u64, log: &str) -> String {
+    json!({
+        "stream": "stdout", "log": log, "off": off, "ts": T0 + t,
+        "afterlog": {
+            "tool": TOOL, "job": JOB, "kind": "job", "namespace": "tool-foo",
+            "pod": pod, "container": container, "container_id": format!("cid-{pod}-{container}"),
+            "node": "node-1", "route": origin(pod, container).route(),
+        }
+    })
+    .to_string()
+}
+
+fn gz(lines: &[String]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    for l in lines {
+        e.write_all(l.as_bytes()).unwrap();
+        e.write_all(b"\n").unwrap();
+    }
+    e.finish().unwrap()
+}
+
+async fn put(store: &Store, key: &str, body: Vec<u8>) {
+    store
+        .put(&Path::from(key), PutPayload::from(body))
+        .await
+        .unwrap_or_else(|e| panic!("PUT {key}: {e}"));
+}
+
+/// Writes the scenario; returns the expected `log`s in order.
+async fn populate(store: &Store) -> Vec<&'static str> {
+    let a = |c: &str, t, log| line("run-a", c, t, t * 10, log);
+    let b = |c: &str, t, log| line("run-b", c, t, t * 10, log);
+    let ra = origin("run-a", "job");
+    let sa = origin("run-a", "side");
+    let rb = origin("run-b", "job");
+
+    // run-a/job: an upload with unsorted lines, its retried duplicate under
+    // a new key, and a later upload whose lines interleave with run-b.
+    let first = vec![a("job", 3, "a3"), a("job", 1, "a1"), a("job", 2, "a2")];
+    put(store, &ra.raw_key(SECS as i64, "UuidA1"), gz(&first)).await;
+    put(store, &ra.raw_key(SECS as i64, "UuidA1retry"), gz(&first)).await;
+    let later = vec![a("job", 7, "a7"), a("job", 5, "a5")];
+    put(store, &ra.raw_key(SECS as i64, "UuidA2"), gz(&later)).await;
+
+    // run-a/side: compacted. The merged object holds s4, s6; the raw object
+    // it consumed is still there (not yet deleted) and would add a line the
+    // merged object does not have if it were read.
+    let merged = vec![a("side", 4, "s4"), a("side", 6, "s6")];
+    let data_key = sa.data_key(T0 + 4, T0 + 6, "m1");
+    put(store, &data_key, gz(&merged)).await;
+    let consumed = sa.raw_key(SECS as i64, "UuidS1");
+    let stale = vec![
+        a("side", 6, "s6"),
+        a("side", 4, "s4"),
+        a("side", 99, "GHOST"),
+    ];
+    put(store, &consumed, gz(&stale)).await;
+    let meta = PodMeta {
+        version: 1,
+        merged: vec![
+            MergedObject {
+                key: data_key,
+                first_ts: T0 + 4,
+                last_ts: T0 + 6,
+                lines: 2,
+                bytes: 100,
+            },
+            MergedObject {
+                key: sa.data_key(T0 + 50, T0 + 60, "gone"),
+                first_ts: T0 + 50,
+                last_ts: T0 + 60,
+                lines: 1,
+                bytes: 10,
+            },
+        ],
+        consumed: vec![ConsumedRaw {
+            key: consumed,
+            since_ns: T0,
+        }],
+        pod: Some(PodInfo {
+            node: "node-1".into(),
+            kind: "job".into(),
+            containers: [("job".into(), "cid-run-a-job".into())].into(),
+        }),
+    };
+    put(
+        store,
+        &meta_key(TOOL, JOB, "run-a"),
+        serde_json::to_vec(&meta).unwrap(),
+    )
+    .await;
+
+    // run-b/job: a good upload with a garbage line and a record missing
+    // fields, and a corrupt one.
+    let mut lines = vec![
+        b("job", 6, "b6"),
+        "{not json".to_string(),
+        b("job", 2, "b2"),
+    ];
+    lines.push(json!({"ts": T0 + 3, "log": "no labels", "stream": "stdout"}).to_string());
+    put(store, &rb.raw_key(SECS as i64 + 1, "UuidB1"), gz(&lines)).await;
+    let mut bad = gz(&[b("job", 8, "lost")]);
+    bad.truncate(12);
+    bad.extend_from_slice(b"garbage garbage");
+    put(store, &rb.raw_key(SECS as i64 + 2, "UuidB2"), bad).await;
+
+    // Something of another job, which must not show.
+    let other = Origin {
+        job: "other".into(),
+        ..origin("run-x", "job")
+    };
+    put(
+        store,
+        &other.raw_key(SECS as i64, "X"),
+        gz(&[line("run-x", "job", 1, 0, "x")]),
+    )
+    .await;
+
+    // Equal times order by container id (DESIGN §4).
+    vec!["a1", "a2", "b2", "a3", "s4", "a5", "s6", "b6", "a7"]
+}
+
+async fn scenario(store: Store) {
+    let want = populate(&store).await;
+    let got = read_job(store.as_ref(), TOOL, JOB, Filter::default())
+        .await
+        .unwrap();
+    let logs: Vec<&str> = got.records.iter().map(|r| r.log.as_str()).collect();
+    assert_eq!(
+        logs, want,
+        "ordered, deduplicated; warnings: {:#?}",
+        got.warnings
+    );
+    let ts: Vec<u64> = got.records.iter().map(|r| r.ts).collect();
+    assert!(ts.is_sorted());
+
+    let s = &got.stats;
+    assert_eq!(s.consumed_skipped, 1, "{s:?}");
+    assert_eq!(s.objects_read, 6, "{s:?}");
+    assert_eq!(s.bad_objects, 1, "{s:?}");
+    assert_eq!(s.bad_lines, 2, "{s:?}");
+    let w = got.warnings.join("\n");
+    assert!(w.contains("UuidB2") && w.contains("damaged gzip"), "{w}");
+    assert!(w.contains("UuidB1.gz line 2"), "{w}");
+    assert!(w.contains("UuidB1.gz line 4"), "{w}");
+    assert!(w.contains("gone.gz: listed in meta but missing"), "{w}");
+    assert_eq!(got.warnings.len(), 4, "{w}");
+
+    // Filters reach the store edge: one pod, one container.
+    let f = Filter {
+        pods: vec!["run-a".into()],
+        container: Some("side".into()),
+        ..Filter::default()
+    };
+    let got = read_job(store.as_ref(), TOOL, JOB, f).await.unwrap();
+    let logs: Vec<&str> = got.records.iter().map(|r| r.log.as_str()).collect();
+    assert_eq!(logs, ["s4", "s6"]);
+    assert_eq!(got.stats.objects_read, 1);
+
+    // Summaries from the listing alone.
+    let jobs = list_jobs(store.as_ref(), TOOL).await.unwrap();
+    let names: Vec<&str> = jobs.iter().map(|j| j.job.as_str()).collect();
+    assert_eq!(names, ["my.job", "other"]);
+    let j = &jobs[0].summary;
+    assert_eq!(j.objects, 7);
+    assert_eq!(
+        j.pods.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["run-a", "run-b"]
+    );
+    assert_eq!(
+        j.containers.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["job", "side"]
+    );
+    assert_eq!(j.first_ns, Some(T0));
+    assert_eq!(j.last_ns, Some((SECS + 2) * 1_000_000_000));
+    assert!(j.bytes > 0);
+
+    let runs = job_runs(store.as_ref(), TOOL, JOB).await.unwrap();
+    let pods: Vec<&str> = runs.iter().map(|r| r.pod.as_str()).collect();
+    assert_eq!(pods, ["run-a", "run-b"]);
+    assert_eq!(runs[0].summary.objects, 5);
+    assert_eq!(runs[1].summary.first_ns, Some((SECS + 1) * 1_000_000_000));
+
+    // A job with nothing stored is empty, not an error.
+    let none = read_job(store.as_ref(), TOOL, "nothing", Filter::default())
+        .await
+        .unwrap();
+    assert!(none.records.is_empty() && none.warnings.is_empty());
+}
+
+#[tokio::test]
+async fn local_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store/not/yet/there");
+    let store = open(&StoreConfig::new(format!("file://{}", root.display()))).unwrap();
+    assert!(root.is_dir(), "the directory is created");
+    scenario(store).await;
+}
+
+/// `s3s-fs` on a free port with a temporary root, killed on drop.
+struct S3Server {
+    child: Child,
+    port: u16,
+    _root: tempfile::TempDir,
+}
+
+const KEY: &str = "AKIDTEST";
+const SECRET: &str = "secret-test-key";
+
+impl S3Server {
+    fn start(bucket: &str) -> S3Server {
+        let bin = std::env::var_os("HOME")
+            .map(|h| std::path::Path::new(&h).join(".cargo/bin/s3s-fs"))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| "s3s-fs".into());
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join(bucket)).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&bin)
+            .arg(root.path())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", KEY, "--secret-key", SECRET])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {}: {e}; install it with \
+                     `cargo install s3s-fs --version 0.14.1 --features binary`",
+                    bin.display()
+                )
+            });
+        let mut server = S3Server {
+            child,
+            port,
+            _root: root,
+        };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("s3s-fs exited: {status}");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "s3s-fs did not answer on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server.port = port;
+        server
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn s3_over_http() {
+    let server = S3Server::start("afterlog");
+    let cfg = StoreConfig {
+        endpoint: Some(format!("http://127.0.0.1:{}", server.port)),
+        region: Some("us-east-1".into()),
+        allow_http: true,
+        access_key_id: Some(KEY.into()),
+        secret_access_key: Some(SECRET.into()),
+        ..StoreConfig::new("s3://afterlog/some/prefix")
+    };
+    scenario(open(&cfg).unwrap()).await;
+}
