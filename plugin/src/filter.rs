@@ -34,7 +34,6 @@ pub enum Output<'a> {
 
 /// What the labelling of one container gives, kept in the cache.
 struct Derived {
-    labels: Labels,
     tool: Rc<str>,
     budget: Budget,
     /// `"afterlog":{"tool":…,"route":"…"` — the object without its closing brace.
@@ -284,7 +283,7 @@ impl Filter {
                 out.extend_from_slice(b"\"log\":");
                 let text = format!(
                     "[afterlog] tool {} reached its log quota of {} bytes per {} s; lines are dropped until {}",
-                    d.labels.tool,
+                    d.tool,
                     budget.bytes,
                     budget.window_seconds,
                     time::rfc3339_nanos(resets_at_ns)
@@ -320,7 +319,6 @@ impl Filter {
                     fragment: fragment(&labels),
                     tool: labels.tool.as_str().into(),
                     budget,
-                    labels,
                 })
             })
         } else {
@@ -390,7 +388,7 @@ impl Filter {
 /// The name of a member's key if it is one the filter knows.
 #[inline]
 fn key_name(buf: &[u8], m: &Member) -> Option<&'static str> {
-    const KNOWN: [&str; 9] = [
+    const KNOWN: [&str; 8] = [
         field::LOG,
         field::STREAM,
         field::IN_TIME,
@@ -399,13 +397,12 @@ fn key_name(buf: &[u8], m: &Member) -> Option<&'static str> {
         field::IN_PARTIAL,
         field::TS,
         field::AFTERLOG,
-        "",
     ];
     let raw = m.key.raw(buf);
     if !m.key.escaped {
-        return KNOWN[..8].iter().copied().find(|k| k.as_bytes() == raw);
+        return KNOWN.iter().copied().find(|k| k.as_bytes() == raw);
     }
-    KNOWN[..8].iter().copied().find(|k| m.key.eq_str(buf, k))
+    KNOWN.iter().copied().find(|k| m.key.eq_str(buf, k))
 }
 
 fn write_log(out: &mut Vec<u8>, record: &[u8], m: &Member, limit: usize, scratch: &mut String) {

@@ -39,7 +39,6 @@ struct Persist {
     journal: Option<File>,
     generation: u64,
     last_snapshot_ns: u64,
-    dirty: bool,
 }
 
 pub struct Runtime {
@@ -148,7 +147,6 @@ impl Runtime {
         let Some(p) = self.persist.as_mut() else {
             return;
         };
-        p.dirty = true;
         let mut failed = None;
         if young
             && let (Some(tool), Some(j)) = (self.filter.last_charged(), p.journal.as_mut())
@@ -215,7 +213,6 @@ impl Runtime {
             journal: None,
             generation,
             last_snapshot_ns: self.now_ns,
-            dirty: false,
         };
         if lines >= JOURNAL_FOLD_LINES || !path.exists() {
             // Also proves at start that the directory is writable.
@@ -254,7 +251,6 @@ fn snapshot(p: &mut Persist, filter: &Filter, now_ns: u64) -> std::io::Result<()
     fs::rename(&tmp, &p.path)?;
     p.generation = generation;
     p.last_snapshot_ns = now_ns;
-    p.dirty = false;
     // Lines of older generations are ignored from now on; truncating only saves space.
     p.journal = Some(File::create(&p.journal_path)?);
     Ok(())
