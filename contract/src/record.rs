@@ -64,6 +64,10 @@ pub mod kind {
     pub const WEBSERVICE: &str = "webservice";
     pub const BUILD: &str = "build";
     pub const OTHER: &str = "other";
+    /// Lines a tool pushed through the API itself.
+    pub const CUSTOM: &str = "custom";
+    /// Deploy and build events the platform pushed (admins only).
+    pub const PLATFORM: &str = "platform";
 }
 
 /// The marker appended to a line cut at the line limit; `{}` is the number of

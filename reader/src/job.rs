@@ -1,20 +1,25 @@
 //! Reading one job from the store (DESIGN §4, §5): list its raw and merged
 //! objects, take each pod's meta as a snapshot, skip raw keys meta lists as
-//! consumed, fetch and gunzip each object and hand one iterator per object to
-//! the pure [`Merge`].
+//! consumed, and feed the objects to the pure [`Merge`] in the order of their
+//! first event time, opening each only when the output reaches it. Memory
+//! therefore follows the objects that overlap in time, not the job's size,
+//! and `tail=N` opens only the newest objects it needs.
 
-use crate::merge::{Filter, Merge, sorted};
+use crate::merge::{Filter, Limit, Merge, sorted};
 use crate::meta::{META_VERSION, PodMeta};
 use crate::record::{LogRecord, ParseError};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
+use afterlog_contract::keys;
 use afterlog_contract::layout::{self, ObjectKey, ObjectKind};
+use bytes::Bytes;
 use flate2::read::MultiGzDecoder;
 use futures::TryStreamExt;
+use futures::stream::{BoxStream, StreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 
 /// Counters of one read, for logs and metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +40,20 @@ pub struct ReadStats {
     pub out_of_order: u64,
     /// Decompressed bytes read.
     pub bytes: u64,
+}
+
+impl ReadStats {
+    /// Adds another read's counters.
+    pub fn add(&mut self, o: &ReadStats) {
+        self.objects_read += o.objects_read;
+        self.consumed_skipped += o.consumed_skipped;
+        self.vanished += o.vanished;
+        self.bad_objects += o.bad_objects;
+        self.bad_lines += o.bad_lines;
+        self.foreign_keys += o.foreign_keys;
+        self.out_of_order += o.out_of_order;
+        self.bytes += o.bytes;
+    }
 }
 
 /// A job's log, with what went wrong on the way.
@@ -92,6 +111,56 @@ fn lines(key: String, body: Vec<u8>) -> impl Iterator<Item = Result<LogRecord, B
     })
 }
 
+/// The lines of a merged object, decompressed as they are pulled: a merged
+/// object is already sorted, so it never needs to be whole in memory. A
+/// damaged stream ends the source after the last whole line, with an error.
+fn streamed_lines(
+    key: String,
+    gz: Bytes,
+) -> impl Iterator<Item = Result<LogRecord, BadLine>> + Send {
+    let mut rd = BufReader::with_capacity(64 * 1024, MultiGzDecoder::new(std::io::Cursor::new(gz)));
+    let mut n = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        while !done {
+            let mut line = Vec::with_capacity(256);
+            n += 1;
+            match rd.read_until(b'\n', &mut line) {
+                Ok(0) => done = true,
+                Ok(_) if line.last() != Some(&b'\n') && !line.is_empty() => {
+                    // A final line without its break may be cut short by a
+                    // truncated upload; it is still whole JSON or it fails.
+                    done = true;
+                    return Some(LogRecord::parse(line).map_err(|error| BadLine {
+                        key: key.clone(),
+                        line: n,
+                        error,
+                    }));
+                }
+                Ok(_) => {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    return Some(LogRecord::parse(line).map_err(|error| BadLine {
+                        key: key.clone(),
+                        line: n,
+                        error,
+                    }));
+                }
+                Err(e) => {
+                    done = true;
+                    return Some(Err(BadLine {
+                        key: key.clone(),
+                        line: n,
+                        error: ParseError::Damaged(e.to_string()),
+                    }));
+                }
+            }
+        }
+        None
+    })
+}
+
 /// Gunzips `data`; on a corrupt or truncated stream, returns what was
 /// decoded before the damage (cut back to the last whole line) and the error.
 pub fn gunzip(data: &[u8]) -> (Vec<u8>, Option<std::io::Error>) {
@@ -140,11 +209,78 @@ async fn fetch(store: &dyn ObjectStore, key: &str) -> Result<Option<bytes::Bytes
     }
 }
 
+/// First times of raw objects already read, kept by a long-running reader
+/// (the service): objects never change, and follows and paging clients ask
+/// for the same ones again and again. Keyed by key, size and modification
+/// time, so that a store rebuilt under the same keys is not mistaken.
+#[derive(Debug, Default)]
+pub struct FirstTimes(std::sync::Mutex<std::collections::HashMap<(String, u64, i64), Option<u64>>>);
+
+impl FirstTimes {
+    const MAX: usize = 200_000;
+
+    fn get(&self, l: &Listed) -> Option<Option<u64>> {
+        let m = self.0.lock().ok()?;
+        m.get(&(l.key.clone(), l.size, l.modified_secs)).copied()
+    }
+
+    fn put(&self, l: &Listed, t: Option<u64>) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= Self::MAX {
+                m.clear();
+            }
+            m.insert((l.key.clone(), l.size, l.modified_secs), t);
+        }
+    }
+}
+
+/// The event time of a raw object's first record, from the object's first
+/// KiB. A raw key's time is not enough: Fluent Bit names an upload after
+/// its first record only when its timer sends it; buffers sent at shutdown
+/// or left over from before a restart are named after the buffer's creation
+/// or the restart (docs/fluent-bit-facts.md), so the key time is only an
+/// upper bound of the first record's.
+pub async fn first_time(store: &dyn ObjectStore, key: &str, size: u64) -> Option<u64> {
+    let path = Path::from(key);
+    for len in [16 * 1024, u64::MAX] {
+        let body = if len >= size {
+            match store.get(&path).await {
+                Ok(g) => g.bytes().await.ok(),
+                Err(_) => None,
+            }
+        } else {
+            store.get_range(&path, 0..len).await.ok()
+        };
+        let body = body?;
+        let (text, _) = gunzip(&body);
+        if let Some(line) = text.split(|&b| b == b'\n').find(|l| !l.is_empty()) {
+            return LogRecord::parse(line.to_vec()).ok().map(|r| r.ts);
+        }
+        if len >= size {
+            break;
+        }
+    }
+    None
+}
+
 /// A listed object of the job, parsed.
-struct Listed {
-    key: String,
-    parsed: ObjectKey,
-    size: u64,
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub key: String,
+    pub parsed: ObjectKey,
+    /// Stored (compressed) size.
+    pub size: u64,
+    /// When the store received it, seconds since the epoch.
+    pub modified_secs: i64,
+    /// Raw objects: the event time of the first record, read from the
+    /// object's head by [`JobIndex::load`]; `None` if it could not be read.
+    pub first_ts: Option<u64>,
+}
+
+impl Listed {
+    pub fn is_raw(&self) -> bool {
+        matches!(self.parsed.kind, ObjectKind::Raw { .. })
+    }
 }
 
 /// Lists `raw/` and `data/` of a job (or of a tool, with `job` = `None`).
@@ -172,6 +308,8 @@ async fn list_objects(
                         key,
                         parsed,
                         size: m.size,
+                        modified_secs: m.last_modified.timestamp(),
+                        first_ts: None,
                     })
                 }
                 Ok(_) => {
@@ -190,7 +328,7 @@ async fn list_objects(
 }
 
 /// Reads a pod's meta; `None` if there is none or it is unusable (warned).
-async fn read_meta(
+pub async fn read_meta(
     store: &dyn ObjectStore,
     tool: &str,
     job: &str,
@@ -217,104 +355,538 @@ async fn read_meta(
     }
 }
 
-/// Reads a job's log: every pod and container, ordered and deduplicated,
-/// selected by `filter`. Damaged objects and lines are skipped and reported
-/// in [`JobLog::warnings`]; only failures of the store itself are errors.
+/// A job as stored at one moment: its objects and its pods' metas. Readers
+/// work from this snapshot (DESIGN §5), so a compaction running meanwhile
+/// can only make raw objects vanish, which is harmless.
+#[derive(Debug, Clone, Default)]
+pub struct JobIndex {
+    pub tool: String,
+    pub job: String,
+    pub objects: Vec<Listed>,
+    pub metas: BTreeMap<String, PodMeta>,
+    pub warnings: Vec<String>,
+    pub stats: ReadStats,
+}
+
+impl JobIndex {
+    /// Lists the job, reads the meta of each pod that has objects and the
+    /// first time of each raw object not yet consumed.
+    pub async fn load(
+        store: &dyn ObjectStore,
+        tool: &str,
+        job: &str,
+    ) -> Result<JobIndex, StoreError> {
+        Self::load_cached(store, tool, job, &FirstTimes::default()).await
+    }
+
+    /// [`JobIndex::load`], remembering first times in `cache`.
+    pub async fn load_cached(
+        store: &dyn ObjectStore,
+        tool: &str,
+        job: &str,
+        cache: &FirstTimes,
+    ) -> Result<JobIndex, StoreError> {
+        let mut ix = JobIndex {
+            tool: tool.to_string(),
+            job: job.to_string(),
+            ..JobIndex::default()
+        };
+        // Metas first, objects second: a merged object written after the
+        // snapshot is then listed too (its lines come out once), while a raw
+        // object the snapshot does not list as consumed is still there (it
+        // is deleted only a grace period after being consumed). The other
+        // order could see a raw object consumed but miss its merged object.
+        let meta_prefix = format!(
+            "{}/{}/{}/",
+            layout::META,
+            keys::encode(tool),
+            keys::encode(job)
+        );
+        for m in list(store, &meta_prefix).await? {
+            let key = m.location.to_string();
+            let Some(pod) = key
+                .strip_prefix(&meta_prefix)
+                .and_then(|p| p.strip_suffix(".json"))
+                .and_then(|p| keys::decode(p).ok())
+            else {
+                ix.stats.foreign_keys += 1;
+                ix.warnings
+                    .push(format!("{key}: not a pod's meta; ignored"));
+                continue;
+            };
+            if let Some(meta) = read_meta(store, tool, job, &pod, &mut ix.warnings).await? {
+                ix.metas.insert(pod, meta);
+            }
+        }
+        ix.objects = list_objects(store, tool, Some(job), &mut ix.warnings, &mut ix.stats).await?;
+        let consumed: HashSet<String> = ix
+            .metas
+            .values()
+            .flat_map(|m| m.consumed.iter().map(|c| c.key.clone()))
+            .collect();
+        let mut wanted = Vec::new();
+        for (i, l) in ix.objects.iter_mut().enumerate() {
+            if l.is_raw() && !consumed.contains(&l.key) {
+                match cache.get(l) {
+                    Some(t) => l.first_ts = t,
+                    None => wanted.push((i, l.key.clone(), l.size)),
+                }
+            }
+        }
+        let firsts: Vec<(usize, Option<u64>)> = futures::stream::iter(wanted)
+            .map(|(i, key, size)| async move { (i, first_time(store, &key, size).await) })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for (i, t) in firsts {
+            ix.objects[i].first_ts = t;
+            cache.put(&ix.objects[i], t);
+        }
+        Ok(ix)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// The runs (pods), oldest first.
+    pub fn runs(&self) -> Vec<RunSummary> {
+        let mut runs: BTreeMap<&str, Summary> = BTreeMap::new();
+        for l in &self.objects {
+            runs.entry(&l.parsed.origin.pod).or_default().add(l);
+        }
+        let mut out: Vec<_> = runs
+            .into_iter()
+            .map(|(pod, summary)| RunSummary {
+                pod: pod.to_string(),
+                summary,
+            })
+            .collect();
+        out.sort_by(|a, b| (a.summary.first_ns, &a.pod).cmp(&(b.summary.first_ns, &b.pod)));
+        out
+    }
+
+    /// The run that started last.
+    pub fn latest_pod(&self) -> Option<String> {
+        self.runs().pop().map(|r| r.pod)
+    }
+
+    /// The objects `filter` needs, in the order they are to be opened.
+    pub fn plan(&self, filter: &Filter) -> Plan {
+        let consumed: HashSet<&str> = self
+            .metas
+            .values()
+            .flat_map(|m| m.consumed.iter().map(|c| c.key.as_str()))
+            .collect();
+        let listed: HashSet<&str> = self.objects.iter().map(|l| l.key.as_str()).collect();
+        let missing = self
+            .metas
+            .values()
+            .flat_map(|m| m.merged.iter())
+            .filter(|m| !listed.contains(m.key.as_str()))
+            .filter(|m| {
+                layout::parse_object_key(&m.key).is_ok_and(|k| selects(filter, &k))
+                    && filter.lower_ts().is_none_or(|t| m.last_ts >= t)
+                    && filter.until.is_none_or(|u| m.first_ts < u)
+            })
+            .map(|m| m.key.clone())
+            .collect();
+        plan(&self.objects, &consumed, filter, missing)
+    }
+}
+
+fn selects(filter: &Filter, k: &ObjectKey) -> bool {
+    (filter.pods.is_empty() || filter.pods.contains(&k.origin.pod))
+        && filter
+            .container
+            .as_ref()
+            .is_none_or(|c| *c == k.origin.container)
+}
+
+/// How far a raw object's records may reach before its first record's time
+/// (read from its head) or past the first record of the next upload under
+/// the same pod and container name. Fluent Bit uploads a container's records
+/// in file order and a restarted container starts after the old one ended,
+/// so these bounds hold unless a node's clock steps back by more than the
+/// slack (NTP slews; steps of seconds are rare). (Key times are no help: an upload sent at shutdown or after a
+/// restart is named after a later time than its records'.) A full
+/// read never depends on them (a late record costs order, counted, not the
+/// line); `since`, cursors and tails skip objects by them.
+pub const RAW_SLACK_NS: u64 = 10 * 1_000_000_000;
+
+/// An object to read, with the event-time range its records lie in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub key: String,
+    pub raw: bool,
+    /// No record is earlier (for raw objects: up to [`RAW_SLACK_NS`]).
+    pub lower: u64,
+    /// No record is later; `None` if unknown (the newest raw object).
+    pub upper: Option<u64>,
+    pub size: u64,
+}
+
+/// The objects of one read, sorted by `lower`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub objects: Vec<Planned>,
+    pub consumed_skipped: u64,
+    /// Merged objects meta lists that the listing does not have.
+    pub missing: Vec<String>,
+}
+
+/// Chooses and orders the objects a read needs (pure). Raw keys `consumed`
+/// lists are skipped; objects outside the filter's pods, container and time
+/// window are left out.
+pub fn plan(
+    listed: &[Listed],
+    consumed: &HashSet<&str>,
+    filter: &Filter,
+    missing: Vec<String>,
+) -> Plan {
+    // A raw object's records end where its container's next upload starts.
+    // A raw object's records end where the next upload of its pod and
+    // container begins (file order), give or take the slack.
+    let mut next_start: BTreeMap<(&str, &str), Vec<u64>> = BTreeMap::new();
+    for l in listed {
+        if let (true, Some(t)) = (l.is_raw(), l.first_ts) {
+            next_start
+                .entry((&l.parsed.origin.pod, &l.parsed.origin.container))
+                .or_default()
+                .push(t);
+        }
+    }
+    for v in next_start.values_mut() {
+        v.sort_unstable();
+    }
+    let mut out = Plan {
+        missing,
+        ..Plan::default()
+    };
+    for l in listed {
+        if !selects(filter, &l.parsed) {
+            continue;
+        }
+        let (raw, lower, upper) = match l.parsed.kind {
+            ObjectKind::Raw { .. } => {
+                if consumed.contains(l.key.as_str()) {
+                    out.consumed_skipped += 1;
+                    continue;
+                }
+                match l.first_ts {
+                    // Unreadable heads are opened first: they cannot be placed.
+                    None => (true, 0, None),
+                    Some(t) => {
+                        let starts = &next_start[&(
+                            l.parsed.origin.pod.as_str(),
+                            l.parsed.origin.container.as_str(),
+                        )];
+                        let after = starts.partition_point(|&s| s <= t);
+                        // Pushed logs (`@` sources) carry client times in any order.
+                        let upper = starts
+                            .get(after)
+                            .filter(|_| !l.parsed.origin.pod.starts_with('@'))
+                            .map(|&n| n.saturating_add(RAW_SLACK_NS));
+                        (true, t.saturating_sub(RAW_SLACK_NS), upper)
+                    }
+                }
+            }
+            ObjectKind::Data {
+                first_ts, last_ts, ..
+            } => (false, first_ts, Some(last_ts)),
+        };
+        if filter
+            .lower_ts()
+            .is_some_and(|t| upper.is_some_and(|u| u < t))
+            || filter.until.is_some_and(|u| lower >= u)
+        {
+            continue;
+        }
+        out.objects.push(Planned {
+            key: l.key.clone(),
+            raw,
+            lower,
+            upper,
+            size: l.size,
+        });
+    }
+    out.objects
+        .sort_by(|a, b| (a.lower, &a.key).cmp(&(b.lower, &b.key)));
+    out
+}
+
+/// An object, fetched and ready to merge (or why it is not).
+enum Opened {
+    Source(Source, Option<String>, u64),
+    Vanished,
+}
+
+/// Objects fetched ahead of the merge: while the merge works through one
+/// object, the next is being downloaded (and a raw one sorted) on another
+/// thread.
+const PREFETCH: usize = 2;
+
+async fn open_object(store: Store, p: Planned) -> Result<(Planned, Opened), StoreError> {
+    let Some(body) = fetch(store.as_ref(), &p.key).await? else {
+        return Ok((p, Opened::Vanished));
+    };
+    let key = p.key.clone();
+    if !p.raw {
+        let n = body.len() as u64;
+        return Ok((
+            p,
+            Opened::Source(Box::new(streamed_lines(key, body)), None, n),
+        ));
+    }
+    // A raw object is small (one upload) and must be sorted whole.
+    let (src, warn, n) = tokio::task::spawn_blocking(move || {
+        let (text, err) = gunzip(&body);
+        let warn = err.map(|e| {
+            format!(
+                "{key}: damaged gzip ({e}); served the {} bytes before the damage",
+                text.len()
+            )
+        });
+        let n = text.len() as u64;
+        let records: Vec<_> = sorted(lines(key, text)).collect();
+        (records, warn, n)
+    })
+    .await
+    .map_err(|e| StoreError::Task(e.to_string()))?;
+    Ok((p, Opened::Source(Box::new(src.into_iter()), warn, n)))
+}
+
+/// A streaming read of one job: [`JobReader::next`] returns the selected
+/// records in order, each once, fetching objects as the output reaches them.
+pub struct JobReader {
+    pending: VecDeque<Planned>,
+    fetches: BoxStream<'static, Result<(Planned, Opened), StoreError>>,
+    merge: Merge<Source>,
+    head: Option<usize>,
+    emitted: usize,
+    pub warnings: Vec<String>,
+    pub stats: ReadStats,
+}
+
+impl JobReader {
+    /// Starts a read of the objects `index` lists. `filter.limit` may be
+    /// `All` or `Head`; a tail is [`read_tail`]'s.
+    pub fn new(store: Store, index: &JobIndex, filter: Filter) -> JobReader {
+        let plan = index.plan(&filter);
+        let mut warnings = index.warnings.clone();
+        warnings.extend(
+            plan.missing
+                .iter()
+                .map(|k| format!("{k}: listed in meta but missing")),
+        );
+        let stats = ReadStats {
+            consumed_skipped: plan.consumed_skipped,
+            foreign_keys: index.stats.foreign_keys,
+            ..ReadStats::default()
+        };
+        Self::from_plan(store, plan.objects, filter, warnings, stats)
+    }
+
+    /// A read of exactly `objects` (as listed, raw ones with their first
+    /// times), whatever meta says: the compactor's view of what it merges.
+    pub fn over(store: Store, objects: &[Listed], filter: Filter) -> JobReader {
+        let plan = plan(objects, &HashSet::new(), &filter, Vec::new());
+        Self::from_plan(
+            store,
+            plan.objects,
+            filter,
+            Vec::new(),
+            ReadStats::default(),
+        )
+    }
+
+    fn from_plan(
+        store: Store,
+        objects: Vec<Planned>,
+        filter: Filter,
+        warnings: Vec<String>,
+        stats: ReadStats,
+    ) -> JobReader {
+        let head = match filter.limit {
+            Limit::Head(n) => Some(n),
+            _ => None,
+        };
+        let fetches = futures::stream::iter(objects.clone())
+            .map(move |p| open_object(store.clone(), p))
+            .buffered(PREFETCH)
+            .boxed();
+        JobReader {
+            pending: objects.into(),
+            fetches,
+            merge: Merge::new(
+                Vec::new(),
+                Filter {
+                    limit: Limit::All,
+                    ..filter
+                },
+            ),
+            head,
+            emitted: 0,
+            warnings,
+            stats,
+        }
+    }
+
+    fn bad(&mut self, bad: BadLine) {
+        if matches!(bad.error, ParseError::Damaged(_)) {
+            self.stats.bad_objects += 1;
+        } else {
+            self.stats.bad_lines += 1;
+        }
+        self.warnings.push(bad.to_string());
+    }
+
+    /// The next record, `None` at the end. Damaged data is skipped and
+    /// reported in [`JobReader::warnings`]; only store failures are errors.
+    pub async fn next(&mut self) -> Result<Option<LogRecord>, StoreError> {
+        if self.head.is_some_and(|n| self.emitted >= n) {
+            return Ok(None);
+        }
+        loop {
+            let frontier = match self.merge.peek_ts() {
+                Ok(f) => f,
+                Err(bad) => {
+                    self.bad(bad);
+                    continue;
+                }
+            };
+            // Open every object that may hold a record before the frontier.
+            if self
+                .pending
+                .front()
+                .is_some_and(|p| frontier.is_none_or(|f| p.lower <= f))
+            {
+                self.pending.pop_front();
+                let Some(got) = self.fetches.next().await else {
+                    continue;
+                };
+                match got? {
+                    (p, Opened::Vanished) => {
+                        self.stats.vanished += 1;
+                        if !p.raw {
+                            self.warnings
+                                .push(format!("{}: listed but gone when read", p.key));
+                        }
+                    }
+                    (_, Opened::Source(src, warn, bytes)) => {
+                        self.stats.objects_read += 1;
+                        self.stats.bytes += bytes;
+                        if let Some(w) = warn {
+                            self.stats.bad_objects += 1;
+                            self.warnings.push(w);
+                        }
+                        self.merge.add(src);
+                    }
+                }
+                continue;
+            }
+            self.merge
+                .pause_after(self.pending.front().map(|p| p.lower.saturating_sub(1)));
+            match self.merge.next() {
+                Some(Ok(r)) => {
+                    self.emitted += 1;
+                    return Ok(Some(r));
+                }
+                Some(Err(bad)) => self.bad(bad),
+                None if self.merge.paused() => continue,
+                None => {
+                    self.finish();
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        let n = self.merge.out_of_order();
+        if n > self.stats.out_of_order {
+            self.stats.out_of_order = n;
+            self.warnings.push(format!(
+                "{n} records out of order: a stored object is not sorted or a node's clock jumped"
+            ));
+        }
+    }
+}
+
+/// The last `n` selected records. Reads the newest objects first and goes
+/// further back only while they hold fewer than `n` records, so a tail of a
+/// large job costs about what it costs on a small one.
+pub async fn read_tail(
+    store: Store,
+    index: &JobIndex,
+    filter: Filter,
+    n: usize,
+) -> Result<JobLog, StoreError> {
+    let base = Filter {
+        limit: Limit::All,
+        ..filter
+    };
+    let objects = index.plan(&base).objects;
+    let mut take = 4usize;
+    loop {
+        // Everything at or after `cut` is in the objects that reach it.
+        let from = objects.len().saturating_sub(take);
+        let cut = if from == 0 {
+            None
+        } else {
+            Some(objects[from].lower)
+        };
+        let f = Filter {
+            since: match (base.since, cut) {
+                (Some(s), Some(c)) => Some(s.max(c)),
+                (s, c) => s.or(c),
+            },
+            ..base.clone()
+        };
+        let mut rd = JobReader::new(store.clone(), index, f);
+        let mut ring = VecDeque::with_capacity(n.min(4096));
+        while let Some(r) = rd.next().await? {
+            if ring.len() == n {
+                ring.pop_front();
+            }
+            if n > 0 {
+                ring.push_back(r);
+            }
+        }
+        if ring.len() >= n || cut.is_none() {
+            return Ok(JobLog {
+                records: ring.into(),
+                warnings: rd.warnings,
+                stats: rd.stats,
+            });
+        }
+        take = take.saturating_mul(4);
+    }
+}
+
+/// Reads a job's log whole: every pod and container, ordered and
+/// deduplicated, selected by `filter`. Damaged objects and lines are skipped
+/// and reported in [`JobLog::warnings`]; only failures of the store itself
+/// are errors. For large jobs, stream with [`JobReader`] instead.
 pub async fn read_job(
-    store: &dyn ObjectStore,
+    store: Store,
     tool: &str,
     job: &str,
     filter: Filter,
 ) -> Result<JobLog, StoreError> {
-    let mut warnings = Vec::new();
-    let mut stats = ReadStats::default();
-    let listed = list_objects(store, tool, Some(job), &mut warnings, &mut stats).await?;
-
-    let pods: BTreeSet<&str> = listed
-        .iter()
-        .map(|l| l.parsed.origin.pod.as_str())
-        .filter(|p| filter.pods.is_empty() || filter.pods.iter().any(|f| f == p))
-        .collect();
-    let mut consumed = HashSet::new();
-    let mut expected = BTreeSet::new();
-    for pod in &pods {
-        if let Some(meta) = read_meta(store, tool, job, pod, &mut warnings).await? {
-            consumed.extend(meta.consumed.into_iter().map(|c| c.key));
-            expected.extend(meta.merged.into_iter().map(|m| m.key));
-        }
+    let index = JobIndex::load(store.as_ref(), tool, job).await?;
+    if let Limit::Tail(n) = filter.limit {
+        return read_tail(store, &index, filter, n).await;
     }
-
-    let mut sources: Vec<Source> = Vec::new();
-    let mut present = BTreeSet::new();
-    for l in &listed {
-        let o = &l.parsed.origin;
-        if !pods.contains(o.pod.as_str())
-            || filter.container.as_ref().is_some_and(|c| *c != o.container)
-        {
-            continue;
-        }
-        let raw = matches!(l.parsed.kind, ObjectKind::Raw { .. });
-        if raw && consumed.contains(&l.key) {
-            stats.consumed_skipped += 1;
-            continue;
-        }
-        let Some(body) = fetch(store, &l.key).await? else {
-            stats.vanished += 1;
-            continue;
-        };
-        present.insert(l.key.as_str());
-        stats.objects_read += 1;
-        let (text, err) = gunzip(&body);
-        if let Some(e) = err {
-            stats.bad_objects += 1;
-            warnings.push(format!(
-                "{}: damaged gzip ({e}); served the {} bytes before the damage",
-                l.key,
-                text.len()
-            ));
-        }
-        stats.bytes += text.len() as u64;
-        let it = lines(l.key.clone(), text);
-        sources.push(if raw {
-            Box::new(sorted(it))
-        } else {
-            Box::new(it)
-        });
-    }
-    for key in expected.iter().filter(|k| !present.contains(k.as_str())) {
-        let wanted = layout::parse_object_key(key).is_ok_and(|k| {
-            filter
-                .container
-                .as_ref()
-                .is_none_or(|c| *c == k.origin.container)
-        });
-        if wanted {
-            warnings.push(format!("{key}: listed in meta but missing"));
-        }
-    }
-
-    let mut merge = Merge::new(sources, filter);
+    let mut rd = JobReader::new(store, &index, filter);
     let mut records = Vec::new();
-    for item in merge.by_ref() {
-        match item {
-            Ok(r) => records.push(r),
-            Err(bad) => {
-                stats.bad_lines += 1;
-                warnings.push(bad.to_string());
-            }
-        }
-    }
-    stats.out_of_order = merge.out_of_order();
-    if stats.out_of_order > 0 {
-        warnings.push(format!(
-            "{} records out of order: a merged object is not sorted",
-            stats.out_of_order
-        ));
+    while let Some(r) = rd.next().await? {
+        records.push(r);
     }
     Ok(JobLog {
         records,
-        warnings,
-        stats,
+        warnings: rd.warnings,
+        stats: rd.stats,
     })
 }
 
@@ -330,6 +902,9 @@ pub struct Summary {
     /// Stored (compressed) size of the listed objects.
     pub bytes: u64,
     pub objects: u64,
+    /// When the newest raw object arrived (seconds since the epoch): a job
+    /// whose logs still arrive is active.
+    pub last_upload_secs: Option<i64>,
 }
 
 impl Summary {
@@ -351,6 +926,12 @@ impl Summary {
         self.last_ns = Some(self.last_ns.map_or(last, |f| f.max(last)));
         self.bytes += l.size;
         self.objects += 1;
+        if l.is_raw() {
+            self.last_upload_secs = Some(
+                self.last_upload_secs
+                    .map_or(l.modified_secs, |t| t.max(l.modified_secs)),
+            );
+        }
     }
 }
 
@@ -388,17 +969,7 @@ pub async fn job_runs(
     tool: &str,
     job: &str,
 ) -> Result<Vec<RunSummary>, StoreError> {
-    let (mut w, mut s) = (Vec::new(), ReadStats::default());
-    let mut runs: BTreeMap<String, Summary> = BTreeMap::new();
-    for l in list_objects(store, tool, Some(job), &mut w, &mut s).await? {
-        runs.entry(l.parsed.origin.pod.clone()).or_default().add(&l);
-    }
-    let mut out: Vec<_> = runs
-        .into_iter()
-        .map(|(pod, summary)| RunSummary { pod, summary })
-        .collect();
-    out.sort_by(|a, b| (a.summary.first_ns, &a.pod).cmp(&(b.summary.first_ns, &b.pod)));
-    Ok(out)
+    Ok(JobIndex::load(store, tool, job).await?.runs())
 }
 
 #[cfg(test)]

@@ -10,8 +10,11 @@ pub mod meta;
 pub mod record;
 pub mod store;
 
-pub use job::{JobLog, JobSummary, ReadStats, RunSummary, Summary, job_runs, list_jobs, read_job};
-pub use merge::{Filter, Limit, Merge, sort_records, sorted};
+pub use job::{
+    JobIndex, JobLog, JobReader, JobSummary, ReadStats, RunSummary, Summary, job_runs, list_jobs,
+    read_job, read_tail,
+};
+pub use merge::{Filter, Limit, Merge, Position, sort_records, sorted};
 pub use meta::PodMeta;
 pub use record::{LogRecord, ParseError, QuotaEvent};
 pub use store::{Store, StoreConfig, StoreError, open};

@@ -14,7 +14,6 @@
 use crate::record::LogRecord;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
-use std::iter::FusedIterator;
 
 /// Which part of the selected records to return.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,7 +37,41 @@ pub struct Filter {
     /// overlap nor leave gaps.
     pub since: Option<u64>,
     pub until: Option<u64>,
+    /// Only records strictly after this position (a page's cursor).
+    pub after: Option<Position>,
     pub limit: Limit,
+}
+
+/// A place in a job's merged output: a record's order key, owned. Cursors of
+/// paginated reads are positions, so a page resumes exactly after the last
+/// record it returned, whatever arrived in between.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    pub ts: u64,
+    pub container_id: String,
+    pub off: Option<u64>,
+    pub stream: String,
+}
+
+impl Position {
+    pub fn of(r: &LogRecord) -> Position {
+        Position {
+            ts: r.ts,
+            container_id: r.container_id.clone(),
+            off: r.off,
+            stream: r.stream.clone(),
+        }
+    }
+
+    pub fn cmp_to(&self, r: &LogRecord) -> Ordering {
+        (
+            self.ts,
+            self.container_id.as_str(),
+            self.off,
+            self.stream.as_str(),
+        )
+            .cmp(&r.order_key())
+    }
 }
 
 impl Filter {
@@ -49,6 +82,15 @@ impl Filter {
             && self.stream.as_ref().is_none_or(|s| *s == r.stream)
             && self.since.is_none_or(|s| r.ts >= s)
             && self.until.is_none_or(|u| r.ts < u)
+            && self.after.as_ref().is_none_or(|a| a.cmp_to(r).is_lt())
+    }
+
+    /// The earliest event time a selected record can have.
+    pub fn lower_ts(&self) -> Option<u64> {
+        match (self.since, self.after.as_ref().map(|a| a.ts)) {
+            (Some(s), Some(a)) => Some(s.max(a)),
+            (s, a) => s.or(a),
+        }
     }
 }
 
@@ -145,7 +187,9 @@ impl LastKey {
 /// costs only itself; a source whose failure is final should end after
 /// reporting it.
 pub struct Merge<I> {
-    sources: Vec<I>,
+    /// `None` once exhausted: a finished object's buffers go at once, not
+    /// at the end of the merge.
+    sources: Vec<Option<I>>,
     heap: BinaryHeap<Head>,
     /// Sources whose head went out and must be read again before the next
     /// pop. Reading lazily means a source is never read past what the output
@@ -158,11 +202,14 @@ pub struct Merge<I> {
     tail: Option<VecDeque<LogRecord>>,
     done: bool,
     out_of_order: u64,
+    /// Records later than this are not returned yet (see [`Merge::pause_after`]).
+    horizon: Option<u64>,
+    paused: bool,
 }
 
 impl<I> Merge<I> {
     pub fn new(sources: impl IntoIterator<Item = I>, filter: Filter) -> Self {
-        let sources: Vec<I> = sources.into_iter().collect();
+        let sources: Vec<Option<I>> = sources.into_iter().map(Some).collect();
         Merge {
             refill: (0..sources.len()).rev().collect(),
             heap: BinaryHeap::with_capacity(sources.len()),
@@ -173,7 +220,31 @@ impl<I> Merge<I> {
             emitted: 0,
             done: false,
             out_of_order: 0,
+            horizon: None,
+            paused: false,
         }
+    }
+
+    /// Adds a source while merging. Its records must not precede what was
+    /// already returned (else they count as [`Merge::out_of_order`]): the
+    /// caller adds an object once the output reaches the object's first time,
+    /// so that only the objects the output has reached are open.
+    pub fn add(&mut self, source: I) {
+        self.refill.push(self.sources.len());
+        self.sources.push(Some(source));
+    }
+
+    /// Makes the iterator return `None` — without ending — instead of a
+    /// record later than `ts` (`None`: no horizon). A caller that adds
+    /// sources while merging sets it to just before the next source's first
+    /// time, so that nothing that source holds can be overtaken.
+    pub fn pause_after(&mut self, ts: Option<u64>) {
+        self.horizon = ts;
+    }
+
+    /// Whether the last `None` was a pause at the horizon, not the end.
+    pub fn paused(&self) -> bool {
+        self.paused
     }
 
     /// Records held right now: at most one per source plus the tail buffer.
@@ -210,26 +281,56 @@ impl<I, E> Merge<I>
 where
     I: Iterator<Item = Result<LogRecord, E>>,
 {
+    /// The event time of the record that comes next (selected or not), or
+    /// `None` if the sources are exhausted. A source's error is returned
+    /// once; ask again to go on.
+    pub fn peek_ts(&mut self) -> Result<Option<u64>, E> {
+        if self.done {
+            return Ok(None);
+        }
+        self.fill()?;
+        Ok(self.heap.peek().map(|h| h.rec.ts))
+    }
+
+    /// Reads a head from every source that needs one.
+    fn fill(&mut self) -> Result<(), E> {
+        while let Some(&src) = self.refill.last() {
+            match self.sources[src].as_mut().and_then(Iterator::next) {
+                Some(Ok(rec)) => {
+                    self.refill.pop();
+                    self.heap.push(Head { rec, src });
+                }
+                // `src` stays in `refill`: it is read again next time.
+                Some(Err(e)) => return Err(e),
+                None => {
+                    self.refill.pop();
+                    self.sources[src] = None;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The next selected record, before the tail buffer; `None` at the end.
     fn pull(&mut self) -> Option<Result<LogRecord, E>> {
         loop {
             if self.limit_reached() {
                 return None;
             }
-            while let Some(&src) = self.refill.last() {
-                match self.sources[src].next() {
-                    Some(Ok(rec)) => {
-                        self.refill.pop();
-                        self.heap.push(Head { rec, src });
-                    }
-                    // `src` stays in `refill`: it is read again next time.
-                    Some(Err(e)) => return Some(Err(e)),
-                    None => {
-                        self.refill.pop();
-                    }
-                }
+            if let Err(e) = self.fill() {
+                return Some(Err(e));
             }
-            let Head { rec, src } = self.heap.pop()?;
+            if let (Some(h), Some(head)) = (self.horizon, self.heap.peek())
+                && head.rec.ts > h
+            {
+                self.paused = true;
+                return None;
+            }
+            let Some(Head { rec, src }) = self.heap.pop() else {
+                // With a horizon, the caller has sources still to add.
+                self.paused = self.horizon.is_some();
+                return None;
+            };
             self.refill.push(src);
             // Every source is sorted, so nothing after this is selected either.
             if self.filter.until.is_some_and(|u| rec.ts >= u) {
@@ -271,6 +372,7 @@ where
     type Item = Result<LogRecord, E>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        self.paused = false;
         while !self.done {
             match self.pull() {
                 Some(Err(e)) => return Some(Err(e)),
@@ -283,14 +385,13 @@ where
                     }
                     _ => return Some(Ok(rec)),
                 },
+                None if self.paused => return None,
                 None => self.finish(),
             }
         }
         self.tail.as_mut()?.pop_front().map(Ok)
     }
 }
-
-impl<I, E> FusedIterator for Merge<I> where I: Iterator<Item = Result<LogRecord, E>> {}
 
 #[cfg(test)]
 mod tests {
@@ -448,20 +549,29 @@ mod tests {
             prop::option::of(prop::sample::select(vec!["stdout", "stderr"])),
             prop::option::of(0u64..13),
             prop::option::of(0u64..13),
+            prop::option::of((0u64..13, prop::option::of(0u64..4))),
             prop_oneof![
                 Just(Limit::All),
                 (0usize..8).prop_map(Limit::Head),
                 (0usize..8).prop_map(Limit::Tail),
             ],
         )
-            .prop_map(|(pods, container, stream, since, until, limit)| Filter {
-                pods: pods.into_iter().map(String::from).collect(),
-                container: container.map(String::from),
-                stream: stream.map(String::from),
-                since,
-                until,
-                limit,
-            })
+            .prop_map(
+                |(pods, container, stream, since, until, after, limit)| Filter {
+                    pods: pods.into_iter().map(String::from).collect(),
+                    container: container.map(String::from),
+                    stream: stream.map(String::from),
+                    since,
+                    until,
+                    after: after.map(|(ts, off)| Position {
+                        ts,
+                        container_id: String::new(),
+                        off,
+                        stream: String::new(),
+                    }),
+                    limit,
+                },
+            )
     }
 
     /// The naive answer: everything in memory, sorted, deduplicated, filtered.
@@ -474,6 +584,9 @@ mod tests {
                 && f.stream.iter().all(|s| *s == r.stream)
                 && f.since.iter().all(|&s| r.ts >= s)
                 && f.until.iter().all(|&u| r.ts < u)
+                && f.after.iter().all(|a| {
+                    (a.ts, a.container_id.as_str(), a.off, a.stream.as_str()) < r.order_key()
+                })
         });
         match f.limit {
             Limit::All => all,

@@ -42,14 +42,21 @@ pub struct ConsumedRaw {
     pub since_ns: u64,
 }
 
-/// What is known about the pod itself.
+/// What is known about the pod itself, recorded by the compactor so that
+/// listings need not open objects.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodInfo {
     pub node: String,
     pub kind: String,
-    /// Container name → container id.
+    /// Container name → the ids of its instances, oldest first (a restart
+    /// adds one).
     #[serde(default)]
-    pub containers: BTreeMap<String, String>,
+    pub containers: BTreeMap<String, Vec<String>>,
+    /// Event times (ns) of the first and last merged record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_ts: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ts: Option<u64>,
 }
 
 #[cfg(test)]
@@ -62,13 +69,13 @@ mod tests {
             r#"{"version":1,
                 "merged":[{"key":"data/t/j/p/c/1-2-x.gz","first_ts":1,"last_ts":2,"lines":2,"bytes":40}],
                 "consumed":[{"key":"raw/t/j/p/c/20260101T000000Z-u.gz","since_ns":5}],
-                "pod":{"node":"n1","kind":"job","containers":{"c":"cid"}}}"#,
+                "pod":{"node":"n1","kind":"job","containers":{"c":["cid"]}}}"#,
         )
         .unwrap();
         assert_eq!(m.version, META_VERSION);
         assert_eq!(m.merged[0].last_ts, 2);
         assert_eq!(m.consumed[0].since_ns, 5);
-        assert_eq!(m.pod.unwrap().containers["c"], "cid");
+        assert_eq!(m.pod.unwrap().containers["c"], ["cid"]);
         let back: PodMeta = serde_json::from_str(r#"{"version":1}"#).unwrap();
         assert!(back.merged.is_empty() && back.consumed.is_empty() && back.pod.is_none());
     }

@@ -22,6 +22,9 @@ pub enum ParseError {
         event: &'static str,
         field: &'static str,
     },
+    /// The object's gzip stream broke here; what follows is lost.
+    #[error("damaged gzip stream ({0}); the rest of the object is lost")]
+    Damaged(String),
 }
 
 /// A quota marker or drop summary the filter left in the stream.
@@ -175,6 +178,16 @@ pub fn human_bytes(bytes: u64) -> String {
         unit += 1;
     }
     format!("{v:.1} {}", UNITS[unit])
+}
+
+impl QuotaEvent {
+    /// The `afterlog.event` value.
+    pub fn name(&self) -> &'static str {
+        match self {
+            QuotaEvent::Exceeded { .. } => event::QUOTA_EXCEEDED,
+            QuotaEvent::Dropped { .. } => event::QUOTA_DROPPED,
+        }
+    }
 }
 
 /// The line a reader shows for the event, for people reading plain text.

@@ -26,6 +26,8 @@ pub enum StoreError {
     },
     #[error(transparent)]
     ObjectStore(#[from] object_store::Error),
+    #[error("a read task failed: {0}")]
+    Task(String),
 }
 
 /// Where the logs are stored. Unset S3 fields fall back to the environment:

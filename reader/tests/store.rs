@@ -112,7 +112,8 @@ async fn populate(store: &Store) -> Vec<&'static str> {
         pod: Some(PodInfo {
             node: "node-1".into(),
             kind: "job".into(),
-            containers: [("job".into(), "cid-run-a-job".into())].into(),
+            containers: [("job".into(), vec!["cid-run-a-job".into()])].into(),
+            ..PodInfo::default()
         }),
     };
     put(
@@ -154,7 +155,7 @@ async fn populate(store: &Store) -> Vec<&'static str> {
 
 async fn scenario(store: Store) {
     let want = populate(&store).await;
-    let got = read_job(store.as_ref(), TOOL, JOB, Filter::default())
+    let got = read_job(store.clone(), TOOL, JOB, Filter::default())
         .await
         .unwrap();
     let logs: Vec<&str> = got.records.iter().map(|r| r.log.as_str()).collect();
@@ -184,7 +185,7 @@ async fn scenario(store: Store) {
         container: Some("side".into()),
         ..Filter::default()
     };
-    let got = read_job(store.as_ref(), TOOL, JOB, f).await.unwrap();
+    let got = read_job(store.clone(), TOOL, JOB, f).await.unwrap();
     let logs: Vec<&str> = got.records.iter().map(|r| r.log.as_str()).collect();
     assert_eq!(logs, ["s4", "s6"]);
     assert_eq!(got.stats.objects_read, 1);
@@ -214,7 +215,7 @@ async fn scenario(store: Store) {
     assert_eq!(runs[1].summary.first_ns, Some((SECS + 1) * 1_000_000_000));
 
     // A job with nothing stored is empty, not an error.
-    let none = read_job(store.as_ref(), TOOL, "nothing", Filter::default())
+    let none = read_job(store.clone(), TOOL, "nothing", Filter::default())
         .await
         .unwrap();
     assert!(none.records.is_empty() && none.warnings.is_empty());

@@ -1,0 +1,219 @@
+//! The compactor (DESIGN §5): merges each pod's settled raw objects into
+//! sorted, deduplicated merged objects, deletes what is merged once no read
+//! can need it, and keeps each tool within its retention limits — so that a
+//! crash at any step loses, duplicates or reorders nothing.
+//!
+//! Reading goes through `afterlog-reader` (the same merge that serves
+//! logs); this crate only decides what to merge, writes, and deletes.
+
+pub mod cleanup;
+pub mod compact;
+pub mod config;
+pub mod lease;
+pub mod retention;
+pub mod versioned;
+
+pub use config::{Config, Limits, Retention};
+pub use lease::{Lease, LeaseError};
+
+use afterlog_contract::keys;
+use afterlog_contract::layout;
+use afterlog_reader::{Store, StoreError};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use std::collections::BTreeSet;
+use std::time::Instant;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum CompactError {
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    ObjectStore(#[from] object_store::Error),
+    #[error(transparent)]
+    Meta(#[from] versioned::MetaError),
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    pub tools: u64,
+    pub jobs: u64,
+    pub pods_merged: u64,
+    pub raw_read: u64,
+    pub bytes_read: u64,
+    pub records_written: u64,
+    pub data_written: u64,
+    pub bytes_written: u64,
+    pub raw_deleted: u64,
+    pub orphans_deleted: u64,
+    pub runs_expired: u64,
+    pub objects_expired: u64,
+    pub bytes_expired: u64,
+    /// Damaged lines or objects met while merging (their readable part is kept).
+    pub damaged: u64,
+    /// Pods left alone this pass (a conflicting meta, an unreadable meta).
+    pub skipped: u64,
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} tools, {} jobs: merged {} pods ({} raw objects, {} bytes read) into {} objects ({} records, {} bytes); \
+             deleted {} consumed raw and {} orphaned objects; retention removed {} runs ({} objects, {} bytes); \
+             {} damaged, {} skipped; {:.1} s",
+            self.tools,
+            self.jobs,
+            self.pods_merged,
+            self.raw_read,
+            self.bytes_read,
+            self.data_written,
+            self.records_written,
+            self.bytes_written,
+            self.raw_deleted,
+            self.orphans_deleted,
+            self.runs_expired,
+            self.objects_expired,
+            self.bytes_expired,
+            self.damaged,
+            self.skipped,
+            self.seconds
+        )
+    }
+}
+
+/// A compactor: who it is (for the lease), where, how, and its clock.
+pub struct Compactor {
+    pub store: Store,
+    pub config: Config,
+    pub holder: String,
+    /// ns since the epoch; tests move time forward.
+    pub clock: fn() -> u64,
+}
+
+pub fn system_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// A name for this process in the lease: host, pid and a random part.
+pub fn holder_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    format!(
+        "{host}/{}/{:08x}",
+        std::process::id(),
+        system_clock() as u32
+    )
+}
+
+/// The decoded names directly under `prefix` (`raw/`, `raw/<tool>/`, …).
+pub(crate) async fn names_under(
+    store: &dyn ObjectStore,
+    prefix: &str,
+) -> Result<BTreeSet<String>, CompactError> {
+    let listed = match store.list_with_delimiter(Some(&Path::from(prefix))).await {
+        Ok(l) => l,
+        Err(object_store::Error::NotFound { .. }) => return Ok(BTreeSet::new()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(listed
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename())
+        .filter_map(|n| keys::decode(n).ok())
+        .collect())
+}
+
+pub(crate) async fn delete_if_present(
+    store: &dyn ObjectStore,
+    key: &str,
+) -> Result<bool, object_store::Error> {
+    match store.delete(&Path::from(key)).await {
+        Ok(()) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+impl Compactor {
+    pub fn new(store: Store, config: Config) -> Compactor {
+        Compactor {
+            store,
+            config,
+            holder: holder_name(),
+            clock: system_clock,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    /// One pass over every tool: retention, then merging and cleanup per
+    /// pod. Takes the lease first (`LeaseError::Held` if another compactor
+    /// is at work) and gives it back at the end.
+    pub async fn pass(&self) -> Result<Report, CompactError> {
+        let started = Instant::now();
+        let store = self.store.as_ref();
+        let mut lease = Lease::acquire(
+            store,
+            &self.holder,
+            self.config.lease_ttl().as_nanos() as u64,
+            self.now(),
+            self.config.lease_settle(),
+        )
+        .await?;
+        let mut report = Report::default();
+        let result = self.pass_with(&mut lease, &mut report).await;
+        report.seconds = started.elapsed().as_secs_f64();
+        // Given back only after a clean pass: after a failure the next
+        // compactor waits for the lease to expire, as after a crash.
+        if result.is_ok() {
+            lease.release(store).await?;
+        }
+        result.map(|()| report)
+    }
+
+    async fn pass_with(&self, lease: &mut Lease, report: &mut Report) -> Result<(), CompactError> {
+        let store = self.store.as_ref();
+        let mut tools = BTreeSet::new();
+        for top in [layout::RAW, layout::DATA, layout::META] {
+            tools.extend(names_under(store, &format!("{top}/")).await?);
+        }
+        let mut last_progress = Instant::now();
+        for (i, tool) in tools.iter().enumerate() {
+            report.tools += 1;
+            lease.keep(store, self.now()).await?;
+            retention::apply(self, lease, tool, report).await?;
+            let mut jobs = BTreeSet::new();
+            for top in [layout::RAW, layout::DATA, layout::META] {
+                jobs.extend(names_under(store, &layout::tool_prefix(top, tool)).await?);
+            }
+            for job in &jobs {
+                report.jobs += 1;
+                compact::job(self, lease, tool, job, report).await?;
+                if last_progress.elapsed().as_secs() >= 10 {
+                    last_progress = Instant::now();
+                    tracing::info!(
+                        tool,
+                        done = i,
+                        of = tools.len(),
+                        "compaction in progress: {report}"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,400 @@
+//! Fixtures: a scenario of several tools, pods, duplicates and retries in
+//! Fluent Bit's layout; a store that crashes at its k-th mutation; a test
+//! clock; a real S3 server.
+#![allow(dead_code)]
+
+use afterlog_contract::layout::{self, Origin};
+use afterlog_reader::{Filter, Store, StoreConfig, open, read_job};
+use async_trait::async_trait;
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use serde_json::json;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BASE: u64 = 1_795_618_800_000_000_000;
+
+thread_local! {
+    /// The test clock, per test (each runs on its own thread, with a
+    /// current-thread runtime): the compactor reads it through a `fn`.
+    pub static NOW: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+pub fn clock() -> u64 {
+    NOW.with(|n| n.get())
+}
+pub fn set_clock(t: u64) {
+    NOW.with(|n| n.set(t));
+}
+pub fn real_now() -> u64 {
+    afterlog_compactor::system_clock()
+}
+
+pub fn gz(lines: &[String]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+    for l in lines {
+        e.write_all(l.as_bytes()).unwrap();
+        e.write_all(b"\n").unwrap();
+    }
+    e.finish().unwrap()
+}
+
+fn line(o: &Origin, cid: &str, ts: u64, off: u64) -> String {
+    json!({
+        "ts": ts, "off": off, "stream": if off.is_multiple_of(3) { "stderr" } else { "stdout" },
+        "log": format!("{}/{} line {off}", o.pod, o.container),
+        "afterlog": {"tool": o.tool, "job": o.job, "kind": "job", "namespace": format!("tool-{}", o.tool),
+            "pod": o.pod, "container": o.container, "container_id": cid, "node": "node-1", "route": o.route()}
+    })
+    .to_string()
+}
+
+/// The jobs of the scenario.
+pub const JOBS: [(&str, &str); 3] = [("alpha", "batch"), ("alpha", "web"), ("beta", "cron")];
+
+/// Writes the scenario: per job, pods with one or two containers, uploads
+/// cut in pieces, a retried upload, equal times across containers, a
+/// restart (two instances under one container name).
+pub async fn populate(store: &Store) {
+    let mut n = 0u64;
+    for (ji, (tool, job)) in JOBS.iter().enumerate() {
+        for p in 0..2u64 {
+            let pod = format!("{job}-{p}");
+            for (ci, container) in
+                ["main", "side"]
+                    .iter()
+                    .enumerate()
+                    .take(if ji == 1 { 2 } else { 1 })
+            {
+                let o = Origin {
+                    tool: tool.to_string(),
+                    job: job.to_string(),
+                    pod: pod.clone(),
+                    container: container.to_string(),
+                };
+                let mut recs = Vec::new();
+                for i in 0..24u64 {
+                    // A restart half-way through the first pod's main container.
+                    let cid = if p == 0 && ci == 0 && i >= 12 {
+                        format!("{pod}-{ci}-b")
+                    } else {
+                        format!("{pod}-{ci}-a")
+                    };
+                    let off = if cid.ends_with("-b") {
+                        (i - 12) * 10
+                    } else {
+                        i * 10
+                    };
+                    let ts =
+                        BASE + p * 3_600_000_000_000 + i * 20_000_000_000 + (i % 2) * ci as u64;
+                    recs.push((ts, line(&o, &cid, ts, off)));
+                }
+                for (u, chunk) in recs.chunks(5).enumerate() {
+                    // In file order, as Fluent Bit uploads them; equal times
+                    // across containers still need the merge's order.
+                    let lines: Vec<String> = chunk.iter().map(|(_, l)| l.clone()).collect();
+                    let key = o.raw_key((chunk[0].0 / 1_000_000_000) as i64, &format!("U{n:07}"));
+                    n += 1;
+                    store
+                        .put(&Path::from(key), PutPayload::from(gz(&lines)))
+                        .await
+                        .unwrap();
+                    if u == 1 {
+                        // A retried upload: same lines, new key.
+                        let key =
+                            o.raw_key((chunk[0].0 / 1_000_000_000) as i64, &format!("R{n:07}"));
+                        store
+                            .put(&Path::from(key), PutPayload::from(gz(&lines)))
+                            .await
+                            .unwrap();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every job's log as the reader serves it (NDJSON of the stored lines).
+pub async fn outputs(store: &Store) -> Vec<String> {
+    let mut out = Vec::new();
+    for (tool, job) in JOBS {
+        let log = read_job(store.clone(), tool, job, Filter::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            log.stats.out_of_order, 0,
+            "{tool}/{job}: {:?}",
+            log.warnings
+        );
+        let mut s = String::new();
+        for r in &log.records {
+            s.push_str(std::str::from_utf8(&r.line).unwrap());
+            s.push('\n');
+        }
+        out.push(s);
+    }
+    out
+}
+
+/// Keys under `top/`.
+pub async fn keys(store: &Store, top: &str) -> Vec<String> {
+    store
+        .list(Some(&Path::from(top)))
+        .map_ok(|m| m.location.to_string())
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_or_default()
+}
+
+/// A store that fails every mutation from the k-th on (as if the process
+/// died there), counts mutations, and checks on every deletion of a raw
+/// object that a meta lists it as consumed by merged objects that exist.
+#[derive(Debug)]
+pub struct Crashing {
+    pub inner: Store,
+    pub fail_at: usize,
+    pub count: AtomicUsize,
+    /// Mutations other than the lease's.
+    pub work: AtomicUsize,
+    pub dead: AtomicBool,
+    pub violations: Arc<Mutex<Vec<String>>>,
+}
+
+impl std::fmt::Display for Crashing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Crashing({})", self.inner)
+    }
+}
+
+impl Crashing {
+    pub fn new(inner: Store, fail_at: usize) -> Arc<Crashing> {
+        Arc::new(Crashing {
+            inner,
+            fail_at,
+            count: AtomicUsize::new(0),
+            work: AtomicUsize::new(0),
+            dead: AtomicBool::new(false),
+            violations: Arc::default(),
+        })
+    }
+
+    fn mutate(&self, what: &Path) -> object_store::Result<()> {
+        let k = self.count.fetch_add(1, Ordering::SeqCst);
+        if k >= self.fail_at {
+            self.dead.store(true, Ordering::SeqCst);
+        }
+        if self.dead.load(Ordering::SeqCst) {
+            return Err(object_store::Error::Generic {
+                store: "crashing",
+                source: format!("injected crash at mutation {k} ({what})").into(),
+            });
+        }
+        if !what.as_ref().starts_with("lease/") {
+            self.work.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// Checks the protocol's promise before a raw object goes.
+async fn check_raw_delete(inner: Store, key: String, violations: Arc<Mutex<Vec<String>>>) {
+    let Ok(k) = layout::parse_object_key(&key) else {
+        return;
+    };
+    if !key.starts_with("raw/") {
+        return;
+    }
+    let o = &k.origin;
+    let meta_key = layout::meta_key(&o.tool, &o.job, &o.pod);
+    let bad = |why: String| violations.lock().unwrap().push(format!("{key}: {why}"));
+    let Ok(g) = inner.get(&Path::from(meta_key.as_str())).await else {
+        // Retention deletes meta first; then raw objects go with the run.
+        return;
+    };
+    let meta: afterlog_reader::PodMeta = serde_json::from_slice(&g.bytes().await.unwrap()).unwrap();
+    if !meta.consumed.iter().any(|c| c.key == key) {
+        bad("deleted while its meta does not list it as consumed".into());
+    }
+    for m in &meta.merged {
+        if inner.head(&Path::from(m.key.as_str())).await.is_err() {
+            bad(format!("deleted while merged object {} is missing", m.key));
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Crashing {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.mutate(location)?;
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.mutate(location)?;
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        // Decide each deletion's fate in order, before handing the
+        // survivors to the inner store.
+        let items: Vec<object_store::Result<Path>> =
+            futures::executor::block_on(locations.collect());
+        let mut allowed = Vec::new();
+        let mut out: Vec<object_store::Result<Path>> = Vec::new();
+        for item in items {
+            match item {
+                Ok(p) => match self.mutate(&p) {
+                    Ok(()) => allowed.push(p),
+                    Err(e) => out.push(Err(e)),
+                },
+                Err(e) => out.push(Err(e)),
+            }
+        }
+        let inner = self.inner.clone();
+        let violations = self.violations.clone();
+        futures::stream::once(async move {
+            let mut results = Vec::new();
+            for p in allowed {
+                check_raw_delete(inner.clone(), p.to_string(), violations.clone()).await;
+                let r = inner.delete(&p).await.map(|()| p);
+                results.push(r);
+            }
+            futures::stream::iter(results.into_iter().chain(out))
+        })
+        .flatten()
+        .boxed()
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.mutate(to)?;
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// `s3s-fs` on a free port with a temporary root, killed on drop.
+pub struct S3Server {
+    child: Child,
+    pub port: u16,
+    _root: tempfile::TempDir,
+}
+
+pub const KEY: &str = "AKIDTEST";
+pub const SECRET: &str = "secret-test-key";
+
+impl S3Server {
+    pub fn start(bucket: &str) -> S3Server {
+        let bin = std::env::var_os("HOME")
+            .map(|h| std::path::Path::new(&h).join(".cargo/bin/s3s-fs"))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| "s3s-fs".into());
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join(bucket)).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&bin)
+            .arg(root.path())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", KEY, "--secret-key", SECRET])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {}: {e}; install it with `cargo install s3s-fs --version 0.14.1 --features binary`",
+                    bin.display()
+                )
+            });
+        let mut server = S3Server {
+            child,
+            port,
+            _root: root,
+        };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("s3s-fs exited: {status}");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "s3s-fs did not answer on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server.port = port;
+        server
+    }
+
+    pub fn store(&self, url: &str) -> Store {
+        open(&StoreConfig {
+            endpoint: Some(format!("http://127.0.0.1:{}", self.port)),
+            region: Some("us-east-1".into()),
+            allow_http: true,
+            access_key_id: Some(KEY.into()),
+            secret_access_key: Some(SECRET.into()),
+            ..StoreConfig::new(url)
+        })
+        .unwrap()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

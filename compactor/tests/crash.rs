@@ -1,0 +1,343 @@
+//! Crash safety of compaction, cleanup and retention (DESIGN §5), proven by
+//! crashing at every mutation of a scenario and checking what readers get,
+//! on the local store and on a real S3 server.
+
+mod common;
+
+use afterlog_compactor::{CompactError, Compactor, Config, LeaseError, Limits};
+use afterlog_reader::meta::PodMeta;
+use afterlog_reader::{Store, StoreConfig, open};
+use common::*;
+use object_store::ObjectStoreExt;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+const MIN: u64 = 60_000_000_000;
+
+fn config() -> Config {
+    Config {
+        settle_minutes: 6,
+        grace_minutes: 10,
+        target_mib: 1,
+        orphan_hours: 24,
+        lease_seconds: 300,
+        lease_settle_ms: 0,
+        ..Config::default()
+    }
+}
+
+fn compactor(store: Store, holder: &str) -> Compactor {
+    Compactor {
+        store,
+        config: config(),
+        holder: holder.to_string(),
+        clock,
+    }
+}
+
+/// Merge (settled), delete consumed (grace over), collect orphans (a day on).
+fn steps(start: u64) -> [u64; 3] {
+    [start, start + 11 * MIN, start + 25 * 60 * MIN]
+}
+
+async fn run_steps(store: Store, holder: &str, start: u64) -> Result<(), CompactError> {
+    for t in steps(start) {
+        set_clock(t);
+        compactor(store.clone(), holder).pass().await?;
+    }
+    Ok(())
+}
+
+/// After everything has run: nothing raw left, every merged object
+/// referenced by exactly the meta of its pod, no pending deletions.
+async fn check_settled_state(store: &Store, what: &str) {
+    assert_eq!(
+        keys(store, "raw").await,
+        Vec::<String>::new(),
+        "{what}: raw objects left"
+    );
+    let mut referenced = HashSet::new();
+    for key in keys(store, "meta").await {
+        let body = store
+            .get(&Path::from(key.as_str()))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let meta: PodMeta = serde_json::from_slice(&body).unwrap();
+        assert!(
+            meta.consumed.is_empty(),
+            "{what}: {key} still lists consumed keys"
+        );
+        let pod = meta
+            .pod
+            .as_ref()
+            .unwrap_or_else(|| panic!("{what}: {key} has no pod facts"));
+        assert_eq!(pod.node, "node-1");
+        assert_eq!(pod.kind, "job");
+        referenced.extend(meta.merged.into_iter().map(|m| m.key));
+    }
+    let data: HashSet<String> = keys(store, "data").await.into_iter().collect();
+    assert_eq!(
+        data, referenced,
+        "{what}: merged objects and references differ"
+    );
+}
+
+/// The crash matrix on one kind of store: `fresh(k)` gives an empty store
+/// for crash point `k`; the crash points are shared out over `threads`.
+fn crash_matrix(fresh: impl Fn(usize) -> Store + Sync, threads: usize) {
+    let rt = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    // The reference, and how many mutations a clean run makes.
+    let (reference, start, total) = rt().block_on(async {
+        let store = fresh(usize::MAX);
+        populate(&store).await;
+        let reference = outputs(&store).await;
+        let start = real_now() + 7 * MIN;
+        let counting = Crashing::new(store.clone(), usize::MAX);
+        run_steps(counting.clone(), "clean", start).await.unwrap();
+        let total = counting.count.load(Ordering::SeqCst);
+        assert!(counting.violations.lock().unwrap().is_empty());
+        assert_eq!(
+            outputs(&store).await,
+            reference,
+            "clean run changed the output"
+        );
+        check_settled_state(&store, "clean run").await;
+        assert!(
+            total > 40,
+            "only {total} mutations: the scenario does nothing?"
+        );
+
+        // A second pass right after changes nothing.
+        let again = Crashing::new(store.clone(), usize::MAX);
+        set_clock(steps(start)[2]);
+        compactor(again.clone(), "again").pass().await.unwrap();
+        assert_eq!(
+            again.work.load(Ordering::SeqCst),
+            0,
+            "a second pass mutated"
+        );
+        (reference, start, total)
+    });
+
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (fresh, reference) = (&fresh, &reference);
+            s.spawn(move || {
+                rt().block_on(async {
+                    for k in (t..total).step_by(threads) {
+                        let store = fresh(k);
+                        populate(&store).await;
+                        let crashing = Crashing::new(store.clone(), k);
+                        let crashed = run_steps(crashing.clone(), "crashing", start).await;
+                        assert!(crashed.is_err(), "k={k}: no crash");
+                        let what = format!("crash at mutation {k} of {total}");
+                        assert_eq!(
+                            &outputs(&store).await,
+                            reference,
+                            "{what}: readers right after the crash"
+                        );
+                        // The dead compactor's lease runs out, then a clean run finishes.
+                        run_steps(store.clone(), "rescuer", clock() + 6 * MIN)
+                            .await
+                            .unwrap_or_else(|e| panic!("{what}: rerun: {e}"));
+                        assert_eq!(&outputs(&store).await, reference, "{what}: after the rerun");
+                        check_settled_state(&store, &what).await;
+                        let v = crashing.violations.lock().unwrap();
+                        assert!(v.is_empty(), "{what}: {v:?}");
+                    }
+                })
+            });
+        }
+    });
+}
+
+#[test]
+fn crash_at_every_mutation_in_memory() {
+    crash_matrix(|_| Arc::new(InMemory::new()), 1);
+}
+
+#[test]
+fn crash_at_every_mutation_local_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().to_path_buf();
+    crash_matrix(
+        move |k| open(&StoreConfig::new(format!("file://{}/{k}", path.display()))).unwrap(),
+        2,
+    );
+}
+
+#[test]
+fn crash_at_every_mutation_s3() {
+    let s3 = S3Server::start("logs");
+    crash_matrix(|k| s3.store(&format!("s3://logs/run-{k}")), 6);
+}
+
+/// Readers running in a loop while compaction merges and deletes always
+/// get the whole log.
+#[test]
+fn readers_during_compaction_get_everything() {
+    let root = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = open(&StoreConfig::new(format!(
+            "file://{}",
+            root.path().display()
+        )))
+        .unwrap();
+        populate(&store).await;
+        let reference = outputs(&store).await;
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (store, done, reference) = (store.clone(), done.clone(), reference.clone());
+            tokio::spawn(async move {
+                let mut reads = 0;
+                while !done.load(Ordering::SeqCst) || reads < 3 {
+                    assert_eq!(outputs(&store).await, reference, "a read during compaction");
+                    reads += 1;
+                    tokio::task::yield_now().await;
+                }
+                reads
+            })
+        };
+        run_steps(store.clone(), "c", real_now() + 7 * MIN)
+            .await
+            .unwrap();
+        done.store(true, Ordering::SeqCst);
+        let reads = reader.await.unwrap();
+        assert!(reads >= 3);
+        check_settled_state(&store, "with readers").await;
+    });
+}
+
+/// Two compactors started at once: one works, the other is told who holds
+/// the lease and mutates nothing.
+#[test]
+fn two_compactors_never_both_mutate() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s3 = S3Server::start("logs");
+        for store in [
+            Arc::new(InMemory::new()) as Store,
+            s3.store("s3://logs/two"),
+        ] {
+            populate(&store).await;
+            set_clock(real_now() + 7 * MIN);
+            let (a, b) = (
+                Crashing::new(store.clone(), usize::MAX),
+                Crashing::new(store.clone(), usize::MAX),
+            );
+            let (mut ca, mut cb) = (compactor(a.clone(), "a"), compactor(b.clone(), "b"));
+            // s3s-fs checks If-None-Match before writing, not atomically.
+            ca.config.lease_settle_ms = 300;
+            cb.config.lease_settle_ms = 300;
+            let (ra, rb) = tokio::join!(ca.pass(), cb.pass());
+            let (wa, wb) = (a.work.load(Ordering::SeqCst), b.work.load(Ordering::SeqCst));
+            match (&ra, &rb) {
+                (Ok(_), Err(CompactError::Lease(LeaseError::Held { holder, .. }))) => {
+                    assert_eq!(holder, "a");
+                    assert!(wa > 0 && wb == 0, "{wa} {wb}");
+                }
+                (Err(CompactError::Lease(LeaseError::Held { holder, .. })), Ok(_)) => {
+                    assert_eq!(holder, "b");
+                    assert!(wb > 0 && wa == 0, "{wa} {wb}");
+                }
+                other => panic!("expected one pass and one refusal: {other:?}"),
+            }
+            // A live lease holds others off; an expired one does not.
+            let store2 = store.clone();
+            let held = afterlog_compactor::Lease::acquire(
+                store2.as_ref(),
+                "x",
+                300 * 1_000_000_000,
+                clock(),
+                std::time::Duration::ZERO,
+            )
+            .await
+            .unwrap();
+            let err = compactor(store.clone(), "y").pass().await.unwrap_err();
+            assert!(
+                matches!(err, CompactError::Lease(LeaseError::Held { .. })),
+                "{err}"
+            );
+            set_clock(held.expires_ns + 1);
+            compactor(store.clone(), "y").pass().await.unwrap();
+        }
+    });
+}
+
+/// Retention removes whole runs, oldest first, and only what is over.
+#[test]
+fn retention_removes_oldest_runs() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store: Store = Arc::new(InMemory::new());
+        populate(&store).await;
+        let start = real_now() + 7 * MIN;
+        run_steps(store.clone(), "c", start).await.unwrap();
+        let before = outputs(&store).await;
+        // alpha keeps 1 byte: every run goes but... by age: beta's runs are
+        // "old" once the clock passes BASE + max age.
+        let mut cfg = config();
+        cfg.retention.tools.insert(
+            "alpha".into(),
+            Limits {
+                max_bytes: Some(1),
+                max_age_days: None,
+            },
+        );
+        set_clock(start + 26 * 60 * MIN);
+        let c = Compactor {
+            store: store.clone(),
+            config: cfg.clone(),
+            holder: "r".into(),
+            clock,
+        };
+        let report = c.pass().await.unwrap();
+        assert_eq!(report.runs_expired, 4, "{report}");
+        let after = outputs(&store).await;
+        assert_eq!(after[0], "");
+        assert_eq!(after[1], "");
+        assert_eq!(after[2], before[2], "beta untouched");
+        // By age: the scenario's lines are from 2026-11-25; a day later
+        // than the newest of them with max_age_days 1, beta's runs go too.
+        cfg.retention.default.max_age_days = Some(1);
+        set_clock(common::BASE + 3 * 86_400_000_000_000);
+        let c = Compactor {
+            store: store.clone(),
+            config: cfg,
+            holder: "r".into(),
+            clock,
+        };
+        // The uploads' store times are "now": the runs are not old by
+        // their upload times until the clock passes them too.
+        set_clock(real_now().max(common::BASE) + 3 * 86_400_000_000_000);
+        let report = c.pass().await.unwrap();
+        assert_eq!(report.runs_expired, 2, "{report}");
+        assert!(outputs(&store).await.iter().all(String::is_empty));
+        assert!(
+            keys(&store, "raw").await.is_empty()
+                && keys(&store, "data").await.is_empty()
+                && keys(&store, "meta").await.is_empty()
+        );
+    });
+}

@@ -1,0 +1,582 @@
+//! The HTTP API (DESIGN §6): routes, shared state, the OpenAPI document, and
+//! the handlers that describe a tool's jobs. Logs are read in [`crate::logs`]
+//! and pushed in [`crate::push`].
+
+use crate::auth::{Auth, Principal};
+use crate::metrics::{self, Metrics};
+use crate::reply::{ApiError, ErrorBody, Messages};
+use afterlog_contract::keys;
+use afterlog_contract::time::rfc3339_nanos;
+use afterlog_reader::job::{FirstTimes, JobIndex, Listed, RunSummary, Summary};
+use afterlog_reader::{Store, list_jobs};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Semaphore;
+use utoipa::{OpenApi, ToSchema};
+
+/// Tunables of a running service.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How often a follow looks for new raw objects.
+    pub follow_poll: Duration,
+    /// A follow with nothing to send sends an empty line this often.
+    pub follow_heartbeat: Duration,
+    /// Follows open at once; more get 429.
+    pub follow_max: usize,
+    /// A follow ends after this long (clients reconnect).
+    pub follow_timeout: Duration,
+    /// Largest body `POST …/logs` accepts.
+    pub push_max_bytes: usize,
+    /// A job whose last raw object arrived within this is `active`.
+    pub active_window: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            follow_poll: Duration::from_secs(2),
+            follow_heartbeat: Duration::from_secs(15),
+            follow_max: 64,
+            follow_timeout: Duration::from_secs(3600),
+            push_max_bytes: 1 << 20,
+            active_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct AppState {
+    pub store: Store,
+    pub auth: Auth,
+    pub metrics: Arc<Metrics>,
+    pub settings: Settings,
+    pub follows: Arc<Semaphore>,
+    /// First record times of raw objects, read once per object.
+    pub first_times: FirstTimes,
+}
+
+pub type App = Arc<AppState>;
+
+impl AppState {
+    pub fn new(store: Store, auth: Auth, settings: Settings) -> App {
+        Arc::new(AppState {
+            store,
+            auth,
+            metrics: Arc::new(Metrics::new()),
+            follows: Arc::new(Semaphore::new(settings.follow_max)),
+            first_times: FirstTimes::default(),
+            settings,
+        })
+    }
+}
+
+/// The service's routes.
+pub fn router(app: App) -> Router {
+    let metrics = app.metrics.clone();
+    Router::new()
+        .route("/v1/healthz", get(healthz))
+        .route("/v1/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/tool/{tool}/jobs", get(jobs))
+        .route("/v1/tool/{tool}/jobs/{job}", get(job))
+        .route(
+            "/v1/tool/{tool}/jobs/{job}/logs",
+            get(crate::logs::get_logs).post(crate::push::push_logs),
+        )
+        .route("/v1/tool/{tool}/usage", get(usage))
+        .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
+        .with_state(app)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "afterlog",
+        description = "Logs of a tool's jobs, web services and builds, kept after their pods are gone."
+    ),
+    paths(
+        healthz,
+        metrics_text,
+        jobs,
+        job,
+        crate::logs::get_logs,
+        crate::push::push_logs,
+        usage
+    )
+)]
+pub struct ApiDoc;
+
+/// The caller, authenticated (401 otherwise).
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<App> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        app.auth.authenticate(&parts.headers, peer).map(Caller)
+    }
+}
+
+/// Checks a tool, job, run or container name from a request: it becomes a
+/// key part through the shared codec, so nothing in it can reach another
+/// tool's keys; this only refuses what no real name is.
+pub fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
+    keys::encode_name(name)
+        .map(drop)
+        .map_err(|e| ApiError::bad_request(format!("invalid {what} name {name:?}: {e}")))?;
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "invalid {what} name {name:?}: control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// `{tool}` of the path.
+pub struct ToolPath(pub String);
+
+impl FromRequestParts<App> for ToolPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let Path(p): Path<BTreeMap<String, String>> = Path::from_request_parts(parts, app)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let tool = p.get("tool").cloned().unwrap_or_default();
+        check_name("tool", &tool)?;
+        Ok(ToolPath(tool))
+    }
+}
+
+/// `{tool}` and `{job}` of the path.
+pub struct JobPath {
+    pub tool: String,
+    pub job: String,
+}
+
+impl FromRequestParts<App> for JobPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let Path(p): Path<BTreeMap<String, String>> = Path::from_request_parts(parts, app)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let tool = p.get("tool").cloned().unwrap_or_default();
+        let job = p.get("job").cloned().unwrap_or_default();
+        check_name("tool", &tool)?;
+        check_name("job", &job)?;
+        Ok(JobPath { tool, job })
+    }
+}
+
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub messages: Messages,
+    /// `ok`.
+    pub status: String,
+}
+
+/// Liveness and readiness: the store answers a listing.
+#[utoipa::path(get, path = "/v1/healthz", tag = "service",
+    responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+async fn healthz(State(app): State<App>) -> Result<Json<Health>, ApiError> {
+    let probe = object_store::path::Path::from("raw");
+    let mut list = app.store.list(Some(&probe));
+    if let Some(Err(e)) = list.next().await {
+        return Err(ApiError::store(e));
+    }
+    Ok(Json(Health {
+        messages: Messages::default(),
+        status: "ok".into(),
+    }))
+}
+
+/// Prometheus metrics (text format).
+#[utoipa::path(get, path = "/v1/metrics", tag = "service",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+async fn metrics_text(State(app): State<App>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// A job, from the listing of its objects.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobInfo {
+    pub job: String,
+    /// `job`, `cronjob`, `continuous`, `webservice`, `build`, `custom`, …
+    pub kind: Option<String>,
+    /// `active` if logs arrived recently, else `archived`.
+    pub status: String,
+    /// RFC 3339, from object keys (raw keys give whole seconds).
+    pub first_time: Option<String>,
+    pub last_time: Option<String>,
+    pub runs: usize,
+    /// Compressed bytes stored.
+    pub stored_bytes: u64,
+    pub objects: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobsResponse {
+    pub messages: Messages,
+    pub jobs: Vec<JobInfo>,
+}
+
+/// The first record's labels of a stored object, read from its first few
+/// KiB: enough to tell a job's kind and a container's id without reading
+/// the object.
+#[derive(Debug, Default, Deserialize)]
+struct Peeked {
+    afterlog: Option<PeekedLabels>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PeekedLabels {
+    kind: Option<String>,
+    node: Option<String>,
+    container_id: Option<String>,
+}
+
+async fn peek(store: &Store, key: &str) -> Option<PeekedLabels> {
+    let path = object_store::path::Path::from(key);
+    let head = match store.get_range(&path, 0..16384).await {
+        Ok(b) => b,
+        // Smaller than the range on some stores: take it whole.
+        Err(_) => store.get(&path).await.ok()?.bytes().await.ok()?,
+    };
+    let (text, _) = afterlog_reader::job::gunzip(&head);
+    let line = text.split(|&b| b == b'\n').find(|l| !l.is_empty())?;
+    serde_json::from_slice::<Peeked>(line).ok()?.afterlog
+}
+
+fn status(app: &AppState, s: &Summary) -> String {
+    let active = s
+        .last_upload_secs
+        .is_some_and(|t| now_secs() - t <= app.settings.active_window.as_secs() as i64);
+    if active { "active" } else { "archived" }.to_string()
+}
+
+fn time_of(ns: Option<u64>) -> Option<String> {
+    ns.map(rfc3339_nanos)
+}
+
+/// The jobs of a tool that have logs stored.
+#[utoipa::path(get, path = "/v1/tool/{tool}/jobs", tag = "jobs",
+    params(("tool" = String, Path, description = "Tool name")),
+    responses((status = 200, body = JobsResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn jobs(
+    State(app): State<App>,
+    Caller(who): Caller,
+    ToolPath(tool): ToolPath,
+) -> Result<Json<JobsResponse>, ApiError> {
+    who.check_tool(&tool)?;
+    let listed = list_jobs(app.store.as_ref(), &tool)
+        .await
+        .map_err(ApiError::store)?;
+    if listed.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no logs stored for tool {tool:?}"
+        )));
+    }
+    let names: Vec<String> = listed.iter().map(|j| j.job.clone()).collect();
+    let kinds: Vec<Option<String>> = futures::stream::iter(names)
+        .map(|job| {
+            let app = app.clone();
+            let tool = tool.clone();
+            async move { job_kind(&app, &tool, &job).await }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let jobs = listed
+        .iter()
+        .zip(kinds)
+        .map(|(j, kind)| JobInfo {
+            job: j.job.clone(),
+            kind,
+            status: status(&app, &j.summary),
+            first_time: time_of(j.summary.first_ns),
+            last_time: time_of(j.summary.last_ns),
+            runs: j.summary.pods.len(),
+            stored_bytes: j.summary.bytes,
+            objects: j.summary.objects,
+        })
+        .collect();
+    Ok(Json(JobsResponse {
+        messages: Messages::default(),
+        jobs,
+    }))
+}
+
+/// The kind of a job: from the newest object's first record.
+async fn job_kind(app: &AppState, tool: &str, job: &str) -> Option<String> {
+    let prefix = afterlog_contract::layout::job_prefix(afterlog_contract::layout::RAW, tool, job);
+    let mut newest: Option<object_store::ObjectMeta> = None;
+    let mut list = app
+        .store
+        .list(Some(&object_store::path::Path::from(prefix)));
+    while let Some(Ok(m)) = list.next().await {
+        if newest
+            .as_ref()
+            .is_none_or(|n| m.last_modified > n.last_modified)
+        {
+            newest = Some(m);
+        }
+    }
+    let key = match newest {
+        Some(m) => m.location.to_string(),
+        None => {
+            let prefix =
+                afterlog_contract::layout::job_prefix(afterlog_contract::layout::DATA, tool, job);
+            let mut list = app
+                .store
+                .list(Some(&object_store::path::Path::from(prefix)));
+            list.next().await?.ok()?.location.to_string()
+        }
+    };
+    peek(&app.store, &key).await?.kind
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContainerInfo {
+    pub name: String,
+    /// Each id is one container instance: a restart adds one.
+    pub container_ids: Vec<String>,
+}
+
+/// One run (pod) of a job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunInfo {
+    pub pod: String,
+    pub node: Option<String>,
+    pub containers: Vec<ContainerInfo>,
+    pub first_time: Option<String>,
+    pub last_time: Option<String>,
+    pub stored_bytes: u64,
+    pub objects: u64,
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobDetail {
+    pub job: String,
+    pub kind: Option<String>,
+    pub status: String,
+    pub runs: Vec<RunInfo>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobResponse {
+    pub messages: Messages,
+    pub job: JobDetail,
+}
+
+/// Loads a job's index: 404 if nothing is stored for it.
+pub async fn load_job(app: &AppState, tool: &str, job: &str) -> Result<JobIndex, ApiError> {
+    let ix = JobIndex::load_cached(app.store.as_ref(), tool, job, &app.first_times)
+        .await
+        .map_err(ApiError::store)?;
+    if ix.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no logs stored for job {job:?} of tool {tool:?}"
+        )));
+    }
+    Ok(ix)
+}
+
+/// Peeks at most this many objects to describe a job's runs.
+const PEEK_BUDGET: usize = 64;
+
+/// A job's runs (pods), oldest first, with their containers.
+#[utoipa::path(get, path = "/v1/tool/{tool}/jobs/{job}", tag = "jobs",
+    params(("tool" = String, Path, description = "Tool name"), ("job" = String, Path, description = "Job name")),
+    responses((status = 200, body = JobResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn job(
+    State(app): State<App>,
+    Caller(who): Caller,
+    JobPath { tool, job }: JobPath,
+) -> Result<Json<JobResponse>, ApiError> {
+    who.check_tool(&tool)?;
+    let ix = load_job(&app, &tool, &job).await?;
+    let mut warnings = ix.warnings.clone();
+    let runs = ix.runs();
+    // Container ids and node: from meta where the compactor recorded them,
+    // else from the first record of each container's objects (one each,
+    // newest runs first, within a budget).
+    let mut peeks: BTreeMap<(String, String), Vec<&Listed>> = BTreeMap::new();
+    for l in &ix.objects {
+        let o = &l.parsed.origin;
+        peeks
+            .entry((o.pod.clone(), o.container.clone()))
+            .or_default()
+            .push(l);
+    }
+    let mut kind = None;
+    let mut infos = Vec::with_capacity(runs.len());
+    let mut budget = PEEK_BUDGET;
+    for RunSummary { pod, summary } in runs.iter().rev() {
+        let meta = ix.metas.get(pod).and_then(|m| m.pod.clone());
+        let mut node = meta.as_ref().map(|m| m.node.clone());
+        if kind.is_none() {
+            kind = meta.as_ref().map(|m| m.kind.clone());
+        }
+        let mut containers = Vec::new();
+        for c in &summary.containers {
+            let mut ids: Vec<String> = meta
+                .as_ref()
+                .and_then(|m| m.containers.get(c).cloned())
+                .unwrap_or_default();
+            let objs = peeks.get(&(pod.clone(), c.clone())).map_or(&[][..], |v| v);
+            // One peek per distinct upload stream is too many; the first and
+            // the last object show a restart in most cases.
+            let mut picks: Vec<&Listed> = objs.iter().copied().take(1).collect();
+            if objs.len() > 1 {
+                picks.push(objs[objs.len() - 1]);
+            }
+            for l in picks {
+                if budget == 0 {
+                    break;
+                }
+                budget -= 1;
+                if let Some(p) = peek(&app.store, &l.key).await {
+                    if let Some(id) = p.container_id
+                        && !ids.contains(&id)
+                    {
+                        ids.push(id);
+                    }
+                    node = node.or(p.node);
+                    if kind.is_none() {
+                        kind = p.kind;
+                    }
+                }
+            }
+            containers.push(ContainerInfo {
+                name: c.clone(),
+                container_ids: ids,
+            });
+        }
+        infos.push(RunInfo {
+            pod: pod.clone(),
+            node,
+            containers,
+            first_time: time_of(summary.first_ns),
+            last_time: time_of(summary.last_ns),
+            stored_bytes: summary.bytes,
+            objects: summary.objects,
+            status: status(&app, summary),
+        });
+    }
+    if budget == 0 {
+        warnings.push("container details of older runs omitted".into());
+    }
+    infos.reverse();
+    let mut all = Summary::default();
+    for r in &runs {
+        all.last_upload_secs = all.last_upload_secs.max(r.summary.last_upload_secs);
+    }
+    Ok(Json(JobResponse {
+        messages: Messages::warnings(warnings),
+        job: JobDetail {
+            job,
+            kind,
+            status: status(&app, &all),
+            runs: infos,
+        },
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobUsage {
+    pub job: String,
+    pub stored_bytes: u64,
+    pub objects: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageResponse {
+    pub messages: Messages,
+    pub jobs: Vec<JobUsage>,
+    pub total_bytes: u64,
+}
+
+/// Stored bytes per job and in total (compressed, as the store bills them).
+#[utoipa::path(get, path = "/v1/tool/{tool}/usage", tag = "jobs",
+    params(("tool" = String, Path, description = "Tool name")),
+    responses((status = 200, body = UsageResponse), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn usage(
+    State(app): State<App>,
+    Caller(who): Caller,
+    ToolPath(tool): ToolPath,
+) -> Result<Json<UsageResponse>, ApiError> {
+    who.check_tool(&tool)?;
+    let listed = list_jobs(app.store.as_ref(), &tool)
+        .await
+        .map_err(ApiError::store)?;
+    if listed.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no logs stored for tool {tool:?}"
+        )));
+    }
+    let jobs: Vec<JobUsage> = listed
+        .into_iter()
+        .map(|j| JobUsage {
+            job: j.job,
+            stored_bytes: j.summary.bytes,
+            objects: j.summary.objects,
+        })
+        .collect();
+    Ok(Json(UsageResponse {
+        messages: Messages::default(),
+        total_bytes: jobs.iter().map(|j| j.stored_bytes).sum(),
+        jobs,
+    }))
+}
+
+/// 200 with a JSON body; used where a handler builds its own response.
+pub fn json_ok<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    (status, Json(body)).into_response()
+}

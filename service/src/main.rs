@@ -1,0 +1,397 @@
+//! `afterlog`: serve tools' job logs from the object store, or try it all
+//! on a demo data set.
+
+use afterlog::api::Settings;
+use afterlog::auth::{AuthConfig, Cidr, hash_token};
+use afterlog::serve::{Server, shutdown_signal};
+use afterlog_reader::{StoreConfig, open};
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "afterlog",
+    version,
+    about = "Logs of Kubernetes jobs, kept after their pods are gone"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Build a demo data set with the filter's own code and serve it.
+    Demo(DemoArgs),
+    /// One compaction pass (merge, clean up, retention), e.g. from a CronJob.
+    Compact(CompactArgs),
+    /// Print the SHA-256 of a token read from stdin, for tokens.json.
+    HashToken,
+}
+
+#[derive(Args)]
+struct StoreArgs {
+    /// Where logs are: a directory (`./afterlog-data`, `file:///abs/path`)
+    /// or `s3://bucket[/prefix]`.
+    #[arg(long, env = "AFTERLOG_STORE", default_value = "./afterlog-data")]
+    store: String,
+    /// S3 endpoint, e.g. http://127.0.0.1:9000 for MinIO, Ceph RGW, Garage
+    /// (default: AWS; also AWS_ENDPOINT_URL).
+    #[arg(long, env = "AFTERLOG_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// S3 region (default us-east-1; also AWS_REGION).
+    #[arg(long, env = "AFTERLOG_S3_REGION")]
+    s3_region: Option<String>,
+    /// Virtual-hosted-style requests (bucket.endpoint) instead of path style.
+    #[arg(long)]
+    s3_virtual_hosted: bool,
+    /// Allow a plain-HTTP endpoint that is not on loopback.
+    #[arg(long)]
+    s3_allow_http: bool,
+}
+
+impl StoreArgs {
+    fn config(&self) -> anyhow::Result<StoreConfig> {
+        let url = if self.store.starts_with("s3://") || self.store.starts_with("file://") {
+            self.store.clone()
+        } else {
+            let p = std::path::absolute(&self.store)
+                .with_context(|| format!("store path {:?}", self.store))?;
+            format!("file://{}", p.display())
+        };
+        let endpoint = self
+            .s3_endpoint
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        let loopback_http = endpoint.as_deref().is_some_and(|e| {
+            ["http://127.", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|p| e.starts_with(p))
+        });
+        Ok(StoreConfig {
+            url,
+            endpoint,
+            region: self.s3_region.clone(),
+            path_style: !self.s3_virtual_hosted,
+            allow_http: self.s3_allow_http || loopback_http,
+            ..StoreConfig::default()
+        })
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AuthMode {
+    /// Trust a user header set by the API gateway; membership from --members.
+    Gateway,
+    /// Bearer tokens from --tokens (stored hashed).
+    Token,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Address to listen on.
+    #[arg(long, env = "AFTERLOG_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// How callers are authenticated.
+    #[arg(long, env = "AFTERLOG_AUTH")]
+    auth: Option<AuthMode>,
+    /// gateway: the header naming the user (a certificate subject's CN=… is taken).
+    #[arg(long, env = "AFTERLOG_USER_HEADER", default_value = "X-Forwarded-User")]
+    user_header: String,
+    /// gateway: members.json ({"admins": [...], "tools": {"tool": ["user", ...]}}), reloaded on change.
+    #[arg(long, env = "AFTERLOG_MEMBERS")]
+    members: Option<PathBuf>,
+    /// gateway: addresses the gateway connects from (IP or CIDR; repeatable).
+    #[arg(
+        long = "trusted-proxy",
+        env = "AFTERLOG_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<String>,
+    /// token: tokens.json ({"tokens": [{"name", "sha256", "tools": [...], "admin"}]}), reloaded on change.
+    #[arg(long, env = "AFTERLOG_TOKENS")]
+    tokens: Option<PathBuf>,
+    /// Serve without authentication (everyone is admin). Loopback only.
+    #[arg(long)]
+    insecure_no_auth: bool,
+    /// Minutes between background compaction passes (0: none; replicas
+    /// take turns through a lease in the store).
+    #[arg(long, env = "AFTERLOG_COMPACT_EVERY_MINUTES", default_value_t = 10)]
+    compact_every_minutes: u64,
+    #[command(flatten)]
+    compactor: CompactorArgs,
+    #[command(flatten)]
+    tuning: Tuning,
+}
+
+#[derive(Args)]
+struct Tuning {
+    /// Seconds between a follow's looks for new objects.
+    #[arg(long, default_value_t = 2.0)]
+    follow_poll_seconds: f64,
+    /// Follows open at once; more get 429.
+    #[arg(long, default_value_t = 64)]
+    follow_max: usize,
+    /// Seconds after which a follow ends (clients reconnect).
+    #[arg(long, default_value_t = 3600)]
+    follow_timeout_seconds: u64,
+    /// Largest body a push may have.
+    #[arg(long, default_value_t = 1 << 20)]
+    push_max_bytes: usize,
+    /// Minutes after its last upload a job stops being `active`.
+    #[arg(long, default_value_t = 15)]
+    active_minutes: u64,
+}
+
+impl Tuning {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        if !(self.follow_poll_seconds > 0.0 && self.follow_poll_seconds <= 3600.0) {
+            bail!("--follow-poll-seconds must be between 0 and 3600");
+        }
+        Ok(Settings {
+            follow_poll: Duration::from_secs_f64(self.follow_poll_seconds),
+            follow_max: self.follow_max,
+            follow_timeout: Duration::from_secs(self.follow_timeout_seconds),
+            push_max_bytes: self.push_max_bytes,
+            active_window: Duration::from_secs(self.active_minutes * 60),
+            ..Settings::default()
+        })
+    }
+}
+
+impl ServeArgs {
+    fn auth(&self) -> anyhow::Result<AuthConfig> {
+        match (self.auth, self.insecure_no_auth) {
+            (Some(_), true) => bail!("--auth and --insecure-no-auth exclude each other"),
+            (None, true) => Ok(AuthConfig::InsecureNone),
+            (None, false) => bail!(
+                "no authentication configured: pass --auth gateway --members FILE --trusted-proxy CIDR, \
+                 or --auth token --tokens FILE (or --insecure-no-auth, on loopback only, to try things out)"
+            ),
+            (Some(AuthMode::Gateway), false) => {
+                let members = self
+                    .members
+                    .clone()
+                    .context("--auth gateway needs --members FILE")?;
+                if self.trusted_proxies.is_empty() {
+                    bail!(
+                        "--auth gateway needs --trusted-proxy: the addresses of the gateway (use 0.0.0.0/0 only if the network already guarantees it)"
+                    );
+                }
+                let trusted_proxies = self
+                    .trusted_proxies
+                    .iter()
+                    .map(|s| s.trim().parse::<Cidr>())
+                    .collect::<Result<_, _>>()?;
+                Ok(AuthConfig::Gateway {
+                    header: self.user_header.clone(),
+                    members,
+                    trusted_proxies,
+                })
+            }
+            (Some(AuthMode::Token), false) => Ok(AuthConfig::Token {
+                tokens: self
+                    .tokens
+                    .clone()
+                    .context("--auth token needs --tokens FILE")?,
+            }),
+        }
+    }
+}
+
+#[derive(Args)]
+struct CompactorArgs {
+    /// compactor.json: settle/grace times, merged object size, retention
+    /// limits per tool (see docs/service.md); defaults without it.
+    #[arg(long, env = "AFTERLOG_COMPACTOR_CONFIG")]
+    compactor_config: Option<PathBuf>,
+}
+
+impl CompactorArgs {
+    fn config(&self) -> anyhow::Result<afterlog_compactor::Config> {
+        let Some(path) = &self.compactor_config else {
+            return Ok(afterlog_compactor::Config::default());
+        };
+        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let cfg: afterlog_compactor::Config =
+            serde_json::from_slice(&text).with_context(|| format!("{}", path.display()))?;
+        cfg.check()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(cfg)
+    }
+}
+
+#[derive(Args)]
+struct CompactArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    compactor: CompactorArgs,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Where to write the demo data set (replaced if it exists).
+    #[arg(long, default_value = "./afterlog-demo")]
+    dir: PathBuf,
+    /// Address to serve it on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Only build the data set.
+    #[arg(long)]
+    no_serve: bool,
+}
+
+/// Records are parsed on blocking threads and freed on the runtime's: with
+/// glibc's default of one malloc arena per thread and core, freed memory
+/// lingers in arenas other threads no longer use. Two arenas keep the
+/// service's footprint near what it really holds.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    limit_malloc_arenas();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("afterlog: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("afterlog: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(a) => {
+            let auth = a.auth()?;
+            let store = open(&a.store.config()?).context("opening the store")?;
+            let compactor = a.compactor.config()?;
+            let server = Server::bind(a.listen, store, &auth, a.tuning.settings()?).await?;
+            tracing::info!(addr = %server.local_addr(), store = %a.store.store, "serving");
+            if a.compact_every_minutes > 0 {
+                afterlog::serve::spawn_compactor(
+                    server.app.clone(),
+                    compactor,
+                    Duration::from_secs(a.compact_every_minutes * 60),
+                );
+            }
+            server.run(shutdown_signal()).await
+        }
+        Command::Demo(a) => demo(a).await,
+        Command::Compact(a) => {
+            let cfg = a.compactor.config()?;
+            let store = open(&a.store.config()?).context("opening the store")?;
+            let c = afterlog_compactor::Compactor::new(store, cfg);
+            match c.pass().await {
+                Ok(report) => {
+                    println!("{report}");
+                    Ok(())
+                }
+                // Another compactor is at it: nothing for this one to do.
+                Err(afterlog_compactor::CompactError::Lease(
+                    e @ afterlog_compactor::LeaseError::Held { .. },
+                )) => {
+                    println!("nothing done: {e}");
+                    Ok(())
+                }
+                Err(e) => Err(e)
+                    .context("compaction pass failed (the next pass resumes where it stopped)"),
+            }
+        }
+        Command::HashToken => {
+            let mut t = String::new();
+            std::io::stdin()
+                .read_to_string(&mut t)
+                .context("reading the token")?;
+            if t.trim().is_empty() {
+                bail!("no token on stdin");
+            }
+            println!("{}", hash_token(&t));
+            Ok(())
+        }
+    }
+}
+
+async fn demo(a: DemoArgs) -> anyhow::Result<()> {
+    let dir = std::path::absolute(&a.dir).context("demo directory")?;
+    let now = afterlog::api::now_ns();
+    let summary = afterlog::demo::build(&dir, now)
+        .with_context(|| format!("building the demo data set in {}", dir.display()))?;
+    println!(
+        "Demo data set: {} records in {} objects under {} (the layout Fluent Bit's s3 output writes).",
+        summary.records,
+        summary.objects,
+        dir.display()
+    );
+    if a.no_serve {
+        return Ok(());
+    }
+    let store = open(&StoreConfig::new(format!("file://{}", dir.display())))?;
+    let server = Server::bind(
+        a.listen,
+        store,
+        &AuthConfig::InsecureNone,
+        Settings::default(),
+    )
+    .await?;
+    let base = format!("http://{}", server.local_addr());
+    println!("\nServing on {base} without authentication (loopback only). Try:\n");
+    let mut tools: Vec<&str> = summary.jobs.iter().map(|j| j.tool.as_str()).collect();
+    tools.dedup();
+    for t in tools {
+        println!("  curl -s {base}/v1/tool/{t}/jobs");
+    }
+    for j in &summary.jobs {
+        println!(
+            "  curl -s '{base}/v1/tool/{}/jobs/{}/logs?format=text'    # {} ({})",
+            j.tool, j.job, j.note, j.kind
+        );
+    }
+    if let Some(j) = summary.jobs.first() {
+        println!(
+            "\n  curl -s '{base}/v1/tool/{}/jobs/{}/logs?format=text&tail=5'",
+            j.tool, j.job
+        );
+        println!(
+            "  curl -s '{base}/v1/tool/{}/jobs/{}/logs?format=text&follow=true'   # then push a line:",
+            j.tool, j.job
+        );
+        println!(
+            "  curl -s -XPOST {base}/v1/tool/{}/jobs/{}/logs -d '{{\"log\": \"hello from curl\"}}'",
+            j.tool, j.job
+        );
+    }
+    println!(
+        "\n  {base}/openapi.json   {base}/v1/metrics\n\nCtrl-C stops it. `afterlog serve --store {}` serves the same data with authentication.",
+        dir.display()
+    );
+    server.run(shutdown_signal()).await
+}

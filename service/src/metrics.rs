@@ -1,0 +1,230 @@
+//! Prometheus metrics at `/v1/metrics`: what is asked, how it went, what it
+//! cost, and what was wrong with the stored data.
+
+use afterlog_reader::ReadStats;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    /// The route's template (`/v1/tool/{tool}/…`), so tools and jobs do not
+    /// multiply the series.
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// `line`, `object` (damaged gzip), `vanished` (listed but gone),
+    /// `disorder` (a stored object out of order).
+    pub kind: &'static str,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// Every metric the service exports.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: HistogramFamily,
+    pub lines_served: Counter,
+    pub bytes_served: Counter,
+    pub objects_read: Counter,
+    pub decode_errors: Family<ErrorLabels, Counter>,
+    pub follows_active: Gauge,
+    pub follows_refused: Counter,
+    pub lines_pushed: Counter,
+    pub compactions: Family<ResultLabels, Counter>,
+    pub compacted: Family<CompactLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `ok`, `held` (another compactor had the lease), `error`.
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CompactLabels {
+    pub what: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~33 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("afterlog");
+        let m = Metrics {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            lines_served: Counter::default(),
+            bytes_served: Counter::default(),
+            objects_read: Counter::default(),
+            decode_errors: Family::default(),
+            follows_active: Gauge::default(),
+            follows_refused: Counter::default(),
+            lines_pushed: Counter::default(),
+            compactions: Family::default(),
+            compacted: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            m.requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to the response head, by route",
+            m.latency.clone(),
+        );
+        registry.register(
+            "lines_served",
+            "Log lines sent to clients",
+            m.lines_served.clone(),
+        );
+        registry.register(
+            "bytes_served",
+            "Log bytes sent to clients",
+            m.bytes_served.clone(),
+        );
+        registry.register(
+            "objects_read",
+            "Stored objects fetched for reads",
+            m.objects_read.clone(),
+        );
+        registry.register(
+            "decode_errors",
+            "Damaged stored data skipped while reading, by kind",
+            m.decode_errors.clone(),
+        );
+        registry.register(
+            "follows_active",
+            "Clients following a job's log",
+            m.follows_active.clone(),
+        );
+        registry.register(
+            "follows_refused",
+            "Follow requests refused because too many were open",
+            m.follows_refused.clone(),
+        );
+        registry.register(
+            "lines_pushed",
+            "Log lines pushed through the API",
+            m.lines_pushed.clone(),
+        );
+        registry.register(
+            "compaction_passes",
+            "Compaction passes by result",
+            m.compactions.clone(),
+        );
+        registry.register(
+            "compaction",
+            "What compaction and retention did, by kind (objects and bytes)",
+            m.compacted.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Counts what a compaction pass did.
+    pub fn compaction(&self, r: &afterlog_compactor::Report) {
+        for (what, n) in [
+            ("raw_objects_read", r.raw_read),
+            ("bytes_read", r.bytes_read),
+            ("merged_objects_written", r.data_written),
+            ("bytes_written", r.bytes_written),
+            ("records_written", r.records_written),
+            ("raw_objects_deleted", r.raw_deleted),
+            ("orphans_deleted", r.orphans_deleted),
+            ("retention_runs_deleted", r.runs_expired),
+            ("retention_objects_deleted", r.objects_expired),
+            ("retention_bytes_deleted", r.bytes_expired),
+            ("damaged", r.damaged),
+        ] {
+            if n > 0 {
+                self.compacted
+                    .get_or_create(&CompactLabels { what })
+                    .inc_by(n);
+            }
+        }
+    }
+
+    /// Counts what one read found.
+    pub fn read(&self, s: &ReadStats) {
+        self.objects_read.inc_by(s.objects_read);
+        for (kind, n) in [
+            ("line", s.bad_lines),
+            ("object", s.bad_objects),
+            ("vanished", s.vanished),
+            ("disorder", s.out_of_order),
+            ("foreign_key", s.foreign_keys),
+        ] {
+            if n > 0 {
+                self.decode_errors
+                    .get_or_create(&ErrorLabels { kind })
+                    .inc_by(n);
+            }
+        }
+    }
+
+    pub fn served(&self, lines: u64, bytes: u64) {
+        self.lines_served.inc_by(lines);
+        self.bytes_served.inc_by(bytes);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut s, &self.registry);
+        s
+    }
+}
+
+/// Middleware: counts each request by its route template and status.
+pub async fn track(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let res = next.run(req).await;
+    m.latency
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
+        .observe(start.elapsed().as_secs_f64());
+    m.requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status: res.status().as_u16(),
+        })
+        .inc();
+    res
+}

@@ -1,0 +1,97 @@
+//! The response envelope of DESIGN §6: every JSON body carries
+//! `{"messages": {"info": [], "warning": [], "error": []}, …}`, errors too.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// What the service has to tell the client besides the data.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct Messages {
+    pub info: Vec<String>,
+    pub warning: Vec<String>,
+    pub error: Vec<String>,
+}
+
+impl Messages {
+    pub fn warnings(warning: Vec<String>) -> Messages {
+        Messages {
+            warning,
+            ..Messages::default()
+        }
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub messages: Messages,
+}
+
+/// An error that becomes an HTTP response: a status and what to tell the
+/// client. Details that would help an attacker (store errors) are logged,
+/// not sent.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    /// Sent as `WWW-Authenticate` on 401.
+    pub challenge: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            challenge: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>, challenge: Option<&'static str>) -> ApiError {
+        ApiError {
+            challenge,
+            ..ApiError::new(StatusCode::UNAUTHORIZED, message)
+        }
+    }
+
+    /// The store failed: logged in full, reported without detail.
+    pub fn store(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "object store request failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the log store is not reachable right now; try again later",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            messages: Messages {
+                error: vec![self.message],
+                ..Messages::default()
+            },
+        };
+        let mut r = (self.status, Json(body)).into_response();
+        if let Some(c) = self.challenge {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
+        }
+        r
+    }
+}

@@ -1,0 +1,133 @@
+//! Starting the HTTP server: the safety checks before it listens, and a
+//! handle tests use to run it in-process on a free port.
+
+use crate::api::{App, AppState, Settings, router};
+use crate::auth::{Auth, AuthConfig};
+use afterlog_reader::Store;
+use anyhow::{Context, bail};
+use std::future::Future;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+
+/// Refuses to serve without authentication unless told to, and then only
+/// on a loopback address.
+pub fn check_exposure(auth: &AuthConfig, listen: SocketAddr) -> anyhow::Result<()> {
+    if matches!(auth, AuthConfig::InsecureNone) && !listen.ip().is_loopback() {
+        bail!(
+            "--insecure-no-auth serves every tool's logs to anyone: it is allowed on a loopback address only, not {listen}"
+        );
+    }
+    Ok(())
+}
+
+/// A server bound to a port, not yet serving.
+pub struct Server {
+    pub listener: TcpListener,
+    pub app: App,
+}
+
+impl Server {
+    pub async fn bind(
+        listen: SocketAddr,
+        store: Store,
+        auth: &AuthConfig,
+        settings: Settings,
+    ) -> anyhow::Result<Server> {
+        check_exposure(auth, listen)?;
+        let auth = Auth::new(auth).context("loading the auth configuration")?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        Ok(Server {
+            listener,
+            app: AppState::new(store, auth, settings),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| ([127, 0, 0, 1], 0).into())
+    }
+
+    /// Serves until `shutdown` resolves; open requests then get to finish.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+        let trace = TraceLayer::new_for_http()
+            .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
+        let svc = router(self.app)
+            .layer(trace)
+            .layer(tower_http::catch_panic::CatchPanicLayer::new())
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, svc)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("the HTTP server failed")
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Runs a compaction pass every `every` until the process ends. Passes of
+/// several replicas coordinate through the compactor's lease: one works,
+/// the others find it held and wait for the next turn.
+pub fn spawn_compactor(
+    app: App,
+    config: afterlog_compactor::Config,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let c = afterlog_compactor::Compactor::new(app.store.clone(), config);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let result = match c.pass().await {
+                Ok(report) => {
+                    tracing::info!("compaction pass: {report}");
+                    app.metrics.compaction(&report);
+                    "ok"
+                }
+                Err(afterlog_compactor::CompactError::Lease(
+                    e @ afterlog_compactor::LeaseError::Held { .. },
+                )) => {
+                    tracing::info!("compaction skipped: {e}");
+                    "held"
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "compaction pass failed; the next one resumes");
+                    "error"
+                }
+            };
+            app.metrics
+                .compactions
+                .get_or_create(&crate::metrics::ResultLabels { result })
+                .inc();
+        }
+    })
+}
