@@ -133,12 +133,92 @@ impl Facts {
 }
 
 /// A merged object being filled.
+///
+/// Its text is compressed in 1 MiB members on other threads while the merge
+/// goes on (a gzip file may hold several members; every reader of this
+/// project and `zcat` read them as one stream), so that compression, the
+/// slowest step, does not hold the merge up.
 struct Part {
-    gz: GzEncoder<Vec<u8>>,
+    chunk: Vec<u8>,
+    members: std::collections::VecDeque<tokio::task::JoinHandle<std::io::Result<Vec<u8>>>>,
+    body: Vec<u8>,
+    level: u32,
     raw_bytes: u64,
     lines: u64,
     first_ts: u64,
     last_ts: u64,
+}
+
+const MEMBER: usize = 1 << 20;
+/// Members being compressed at once.
+const IN_FLIGHT: usize = 3;
+
+fn compress(text: Vec<u8>, level: u32) -> std::io::Result<Vec<u8>> {
+    let mut gz = GzEncoder::new(Vec::with_capacity(text.len() / 4), Compression::new(level));
+    gz.write_all(&text)?;
+    gz.finish()
+}
+
+impl Part {
+    fn new(level: u32, ts: u64) -> Part {
+        Part {
+            chunk: Vec::with_capacity(MEMBER + 64 * 1024),
+            members: Default::default(),
+            body: Vec::new(),
+            level,
+            raw_bytes: 0,
+            lines: 0,
+            first_ts: ts,
+            last_ts: ts,
+        }
+    }
+
+    async fn push(&mut self, r: &LogRecord) -> Result<(), CompactError> {
+        self.chunk.extend_from_slice(&r.line);
+        self.chunk.push(b'\n');
+        self.raw_bytes += r.line.len() as u64 + 1;
+        self.lines += 1;
+        self.last_ts = r.ts;
+        if self.chunk.len() >= MEMBER {
+            self.seal().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the current chunk off to be compressed.
+    async fn seal(&mut self) -> Result<(), CompactError> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let text = std::mem::replace(&mut self.chunk, Vec::with_capacity(MEMBER + 64 * 1024));
+        let level = self.level;
+        self.members
+            .push_back(tokio::task::spawn_blocking(move || compress(text, level)));
+        while self.members.len() > IN_FLIGHT {
+            self.collect_one().await?;
+        }
+        Ok(())
+    }
+
+    async fn collect_one(&mut self) -> Result<(), CompactError> {
+        if let Some(h) = self.members.pop_front() {
+            let member = h
+                .await
+                .map_err(|e| gz_err(std::io::Error::other(e.to_string())))?
+                .map_err(gz_err)?;
+            self.body.extend_from_slice(&member);
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<(Vec<u8>, Part), CompactError> {
+        self.seal().await?;
+        while !self.members.is_empty() {
+            self.collect_one().await?;
+        }
+        let body = std::mem::take(&mut self.body);
+        Ok((body, self))
+    }
 }
 
 fn gz_err(e: std::io::Error) -> CompactError {
@@ -295,18 +375,8 @@ async fn merge_container(
             continue;
         }
         facts.note(&r);
-        let p = part.get_or_insert_with(|| Part {
-            gz: GzEncoder::new(Vec::new(), Compression::default()),
-            raw_bytes: 0,
-            lines: 0,
-            first_ts: r.ts,
-            last_ts: r.ts,
-        });
-        p.gz.write_all(&r.line).map_err(gz_err)?;
-        p.gz.write_all(b"\n").map_err(gz_err)?;
-        p.raw_bytes += r.line.len() as u64 + 1;
-        p.lines += 1;
-        p.last_ts = r.ts;
+        let p = part.get_or_insert_with(|| Part::new(c.config.gzip_level, r.ts));
+        p.push(&r).await?;
         if p.raw_bytes >= target
             && let Some(done) = part.take()
         {
@@ -335,7 +405,7 @@ async fn put_part(
     n: usize,
     report: &mut Report,
 ) -> Result<MergedObject, CompactError> {
-    let body = p.gz.finish().map_err(gz_err)?;
+    let (body, p) = p.finish().await?;
     let key = origin.data_key(p.first_ts, p.last_ts, &part_id(settled, n));
     let bytes = body.len() as u64;
     c.store

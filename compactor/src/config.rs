@@ -39,7 +39,7 @@ impl Retention {
 /// `compactor.json`:
 ///
 /// ```json
-/// {"settle_minutes": 15, "grace_minutes": 60, "target_mib": 64,
+/// {"settle_minutes": 15, "grace_minutes": 60, "target_mib": 16,
 ///  "orphan_hours": 24, "lease_seconds": 300,
 ///  "retention": {"max_age_days": 90, "max_bytes": 10737418240,
 ///                "tools": {"noisy-tool": {"max_bytes": 1073741824}}}}
@@ -59,6 +59,9 @@ pub struct Config {
     /// Merged objects hold up to this many MiB of records (uncompressed).
     #[serde(default = "d_target")]
     pub target_mib: u64,
+    /// gzip level of merged objects (1 fastest … 9 smallest).
+    #[serde(default = "d_level")]
+    pub gzip_level: u32,
     /// Merged objects no meta references (left by a crash) are deleted
     /// after this long.
     #[serde(default = "d_orphan")]
@@ -81,7 +84,10 @@ fn d_grace() -> u64 {
     60
 }
 fn d_target() -> u64 {
-    64
+    16
+}
+fn d_level() -> u32 {
+    2
 }
 fn d_orphan() -> u64 {
     24
@@ -99,6 +105,7 @@ impl Default for Config {
             settle_minutes: d_settle(),
             grace_minutes: d_grace(),
             target_mib: d_target(),
+            gzip_level: d_level(),
             orphan_hours: d_orphan(),
             lease_seconds: d_lease(),
             lease_settle_ms: d_lease_settle(),
@@ -132,6 +139,9 @@ impl Config {
         if self.settle_minutes < 6 {
             return Err("settle_minutes must exceed Fluent Bit's upload_timeout (5 min)".into());
         }
+        if !(1..=9).contains(&self.gzip_level) {
+            return Err("gzip_level must be 1 to 9".into());
+        }
         if self.grace_minutes == 0 {
             return Err("grace_minutes must be at least 1".into());
         }
@@ -158,7 +168,7 @@ mod tests {
             }
         );
         assert_eq!(c.retention.for_tool("u").max_bytes, None);
-        assert_eq!(Config::default().target_bytes(), 64 << 20);
+        assert_eq!(Config::default().target_bytes(), 16 << 20);
         assert!(serde_json::from_str::<Config>(r#"{"settle": 1}"#).is_err());
         assert!(
             serde_json::from_str::<Config>(r#"{"settle_minutes": 1}"#)

@@ -179,7 +179,7 @@ fn crash_at_every_mutation_local_directory() {
 
 #[test]
 fn crash_at_every_mutation_s3() {
-    let s3 = S3Server::start("logs");
+    let s3 = S3Server::start(&["logs"]);
     crash_matrix(|k| s3.store(&format!("s3://logs/run-{k}")), 6);
 }
 
@@ -232,7 +232,7 @@ fn two_compactors_never_both_mutate() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let s3 = S3Server::start("logs");
+        let s3 = S3Server::start(&["logs"]);
         for store in [
             Arc::new(InMemory::new()) as Store,
             s3.store("s3://logs/two"),

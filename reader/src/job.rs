@@ -14,7 +14,7 @@ use afterlog_contract::layout::{self, ObjectKey, ObjectKind};
 use bytes::Bytes;
 use flate2::read::MultiGzDecoder;
 use futures::TryStreamExt;
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
@@ -622,9 +622,12 @@ enum Opened {
 }
 
 /// Objects fetched ahead of the merge: while the merge works through one
-/// object, the next is being downloaded (and a raw one sorted) on another
-/// thread.
-const PREFETCH: usize = 2;
+/// object, the next ones are being downloaded and decompressed (a raw one
+/// checked or sorted) on other threads — up to this many, and beyond the
+/// first, up to this many stored bytes, so that many small objects overlap
+/// their latency and few large ones do not crowd memory.
+const AHEAD: usize = 8;
+const AHEAD_BYTES: u64 = 1 << 20;
 
 async fn open_object(store: Store, p: Planned) -> Result<(Planned, Opened), StoreError> {
     let Some(body) = fetch(store.as_ref(), &p.key).await? else {
@@ -638,7 +641,10 @@ async fn open_object(store: Store, p: Planned) -> Result<(Planned, Opened), Stor
             Opened::Source(Box::new(streamed_lines(key, body)), None, n),
         ));
     }
-    // A raw object is small (one upload) and must be sorted whole.
+    // Fluent Bit uploads a container's lines in file order, which is
+    // nearly always merge order already: then the text is kept and parsed
+    // as the merge pulls it (memory: the text, not ~2x as parsed records).
+    // Otherwise the object is parsed and sorted whole.
     let (src, warn, n) = tokio::task::spawn_blocking(move || {
         let (text, err) = gunzip(&body);
         let warn = err.map(|e| {
@@ -648,19 +654,88 @@ async fn open_object(store: Store, p: Planned) -> Result<(Planned, Opened), Stor
             )
         });
         let n = text.len() as u64;
-        let records: Vec<_> = sorted(lines(key, text)).collect();
-        (records, warn, n)
+        let src: Source = if in_merge_order(&text) {
+            Box::new(lines(key, text))
+        } else {
+            let records: Vec<_> = sorted(lines(key, text)).collect();
+            Box::new(records.into_iter())
+        };
+        (src, warn, n)
     })
     .await
     .map_err(|e| StoreError::Task(e.to_string()))?;
-    Ok((p, Opened::Source(Box::new(src.into_iter()), warn, n)))
+    Ok((p, Opened::Source(src, warn, n)))
+}
+
+/// Just the order key of a stored line, borrowed: enough to tell whether
+/// an object is sorted without building its records.
+#[derive(serde::Deserialize)]
+struct KeyWire<'a> {
+    ts: Option<u64>,
+    off: Option<u64>,
+    #[serde(borrow)]
+    stream: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    afterlog: Option<KeyLabels<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct KeyLabels<'a> {
+    #[serde(borrow)]
+    container_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Whether the lines of `text` come in merge order. Lines that are not
+/// records are left out (the merge reports them wherever they are).
+fn in_merge_order(text: &[u8]) -> bool {
+    type Key<'a> = (
+        u64,
+        std::borrow::Cow<'a, str>,
+        Option<u64>,
+        std::borrow::Cow<'a, str>,
+    );
+    let mut prev: Option<Key> = None;
+    for line in text.split(|&b| b == b'\n') {
+        let Ok(w) = serde_json::from_slice::<KeyWire>(line) else {
+            continue;
+        };
+        let (Some(ts), Some(stream), Some(cid)) =
+            (w.ts, w.stream, w.afterlog.and_then(|a| a.container_id))
+        else {
+            continue;
+        };
+        let k = (ts, cid, w.off, stream);
+        if prev.as_ref().is_some_and(|p| *p > k) {
+            return false;
+        }
+        prev = Some(k);
+    }
+    true
+}
+
+type Fetch = tokio::task::JoinHandle<Result<(Planned, Opened), StoreError>>;
+
+/// Fetches under way, with their stored sizes.
+#[derive(Default)]
+struct Inflight(VecDeque<(u64, Fetch)>);
+
+impl Drop for Inflight {
+    /// A read given up (a client gone, a head reached) stops its fetches.
+    fn drop(&mut self) {
+        for (_, h) in &self.0 {
+            h.abort();
+        }
+    }
 }
 
 /// A streaming read of one job: [`JobReader::next`] returns the selected
 /// records in order, each once, fetching objects as the output reaches them.
 pub struct JobReader {
     pending: VecDeque<Planned>,
-    fetches: BoxStream<'static, Result<(Planned, Opened), StoreError>>,
+    store: Store,
+    /// Objects of `pending` not yet asked for, in the same order.
+    to_fetch: VecDeque<Planned>,
+    inflight: Inflight,
     merge: Merge<Source>,
     head: Option<usize>,
     emitted: usize,
@@ -711,13 +786,11 @@ impl JobReader {
             Limit::Head(n) => Some(n),
             _ => None,
         };
-        let fetches = futures::stream::iter(objects.clone())
-            .map(move |p| open_object(store.clone(), p))
-            .buffered(PREFETCH)
-            .boxed();
         JobReader {
+            to_fetch: objects.clone().into(),
             pending: objects.into(),
-            fetches,
+            store,
+            inflight: Inflight::default(),
             merge: Merge::new(
                 Vec::new(),
                 Filter {
@@ -729,6 +802,25 @@ impl JobReader {
             emitted: 0,
             warnings,
             stats,
+        }
+    }
+
+    /// Starts fetching what the merge will want next, within the limits.
+    fn top_up(&mut self) {
+        while let Some(p) = self.to_fetch.front() {
+            let ahead: u64 = self.inflight.0.iter().map(|(n, _)| n).sum();
+            if self.inflight.0.len() >= AHEAD
+                || (!self.inflight.0.is_empty() && ahead + p.size > AHEAD_BYTES)
+            {
+                break;
+            }
+            let Some(p) = self.to_fetch.pop_front() else {
+                break;
+            };
+            let size = p.size;
+            self.inflight
+                .0
+                .push_back((size, tokio::spawn(open_object(self.store.clone(), p))));
         }
     }
 
@@ -762,9 +854,12 @@ impl JobReader {
                 .is_some_and(|p| frontier.is_none_or(|f| p.lower <= f))
             {
                 self.pending.pop_front();
-                let Some(got) = self.fetches.next().await else {
+                self.top_up();
+                let Some((_, handle)) = self.inflight.0.pop_front() else {
                     continue;
                 };
+                let got = handle.await.map_err(|e| StoreError::Task(e.to_string()))?;
+                self.top_up();
                 match got? {
                     (p, Opened::Vanished) => {
                         self.stats.vanished += 1;
@@ -978,6 +1073,30 @@ mod tests {
     use flate2::Compression;
     use flate2::write::GzEncoder;
     use std::io::Write;
+
+    #[test]
+    fn tells_sorted_objects() {
+        let l = |ts: u64, cid: &str, off: u64| {
+            format!(
+                r#"{{"ts":{ts},"off":{off},"stream":"stdout","log":"x","afterlog":{{"container_id":"{cid}"}}}}"#
+            )
+        };
+        let text = |ls: &[String]| ls.join("\n").into_bytes();
+        assert!(in_merge_order(&text(&[
+            l(1, "a", 0),
+            l(1, "a", 5),
+            l(2, "a", 1),
+            l(2, "b", 0)
+        ])));
+        assert!(in_merge_order(&text(&[
+            l(1, "a", 0),
+            "garbage".into(),
+            l(1, "a", 0)
+        ])));
+        assert!(!in_merge_order(&text(&[l(2, "a", 0), l(1, "a", 5)])));
+        assert!(!in_merge_order(&text(&[l(1, "b", 0), l(1, "a", 5)])));
+        assert!(!in_merge_order(&text(&[l(1, "a", 9), l(1, "a", 5)])));
+    }
 
     #[test]
     fn gunzip_keeps_whole_lines_before_damage() {

@@ -5,15 +5,10 @@
 use afterlog_contract::layout::{Origin, meta_key};
 use afterlog_reader::meta::{ConsumedRaw, MergedObject, PodInfo, PodMeta};
 use afterlog_reader::{Filter, Store, StoreConfig, job_runs, list_jobs, open, read_job};
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use afterlog_testkit::{KEY, S3Server, SECRET, gz};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde_json::json;
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 const TOOL: &str = "foo";
 const JOB: &str = "my.job";
@@ -40,15 +35,6 @@ fn line(pod: &str, container: &str, t: u64, off: u64, log: &str) -> String {
         }
     })
     .to_string()
-}
-
-fn gz(lines: &[String]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::default());
-    for l in lines {
-        e.write_all(l.as_bytes()).unwrap();
-        e.write_all(b"\n").unwrap();
-    }
-    e.finish().unwrap()
 }
 
 async fn put(store: &Store, key: &str, body: Vec<u8>) {
@@ -230,76 +216,11 @@ async fn local_directory() {
     scenario(store).await;
 }
 
-/// `s3s-fs` on a free port with a temporary root, killed on drop.
-struct S3Server {
-    child: Child,
-    port: u16,
-    _root: tempfile::TempDir,
-}
-
-const KEY: &str = "AKIDTEST";
-const SECRET: &str = "secret-test-key";
-
-impl S3Server {
-    fn start(bucket: &str) -> S3Server {
-        let bin = std::env::var_os("HOME")
-            .map(|h| std::path::Path::new(&h).join(".cargo/bin/s3s-fs"))
-            .filter(|p| p.is_file())
-            .unwrap_or_else(|| "s3s-fs".into());
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir(root.path().join(bucket)).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(&bin)
-            .arg(root.path())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", KEY, "--secret-key", SECRET])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {}: {e}; install it with \
-                     `cargo install s3s-fs --version 0.14.1 --features binary`",
-                    bin.display()
-                )
-            });
-        let mut server = S3Server {
-            child,
-            port,
-            _root: root,
-        };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("s3s-fs exited: {status}");
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "s3s-fs did not answer on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server.port = port;
-        server
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn s3_over_http() {
-    let server = S3Server::start("afterlog");
+    let server = S3Server::start(&["afterlog"]);
     let cfg = StoreConfig {
-        endpoint: Some(format!("http://127.0.0.1:{}", server.port)),
+        endpoint: Some(server.endpoint()),
         region: Some("us-east-1".into()),
         allow_http: true,
         access_key_id: Some(KEY.into()),

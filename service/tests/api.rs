@@ -275,7 +275,7 @@ async fn reads_from_a_local_directory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_from_s3_over_http() {
-    let s3 = S3Server::start("logs");
+    let s3 = S3Server::start(&["logs"]);
     reads(s3.store("s3://logs/cluster-a")).await;
 }
 

@@ -71,14 +71,12 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const BUCKET: &str = "afterlog";
-const KEY_ID: &str = "AKIDAFTERLOGTEST";
-const SECRET: &str = "afterlog-test-secret";
+use afterlog_testkit::{KEY as KEY_ID, S3Server, SECRET};
 const REGION: &str = "us-east-1";
 /// The drop-in's `upload_timeout` for this run. Long enough that phase 2's
 /// buffers cannot time out before the SIGTERM that follows them within a
@@ -109,67 +107,6 @@ fn now_secs() -> u64 {
 }
 
 // ------------------------------------------------------------------ servers
-
-/// `s3s-fs` on a free port with its root in `root`, killed on drop (as in
-/// `reader/tests/store.rs`).
-struct S3Server {
-    child: Child,
-    port: u16,
-}
-
-impl S3Server {
-    fn start(root: &Path, bucket: &str) -> S3Server {
-        let bin = std::env::var_os("HOME")
-            .map(|h| Path::new(&h).join(".cargo/bin/s3s-fs"))
-            .filter(|p| p.is_file())
-            .unwrap_or_else(|| "s3s-fs".into());
-        fs::create_dir_all(root.join(bucket)).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(&bin)
-            .arg(root)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", KEY_ID, "--secret-key", SECRET])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {}: {e}; install it with \
-                     `cargo install s3s-fs --version 0.14.1 --features binary`",
-                    bin.display()
-                )
-            });
-        let mut server = S3Server { child, port };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("s3s-fs exited: {status}");
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "s3s-fs did not answer on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A running Fluent Bit, killed on drop if still running.
 struct FluentBit {
@@ -966,7 +903,7 @@ fn fluent_bit_uploads_what_the_reader_reassembles() {
     for d in [&logs_dir, &meta, &conf, &work, &s3_buffer] {
         fs::create_dir_all(d).unwrap();
     }
-    let server = S3Server::start(&root.join("s3"), BUCKET);
+    let server = S3Server::start(&[BUCKET]);
 
     let pods = Pods::new();
     for (p, _) in [&pods.job, &pods.cron, &pods.cron2, &pods.system] {

@@ -236,6 +236,8 @@ impl Server {
             .args(["serve", "--store"])
             .arg(format!("file://{}", dir.display()))
             .args(["--insecure-no-auth", "--listen", &addr])
+            // Reading is measured here, not compaction (bench-compact).
+            .args(["--compact-every-minutes", "0"])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -18,11 +18,8 @@ use object_store::{
 };
 use serde_json::json;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 pub const BASE: u64 = 1_795_618_800_000_000_000;
 
@@ -323,65 +320,17 @@ impl ObjectStore for Crashing {
     }
 }
 
-/// `s3s-fs` on a free port with a temporary root, killed on drop.
-pub struct S3Server {
-    child: Child,
-    pub port: u16,
-    _root: tempfile::TempDir,
+pub use afterlog_testkit::{KEY, S3Server, SECRET};
+
+/// A store on the test S3 server.
+pub trait S3Store {
+    fn store(&self, url: &str) -> Store;
 }
 
-pub const KEY: &str = "AKIDTEST";
-pub const SECRET: &str = "secret-test-key";
-
-impl S3Server {
-    pub fn start(bucket: &str) -> S3Server {
-        let bin = std::env::var_os("HOME")
-            .map(|h| std::path::Path::new(&h).join(".cargo/bin/s3s-fs"))
-            .filter(|p| p.is_file())
-            .unwrap_or_else(|| "s3s-fs".into());
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir(root.path().join(bucket)).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(&bin)
-            .arg(root.path())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", KEY, "--secret-key", SECRET])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {}: {e}; install it with `cargo install s3s-fs --version 0.14.1 --features binary`",
-                    bin.display()
-                )
-            });
-        let mut server = S3Server {
-            child,
-            port,
-            _root: root,
-        };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("s3s-fs exited: {status}");
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "s3s-fs did not answer on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server.port = port;
-        server
-    }
-
-    pub fn store(&self, url: &str) -> Store {
+impl S3Store for S3Server {
+    fn store(&self, url: &str) -> Store {
         open(&StoreConfig {
-            endpoint: Some(format!("http://127.0.0.1:{}", self.port)),
+            endpoint: Some(self.endpoint()),
             region: Some("us-east-1".into()),
             allow_http: true,
             access_key_id: Some(KEY.into()),
@@ -389,12 +338,5 @@ impl S3Server {
             ..StoreConfig::new(url)
         })
         .unwrap()
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

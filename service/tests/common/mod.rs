@@ -7,15 +7,10 @@ use afterlog::auth::AuthConfig;
 use afterlog::serve::Server;
 use afterlog_contract::layout::Origin;
 use afterlog_reader::{Store, StoreConfig, open};
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde_json::json;
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
 
 /// 2026-11-25T15:00:00Z.
 pub const SECS: u64 = 1_795_618_800;
@@ -42,15 +37,6 @@ pub fn record(o: &Origin, t: u64, off: u64, stream: &str, log: &str) -> String {
         }
     })
     .to_string()
-}
-
-pub fn gz(lines: &[String]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::default());
-    for l in lines {
-        e.write_all(l.as_bytes()).unwrap();
-        e.write_all(b"\n").unwrap();
-    }
-    e.finish().unwrap()
 }
 
 pub async fn put(store: &Store, key: &str, body: Vec<u8>) {
@@ -112,66 +98,17 @@ pub fn file_store(dir: &std::path::Path) -> Store {
     open(&StoreConfig::new(format!("file://{}", dir.display()))).unwrap()
 }
 
-/// `s3s-fs` on a free port with a temporary root, killed on drop.
-pub struct S3Server {
-    child: Child,
-    pub port: u16,
-    _root: tempfile::TempDir,
+pub use afterlog_testkit::{KEY, S3Server, SECRET, gz};
+
+/// A store on the test S3 server.
+pub trait S3Store {
+    fn store(&self, url: &str) -> Store;
 }
 
-pub const KEY: &str = "AKIDTEST";
-pub const SECRET: &str = "secret-test-key";
-
-impl S3Server {
-    pub fn start(bucket: &str) -> S3Server {
-        let bin = std::env::var_os("HOME")
-            .map(|h| std::path::Path::new(&h).join(".cargo/bin/s3s-fs"))
-            .filter(|p| p.is_file())
-            .unwrap_or_else(|| "s3s-fs".into());
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir(root.path().join(bucket)).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(&bin)
-            .arg(root.path())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", KEY, "--secret-key", SECRET])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {}: {e}; install it with \
-                     `cargo install s3s-fs --version 0.14.1 --features binary`",
-                    bin.display()
-                )
-            });
-        let mut server = S3Server {
-            child,
-            port,
-            _root: root,
-        };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("s3s-fs exited: {status}");
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "s3s-fs did not answer on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server.port = port;
-        server
-    }
-
-    pub fn store(&self, url: &str) -> Store {
+impl S3Store for S3Server {
+    fn store(&self, url: &str) -> Store {
         open(&StoreConfig {
-            endpoint: Some(format!("http://127.0.0.1:{}", self.port)),
+            endpoint: Some(self.endpoint()),
             region: Some("us-east-1".into()),
             allow_http: true,
             access_key_id: Some(KEY.into()),
@@ -179,12 +116,5 @@ impl S3Server {
             ..StoreConfig::new(url)
         })
         .unwrap()
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
