@@ -34,34 +34,41 @@ pub async fn job(
     pods.extend(index.metas.keys().cloned());
     for pod in &pods {
         lease.keep(c.store.as_ref(), c.now()).await?;
-        match pod_merge(c, &index, tool, job, pod, report).await {
-            Ok(()) => {}
-            Err(CompactError::Meta(
-                e @ (MetaError::Conflict { .. }
-                | MetaError::Unreadable { .. }
-                | MetaError::Version { .. }),
-            )) => {
-                tracing::warn!(tool, job, pod, error = %e, "pod skipped");
-                report.skipped += 1;
-                continue;
-            }
-            Err(e) => return Err(e),
+        let merged = pod_merge(c, &index, tool, job, pod, report).await;
+        if !pod_done(merged, tool, job, pod, "pod skipped", report)? {
+            continue;
         }
         lease.keep(c.store.as_ref(), c.now()).await?;
-        match cleanup::pod(c, &index, tool, job, pod, report).await {
-            Ok(()) => {}
-            Err(CompactError::Meta(
-                e @ (MetaError::Conflict { .. }
-                | MetaError::Unreadable { .. }
-                | MetaError::Version { .. }),
-            )) => {
-                tracing::warn!(tool, job, pod, error = %e, "pod cleanup skipped");
-                report.skipped += 1;
-            }
-            Err(e) => return Err(e),
-        }
+        let cleaned = cleanup::pod(c, &index, tool, job, pod, report).await;
+        pod_done(cleaned, tool, job, pod, "pod cleanup skipped", report)?;
     }
     Ok(())
+}
+
+/// Whether a step on a pod went through. A meta another writer changed or
+/// that cannot be read leaves the pod for the next pass (counted); other
+/// failures end the pass.
+fn pod_done(
+    result: Result<(), CompactError>,
+    tool: &str,
+    job: &str,
+    pod: &str,
+    what: &str,
+    report: &mut Report,
+) -> Result<bool, CompactError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(CompactError::Meta(
+            e @ (MetaError::Conflict { .. }
+            | MetaError::Unreadable { .. }
+            | MetaError::Version { .. }),
+        )) => {
+            tracing::warn!(tool, job, pod, error = %e, "{what}");
+            report.skipped += 1;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Facts about the pod gathered from its records.

@@ -241,6 +241,13 @@ impl FirstTimes {
 /// or the restart (docs/fluent-bit-facts.md), so the key time is only an
 /// upper bound of the first record's.
 pub async fn first_time(store: &dyn ObjectStore, key: &str, size: u64) -> Option<u64> {
+    let line = first_line(store, key, size).await?;
+    LogRecord::parse(line).ok().map(|r| r.ts)
+}
+
+/// The first line of a stored object (`size` bytes), from its first 16 KiB
+/// — or the whole object if the line is longer. `None` if it cannot be read.
+pub async fn first_line(store: &dyn ObjectStore, key: &str, size: u64) -> Option<Vec<u8>> {
     let path = Path::from(key);
     for len in [16 * 1024, u64::MAX] {
         let body = if len >= size {
@@ -254,7 +261,7 @@ pub async fn first_time(store: &dyn ObjectStore, key: &str, size: u64) -> Option
         let body = body?;
         let (text, _) = gunzip(&body);
         if let Some(line) = text.split(|&b| b == b'\n').find(|l| !l.is_empty()) {
-            return LogRecord::parse(line.to_vec()).ok().map(|r| r.ts);
+            return Some(line.to_vec());
         }
         if len >= size {
             break;
@@ -1000,6 +1007,9 @@ pub struct Summary {
     /// When the newest raw object arrived (seconds since the epoch): a job
     /// whose logs still arrive is active.
     pub last_upload_secs: Option<i64>,
+    /// Key and size of the object whose first record best describes the
+    /// set: the newest raw object, else the first merged one.
+    pub sample: Option<(String, u64)>,
 }
 
 impl Summary {
@@ -1022,10 +1032,15 @@ impl Summary {
         self.bytes += l.size;
         self.objects += 1;
         if l.is_raw() {
+            if self.last_upload_secs.is_none_or(|t| l.modified_secs > t) {
+                self.sample = Some((l.key.clone(), l.size));
+            }
             self.last_upload_secs = Some(
                 self.last_upload_secs
                     .map_or(l.modified_secs, |t| t.max(l.modified_secs)),
             );
+        } else if self.sample.is_none() {
+            self.sample = Some((l.key.clone(), l.size));
         }
     }
 }

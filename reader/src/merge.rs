@@ -63,6 +63,14 @@ impl Position {
         }
     }
 
+    /// Moves to `r`, reusing the buffers: no allocation per record.
+    pub fn set(&mut self, r: &LogRecord) {
+        self.ts = r.ts;
+        self.container_id.clone_from(&r.container_id);
+        self.off = r.off;
+        self.stream.clone_from(&r.stream);
+    }
+
     pub fn cmp_to(&self, r: &LogRecord) -> Ordering {
         (
             self.ts,
@@ -151,35 +159,6 @@ impl PartialEq for Head {
 
 impl Eq for Head {}
 
-/// The order key of the previous record, owned: the record itself has
-/// already gone to the caller.
-struct LastKey {
-    ts: u64,
-    container_id: String,
-    off: Option<u64>,
-    stream: String,
-}
-
-impl LastKey {
-    fn cmp_to(&self, r: &LogRecord) -> Ordering {
-        (
-            self.ts,
-            self.container_id.as_str(),
-            self.off,
-            self.stream.as_str(),
-        )
-            .cmp(&r.order_key())
-    }
-
-    fn set(&mut self, r: &LogRecord) {
-        self.ts = r.ts;
-        // clone_from reuses the buffers: no allocation per record.
-        self.container_id.clone_from(&r.container_id);
-        self.off = r.off;
-        self.stream.clone_from(&r.stream);
-    }
-}
-
 /// The merge: an iterator of the selected records in order, each once, with
 /// the sources' errors passed through where they occur.
 ///
@@ -195,7 +174,8 @@ pub struct Merge<I> {
     /// pop. Reading lazily means a source is never read past what the output
     /// needs (a head of 10 reads no further objects).
     refill: Vec<usize>,
-    last: Option<LastKey>,
+    /// The previous record's position (the record itself has gone to the caller).
+    last: Option<Position>,
     filter: Filter,
     emitted: usize,
     /// `Some` for `Limit::Tail`: the last N records seen so far.
@@ -345,14 +325,7 @@ where
                     }
                     Ordering::Less => last.set(&rec),
                 },
-                None => {
-                    self.last = Some(LastKey {
-                        ts: rec.ts,
-                        container_id: rec.container_id.clone(),
-                        off: rec.off,
-                        stream: rec.stream.clone(),
-                    })
-                }
+                None => self.last = Some(Position::of(&rec)),
             }
             // Duplicates share container_id, ts and stream, hence pod and
             // container: filtering after deduplication drops all or none.

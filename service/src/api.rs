@@ -7,16 +7,15 @@ use crate::metrics::{self, Metrics};
 use crate::reply::{ApiError, ErrorBody, Messages};
 use afterlog_contract::keys;
 use afterlog_contract::time::rfc3339_nanos;
-use afterlog_reader::job::{FirstTimes, JobIndex, Listed, RunSummary, Summary};
+use afterlog_reader::job::{FirstTimes, JobIndex, JobSummary, Listed, RunSummary, Summary};
 use afterlog_reader::{Store, list_jobs};
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures::StreamExt;
-use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -278,16 +277,9 @@ struct PeekedLabels {
     container_id: Option<String>,
 }
 
-async fn peek(store: &Store, key: &str) -> Option<PeekedLabels> {
-    let path = object_store::path::Path::from(key);
-    let head = match store.get_range(&path, 0..16384).await {
-        Ok(b) => b,
-        // Smaller than the range on some stores: take it whole.
-        Err(_) => store.get(&path).await.ok()?.bytes().await.ok()?,
-    };
-    let (text, _) = afterlog_reader::job::gunzip(&head);
-    let line = text.split(|&b| b == b'\n').find(|l| !l.is_empty())?;
-    serde_json::from_slice::<Peeked>(line).ok()?.afterlog
+async fn peek(store: &Store, key: &str, size: u64) -> Option<PeekedLabels> {
+    let line = afterlog_reader::job::first_line(store.as_ref(), key, size).await?;
+    serde_json::from_slice::<Peeked>(&line).ok()?.afterlog
 }
 
 fn status(app: &AppState, s: &Summary) -> String {
@@ -301,6 +293,19 @@ fn time_of(ns: Option<u64>) -> Option<String> {
     ns.map(rfc3339_nanos)
 }
 
+/// The jobs of a tool from the listing: 404 if nothing is stored for it.
+async fn tool_jobs(app: &AppState, tool: &str) -> Result<Vec<JobSummary>, ApiError> {
+    let listed = list_jobs(app.store.as_ref(), tool)
+        .await
+        .map_err(ApiError::store)?;
+    if listed.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no logs stored for tool {tool:?}"
+        )));
+    }
+    Ok(listed)
+}
+
 /// The jobs of a tool that have logs stored.
 #[utoipa::path(get, path = "/v1/tool/{tool}/jobs", tag = "jobs",
     params(("tool" = String, Path, description = "Tool name")),
@@ -312,20 +317,18 @@ async fn jobs(
     ToolPath(tool): ToolPath,
 ) -> Result<Json<JobsResponse>, ApiError> {
     who.check_tool(&tool)?;
-    let listed = list_jobs(app.store.as_ref(), &tool)
-        .await
-        .map_err(ApiError::store)?;
-    if listed.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "no logs stored for tool {tool:?}"
-        )));
-    }
-    let names: Vec<String> = listed.iter().map(|j| j.job.clone()).collect();
-    let kinds: Vec<Option<String>> = futures::stream::iter(names)
-        .map(|job| {
-            let app = app.clone();
-            let tool = tool.clone();
-            async move { job_kind(&app, &tool, &job).await }
+    let listed = tool_jobs(&app, &tool).await?;
+    // The kind rides on every record: one peek per job, at the object the
+    // listing already found.
+    let samples: Vec<Option<(String, u64)>> =
+        listed.iter().map(|j| j.summary.sample.clone()).collect();
+    let kinds: Vec<Option<String>> = futures::stream::iter(samples)
+        .map(|sample| {
+            let store = app.store.clone();
+            async move {
+                let (key, size) = sample?;
+                peek(&store, &key, size).await?.kind
+            }
         })
         .buffered(8)
         .collect()
@@ -348,35 +351,6 @@ async fn jobs(
         messages: Messages::default(),
         jobs,
     }))
-}
-
-/// The kind of a job: from the newest object's first record.
-async fn job_kind(app: &AppState, tool: &str, job: &str) -> Option<String> {
-    let prefix = afterlog_contract::layout::job_prefix(afterlog_contract::layout::RAW, tool, job);
-    let mut newest: Option<object_store::ObjectMeta> = None;
-    let mut list = app
-        .store
-        .list(Some(&object_store::path::Path::from(prefix)));
-    while let Some(Ok(m)) = list.next().await {
-        if newest
-            .as_ref()
-            .is_none_or(|n| m.last_modified > n.last_modified)
-        {
-            newest = Some(m);
-        }
-    }
-    let key = match newest {
-        Some(m) => m.location.to_string(),
-        None => {
-            let prefix =
-                afterlog_contract::layout::job_prefix(afterlog_contract::layout::DATA, tool, job);
-            let mut list = app
-                .store
-                .list(Some(&object_store::path::Path::from(prefix)));
-            list.next().await?.ok()?.location.to_string()
-        }
-    };
-    peek(&app.store, &key).await?.kind
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -481,7 +455,7 @@ async fn job(
                     break;
                 }
                 budget -= 1;
-                if let Some(p) = peek(&app.store, &l.key).await {
+                if let Some(p) = peek(&app.store, &l.key, l.size).await {
                     if let Some(id) = p.container_id
                         && !ids.contains(&id)
                     {
@@ -553,14 +527,7 @@ async fn usage(
     ToolPath(tool): ToolPath,
 ) -> Result<Json<UsageResponse>, ApiError> {
     who.check_tool(&tool)?;
-    let listed = list_jobs(app.store.as_ref(), &tool)
-        .await
-        .map_err(ApiError::store)?;
-    if listed.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "no logs stored for tool {tool:?}"
-        )));
-    }
+    let listed = tool_jobs(&app, &tool).await?;
     let jobs: Vec<JobUsage> = listed
         .into_iter()
         .map(|j| JobUsage {
@@ -574,9 +541,4 @@ async fn usage(
         total_bytes: jobs.iter().map(|j| j.stored_bytes).sum(),
         jobs,
     }))
-}
-
-/// 200 with a JSON body; used where a handler builds its own response.
-pub fn json_ok<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    (status, Json(body)).into_response()
 }
