@@ -49,6 +49,11 @@ fn key(epoch: u64) -> Path {
 
 /// The newest epoch and what it says, if any.
 async fn latest(store: &dyn ObjectStore) -> Result<Option<(u64, Record)>, LeaseError> {
+    Ok(listing(store).await?.0)
+}
+
+/// [`latest`], and every epoch listed.
+async fn listing(store: &dyn ObjectStore) -> Result<(Option<(u64, Record)>, Vec<u64>), LeaseError> {
     use futures::TryStreamExt;
     let listed: Vec<_> = store
         .list(Some(&Path::from(PREFIX)))
@@ -58,7 +63,7 @@ async fn latest(store: &dyn ObjectStore) -> Result<Option<(u64, Record)>, LeaseE
             object_store::Error::NotFound { .. } => Ok(Vec::new()),
             e => Err(e),
         })?;
-    let newest = listed
+    let epochs: Vec<u64> = listed
         .iter()
         .filter_map(|m| {
             m.location
@@ -67,9 +72,9 @@ async fn latest(store: &dyn ObjectStore) -> Result<Option<(u64, Record)>, LeaseE
                 .parse::<u64>()
                 .ok()
         })
-        .max();
-    let Some(epoch) = newest else {
-        return Ok(None);
+        .collect();
+    let Some(epoch) = epochs.iter().copied().max() else {
+        return Ok((None, epochs));
     };
     match store.get(&key(epoch)).await {
         Ok(g) => {
@@ -79,17 +84,20 @@ async fn latest(store: &dyn ObjectStore) -> Result<Option<(u64, Record)>, LeaseE
                 holder: "?".into(),
                 expires_ns: 0,
             });
-            Ok(Some((epoch, rec)))
+            Ok((Some((epoch, rec)), epochs))
         }
         // Pruned meanwhile: a newer one exists; the caller's create will
         // fail, which is the right answer.
-        Err(object_store::Error::NotFound { .. }) => Ok(Some((
-            epoch,
-            Record {
-                holder: "?".into(),
-                expires_ns: u64::MAX,
-            },
-        ))),
+        Err(object_store::Error::NotFound { .. }) => Ok((
+            Some((
+                epoch,
+                Record {
+                    holder: "?".into(),
+                    expires_ns: u64::MAX,
+                },
+            )),
+            epochs,
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -136,6 +144,14 @@ async fn prune(store: &dyn ObjectStore, keep_from: u64) {
     }
 }
 
+/// Deletes the listed epochs older than `keep_from`: the release records
+/// [`prune`] does not reach, which would otherwise pile up one per pass.
+async fn prune_listed(store: &dyn ObjectStore, epochs: &[u64], keep_from: u64) {
+    for &e in epochs.iter().filter(|&&e| e < keep_from) {
+        let _ = store.delete(&key(e)).await;
+    }
+}
+
 impl Lease {
     /// Takes the lease for `ttl_ns` if nobody else holds it.
     pub async fn acquire(
@@ -145,7 +161,8 @@ impl Lease {
         now_ns: u64,
         settle: std::time::Duration,
     ) -> Result<Lease, LeaseError> {
-        let next = match latest(store).await? {
+        let (newest, epochs) = listing(store).await?;
+        let next = match newest {
             Some((_, r)) if r.holder != holder && r.expires_ns > now_ns => {
                 return Err(LeaseError::Held {
                     holder: r.holder,
@@ -166,7 +183,7 @@ impl Lease {
             };
             return Err(LeaseError::Held { holder, until_ns });
         }
-        prune(store, next.saturating_sub(1)).await;
+        prune_listed(store, &epochs, next.saturating_sub(1)).await;
         Ok(Lease {
             holder: holder.to_string(),
             epoch: next,
@@ -221,5 +238,29 @@ impl Lease {
         };
         create(store, self.epoch + 1, &rec, std::time::Duration::ZERO).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    #[tokio::test]
+    async fn passes_leave_no_pile_of_epochs() {
+        let store = InMemory::new();
+        let settle = std::time::Duration::ZERO;
+        for pass in 0..5u64 {
+            let now = pass * 1_000;
+            let mut l = Lease::acquire(&store, "a", 100, now, settle).await.unwrap();
+            l.renew(&store, now + 10).await.unwrap();
+            l.release(&store).await.unwrap();
+            let (_, epochs) = listing(&store).await.unwrap();
+            assert!(epochs.len() <= 3, "pass {pass}: {epochs:?}");
+        }
+        // Released: the next holder need not wait.
+        Lease::acquire(&store, "b", 100, 5_000, settle)
+            .await
+            .unwrap();
     }
 }

@@ -21,8 +21,8 @@ static EMPTY: [u8; 1] = [0];
 /// Fluent Bit's `event_format json` entry point.
 #[unsafe(no_mangle)]
 pub extern "C" fn afterlog_filter(
-    _tag: *const u8,
-    _tag_len: u32,
+    tag: *const u8,
+    tag_len: u32,
     sec: u32,
     nsec: u32,
     record: *const u8,
@@ -40,6 +40,12 @@ pub extern "C" fn afterlog_filter(
             return record;
         };
         let rt = slot.get_or_insert_with(|| Runtime::open(&preopened_dirs(), now_ns));
+        rt.set_tag(if tag.is_null() {
+            &[]
+        } else {
+            // SAFETY: as for the record, `tag_len` bytes the host placed.
+            unsafe { std::slice::from_raw_parts(tag, tag_len as usize) }
+        });
         match rt.process(sec, nsec, input) {
             Output::Record(buf) => buf.as_ptr(),
             Output::Unchanged if record.is_null() => EMPTY.as_ptr(),

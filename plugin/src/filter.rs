@@ -8,7 +8,7 @@
 
 use crate::config::{Budget, Config, ConfigError};
 use crate::json::{self, JsonError, Member};
-use crate::labels::{Labeller, Labels, PodMeta};
+use crate::labels::{self, Labeller, Labels, PodMeta};
 use crate::quota::{Decision, Dropped, Quotas};
 use afterlog_contract::record::{self as field, event, label};
 use afterlog_contract::time;
@@ -41,6 +41,8 @@ struct Derived {
 }
 
 struct CacheEntry {
+    /// The tag's container id when the entry was made (empty: none).
+    cid: Box<[u8]>,
     map: Box<[u8]>,
     derived: Option<Rc<Derived>>,
 }
@@ -66,6 +68,8 @@ pub struct Filter {
     scratch: String,
     lossy: Vec<u8>,
     last_charged: Option<Rc<str>>,
+    /// The container id of the current record's tag (empty: none).
+    tag_cid: Vec<u8>,
 }
 
 /// [`Output`] without the borrow.
@@ -91,6 +95,7 @@ impl Filter {
             scratch: String::new(),
             lossy: Vec::new(),
             last_charged: None,
+            tag_cid: Vec::with_capacity(64),
         })
     }
 
@@ -109,6 +114,16 @@ impl Filter {
     /// The tool whose quota state the last call changed, if any.
     pub fn last_charged(&self) -> Option<&str> {
         self.last_charged.as_deref()
+    }
+
+    /// The tag of the records that follow. A kubelet log file's container
+    /// id in it overrides the `kubernetes` map's `docker_id`, which is stale
+    /// after a container restart ([`labels::tag_container_id`]).
+    pub fn set_tag(&mut self, tag: &[u8]) {
+        self.tag_cid.clear();
+        if let Some(id) = labels::tag_container_id(tag) {
+            self.tag_cid.extend_from_slice(id);
+        }
     }
 
     /// Filters one record. `sec`/`nsec` are the event time Fluent Bit passes.
@@ -173,7 +188,12 @@ impl Filter {
     }
 
     fn labelled(&mut self, record: &[u8], fallback_ns: u64) -> Result<Verdict, JsonError> {
-        let Filter { cache, members, .. } = self;
+        let Filter {
+            cache,
+            members,
+            tag_cid,
+            ..
+        } = self;
         let mut hit = None;
         json::top_object(record, members, |key, start| {
             if !key.eq_str(record, field::IN_KUBERNETES) {
@@ -183,7 +203,10 @@ impl Filter {
             hit = None;
             let rest = &record[start..];
             for (i, e) in cache.iter().enumerate() {
-                if rest.len() >= e.map.len() && json::bytes_eq(&rest[..e.map.len()], &e.map) {
+                if *e.cid == **tag_cid
+                    && rest.len() >= e.map.len()
+                    && json::bytes_eq(&rest[..e.map.len()], &e.map)
+                {
                     hit = Some(i);
                     return Some(start + e.map.len());
                 }
@@ -333,6 +356,7 @@ impl Filter {
             self.cache.insert(
                 0,
                 CacheEntry {
+                    cid: self.tag_cid.as_slice().into(),
                     map: span.into(),
                     derived: derived.clone(),
                 },
@@ -380,6 +404,9 @@ impl Filter {
             };
             // The last of duplicate keys wins, and a non-string means unknown.
             *slot = text(m, scratch).unwrap_or_default();
+        }
+        if !self.tag_cid.is_empty() {
+            meta.container_id = String::from_utf8_lossy(&self.tag_cid).into_owned();
         }
         Ok(meta)
     }

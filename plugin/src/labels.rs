@@ -6,6 +6,25 @@ use afterlog_contract::layout::Origin;
 use afterlog_contract::rules::{LabelRules, Rule, Source};
 use regex_lite::Regex;
 
+/// The container id that ends a `tail` tag of a kubelet log file,
+/// `…<pod>_<namespace>_<container>-<id>.log` (the `kubernetes` filter's own
+/// pattern: 64 of `[a-z0-9]`).
+///
+/// It is the truth about which container wrote a line: the `kubernetes`
+/// filter caches metadata per namespace, pod and container *name*, so after
+/// a restart it keeps reporting the first container's `docker_id` for the
+/// new container's lines.
+pub fn tag_container_id(tag: &[u8]) -> Option<&[u8]> {
+    let rest = tag.strip_suffix(b".log")?;
+    let at = rest.len().checked_sub(64)?;
+    let (head, id) = rest.split_at(at);
+    let ok = head.last() == Some(&b'-')
+        && id
+            .iter()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+    ok.then_some(id)
+}
+
 /// What the `kubernetes` filter tells about the container a record came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PodMeta {

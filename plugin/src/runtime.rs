@@ -125,6 +125,11 @@ impl Runtime {
         &self.filter
     }
 
+    /// See [`Filter::set_tag`].
+    pub fn set_tag(&mut self, tag: &[u8]) {
+        self.filter.set_tag(tag);
+    }
+
     /// Filters one record and checkpoints quota state when it is due.
     pub fn process(&mut self, sec: u32, nsec: u32, record: &[u8]) -> Output<'_> {
         self.calls += 1;

@@ -193,3 +193,49 @@ fn quota_marker_drops_and_summary() {
         "the summary is given once"
     );
 }
+
+/// After a container restart the `kubernetes` filter still reports the
+/// first container's `docker_id` (its cache is keyed by names); the id in
+/// the log file's name, at the end of the tag, is the one that wrote the line.
+#[test]
+fn container_id_comes_from_the_tag_when_it_names_the_file() {
+    let mut f = Filter::new(Config::default()).unwrap();
+    let rec = sample("myjob-x7k2p", json!({"job-name": "myjob"}), "line");
+    let stale = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let fresh = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+    let tag =
+        |id: &str| format!("afterlog-src.var.log.containers.myjob-x7k2p_tool-foo_job-{id}.log");
+    let cid = |v: Option<Value>| v.unwrap()["afterlog"]["container_id"].clone();
+
+    // No tag, or a tag without a file name: the map's docker_id.
+    assert_eq!(cid(run(&mut f, &rec)), stale);
+    f.set_tag(b"kube.some.other.tag");
+    assert_eq!(cid(run(&mut f, &rec)), stale);
+    // The same map under the restarted container's file: its id, not the
+    // cached labelling of the first container.
+    f.set_tag(tag(fresh).as_bytes());
+    assert_eq!(cid(run(&mut f, &rec)), fresh);
+    f.set_tag(tag(stale).as_bytes());
+    assert_eq!(cid(run(&mut f, &rec)), stale);
+    f.set_tag(tag(fresh).as_bytes());
+    assert_eq!(cid(run(&mut f, &rec)), fresh);
+}
+
+#[test]
+fn tag_container_id_reads_only_kubelet_file_names() {
+    use afterlog_filter::labels::tag_container_id;
+    let id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let ok = format!("kube.var.log.containers.p_ns_c-{id}.log");
+    assert_eq!(tag_container_id(ok.as_bytes()), Some(id.as_bytes()));
+    for bad in [
+        format!("kube.var.log.containers.p_ns_c{id}.log"),
+        format!("kube.var.log.containers.p_ns_c-{id}.txt"),
+        format!("kube.var.log.containers.p_ns_c-{}.log", &id[1..]),
+        format!("kube.var.log.containers.p_ns_c-{}X.log", &id[1..]),
+        format!("-{}.log", &id[..63]),
+        ".log".to_string(),
+        String::new(),
+    ] {
+        assert_eq!(tag_container_id(bad.as_bytes()), None, "{bad}");
+    }
+}

@@ -1032,7 +1032,20 @@ impl Summary {
         self.bytes += l.size;
         self.objects += 1;
         if l.is_raw() {
-            if self.last_upload_secs.is_none_or(|t| l.modified_secs > t) {
+            // Lines pushed through the API (pods `@custom`, `@platform`) do
+            // not say what kind of job this is: a container's upload does.
+            let pushed = |key: &str| {
+                layout::parse_object_key(key).is_ok_and(|k| k.origin.pod.starts_with('@'))
+            };
+            let newer = self.last_upload_secs.is_none_or(|t| l.modified_secs > t);
+            let better = match &self.sample {
+                None => true,
+                Some((k, _)) => {
+                    let (was, is) = (pushed(k), l.parsed.origin.pod.starts_with('@'));
+                    (was && !is) || (was == is && newer)
+                }
+            };
+            if better {
                 self.sample = Some((l.key.clone(), l.size));
             }
             self.last_upload_secs = Some(

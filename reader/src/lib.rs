@@ -16,5 +16,5 @@ pub use job::{
 };
 pub use merge::{Filter, Limit, Merge, Position, sort_records, sorted};
 pub use meta::PodMeta;
-pub use record::{LogRecord, ParseError, QuotaEvent};
+pub use record::{LogRecord, ParseError, QuotaEvent, TextStyle};
 pub use store::{Store, StoreConfig, StoreError, open};

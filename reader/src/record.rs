@@ -133,6 +133,45 @@ impl LogRecord {
     pub fn identity(&self) -> (&str, u64, Option<u64>, &str) {
         (&self.container_id, self.ts, self.off, &self.stream)
     }
+
+    /// Appends the record as text for people: one line per line of output,
+    /// each optionally led by its time and by `[pod/container]` (with
+    /// ` stderr` for that stream). A quota marker shows as what happened; a
+    /// drop summary as what happened, then the line it rides on.
+    pub fn write_text(&self, out: &mut String, style: TextStyle) {
+        let line = |out: &mut String, text: &dyn fmt::Display| {
+            use fmt::Write;
+            if style.timestamps {
+                out.push_str(&rfc3339_nanos(self.ts));
+                out.push(' ');
+            }
+            if style.source {
+                let _ = write!(out, "[{}/{}", self.pod, self.container);
+                if self.stream == "stderr" {
+                    out.push_str(" stderr");
+                }
+                out.push_str("] ");
+            }
+            let _ = writeln!(out, "{text}");
+        };
+        match &self.event {
+            Some(e @ QuotaEvent::Exceeded { .. }) => line(out, e),
+            Some(e @ QuotaEvent::Dropped { .. }) => {
+                line(out, e);
+                line(out, &self.log);
+            }
+            None => line(out, &self.log),
+        }
+    }
+}
+
+/// What [`LogRecord::write_text`] puts before each line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TextStyle {
+    /// The record's time, RFC 3339 with nanoseconds.
+    pub timestamps: bool,
+    /// `[pod/container]`, and ` stderr` for that stream.
+    pub source: bool,
 }
 
 impl WireLabels {

@@ -94,6 +94,7 @@ pub fn router(app: App) -> Router {
             get(crate::logs::get_logs).post(crate::push::push_logs),
         )
         .route("/v1/tool/{tool}/usage", get(usage))
+        .merge(crate::web::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
         .layer(axum::middleware::from_fn_with_state(
             metrics,
@@ -429,12 +430,15 @@ async fn job(
             .push(l);
     }
     let mut kind = None;
+    let mut pushed_kind = None;
     let mut infos = Vec::with_capacity(runs.len());
     let mut budget = PEEK_BUDGET;
     for RunSummary { pod, summary } in runs.iter().rev() {
         let meta = ix.metas.get(pod).and_then(|m| m.pod.clone());
         let mut node = meta.as_ref().map(|m| m.node.clone());
-        if kind.is_none() {
+        // Pushed lines (`@custom`, `@platform`) do not tell the job's kind.
+        let pushed = pod.starts_with('@');
+        if kind.is_none() && !pushed {
             kind = meta.as_ref().map(|m| m.kind.clone());
         }
         let mut containers = Vec::new();
@@ -462,7 +466,9 @@ async fn job(
                         ids.push(id);
                     }
                     node = node.or(p.node);
-                    if kind.is_none() {
+                    if pushed {
+                        pushed_kind = pushed_kind.or(p.kind);
+                    } else if kind.is_none() {
                         kind = p.kind;
                     }
                 }
@@ -495,7 +501,7 @@ async fn job(
         messages: Messages::warnings(warnings),
         job: JobDetail {
             job,
-            kind,
+            kind: kind.or(pushed_kind),
             status: status(&app, &all),
             runs: infos,
         },

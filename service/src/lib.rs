@@ -8,9 +8,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod cli;
+pub mod client;
 pub mod demo;
 pub mod logs;
 pub mod metrics;
 pub mod push;
 pub mod reply;
 pub mod serve;
+pub mod web;

@@ -7,7 +7,9 @@ use crate::reply::{ApiError, ErrorBody, Messages};
 use afterlog_contract::layout;
 use afterlog_contract::time::{parse_rfc3339_nanos, rfc3339_nanos};
 use afterlog_reader::job::{JobIndex, gunzip};
-use afterlog_reader::{Filter, JobReader, Limit, LogRecord, Position, read_tail, sorted};
+use afterlog_reader::{
+    Filter, JobReader, Limit, LogRecord, Position, QuotaEvent, TextStyle, read_tail, sorted,
+};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -21,7 +23,6 @@ use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
@@ -267,13 +268,23 @@ pub struct LogLine {
     /// `quota_exceeded` or `quota_dropped` for the filter's quota events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
+    /// `quota_dropped`: what was dropped before this line, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_text: Option<String>,
 }
 
 impl LogLine {
     fn of(r: LogRecord) -> LogLine {
-        let (log, event) = match r.event {
-            Some(e) => (e.to_string(), Some(e.name().to_string())),
-            None => (r.log, None),
+        // A marker replaced a dropped line: its words are the line. A drop
+        // summary rides on a real line, which stays; its words go beside it.
+        let (log, event, event_text) = match r.event {
+            Some(e @ QuotaEvent::Exceeded { .. }) => {
+                (e.to_string(), Some(e.name().to_string()), None)
+            }
+            Some(e @ QuotaEvent::Dropped { .. }) => {
+                (r.log, Some(e.name().to_string()), Some(e.to_string()))
+            }
+            None => (r.log, None, None),
         };
         LogLine {
             time: rfc3339_nanos(r.ts),
@@ -283,6 +294,7 @@ impl LogLine {
             stream: r.stream,
             log,
             event,
+            event_text,
         }
     }
 }
@@ -304,18 +316,11 @@ fn write_record(out: &mut Vec<u8>, r: &LogRecord, format: Format) {
         }
         Format::Text => {
             let mut s = String::with_capacity(r.log.len() + 64);
-            let _ = write!(s, "{} [{}/{}", rfc3339_nanos(r.ts), r.pod, r.container);
-            if r.stream == "stderr" {
-                s.push_str(" stderr");
-            }
-            s.push_str("] ");
-            match &r.event {
-                Some(e) => {
-                    let _ = write!(s, "{e}");
-                }
-                None => s.push_str(&r.log),
-            }
-            s.push('\n');
+            let style = TextStyle {
+                timestamps: true,
+                source: true,
+            };
+            r.write_text(&mut s, style);
             out.extend_from_slice(s.as_bytes());
         }
     }

@@ -3,11 +3,12 @@
 
 use afterlog::api::Settings;
 use afterlog::auth::{AuthConfig, Cidr, hash_token};
+use afterlog::cli;
 use afterlog::serve::{Server, shutdown_signal};
 use afterlog_reader::{StoreConfig, open};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,6 +26,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// List a tool's jobs.
+    Jobs(cli::JobsArgs),
+    /// Print a job's log (`-f` to follow).
+    Logs(cli::LogsArgs),
+    /// Store lines of your own (stdin or a file) in a job's log.
+    Push(cli::PushArgs),
+    /// Bytes stored per job.
+    Usage(cli::UsageArgs),
     /// Serve the HTTP API.
     Serve(ServeArgs),
     /// Build a demo data set with the filter's own code and serve it.
@@ -60,6 +69,12 @@ impl StoreArgs {
     fn config(&self) -> anyhow::Result<StoreConfig> {
         let url = if self.store.starts_with("s3://") || self.store.starts_with("file://") {
             self.store.clone()
+        } else if let Some((scheme, _)) = self.store.split_once("://") {
+            // A typo must not become an empty local directory.
+            bail!(
+                "--store {:?}: unknown scheme {scheme:?}; use s3://bucket[/prefix], file:///path or a directory",
+                self.store
+            );
         } else {
             let p = std::path::absolute(&self.store)
                 .with_context(|| format!("store path {:?}", self.store))?;
@@ -270,6 +285,11 @@ fn main() -> std::process::ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person: not in a pod's log, nor with NO_COLOR.
+        .with_ansi(
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .init();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Runtime::new() {
@@ -281,6 +301,8 @@ fn main() -> std::process::ExitCode {
     };
     match rt.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // Already on stderr, with the server's reason.
+        Err(e) if e.is::<cli::Told>() => std::process::ExitCode::FAILURE,
         Err(e) => {
             eprintln!("afterlog: {e:#}");
             std::process::ExitCode::FAILURE
@@ -289,7 +311,12 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let voice = cli::Voice::detect();
     match cli.command {
+        Command::Jobs(a) => cli::run_jobs(a, voice).await,
+        Command::Logs(a) => cli::run_logs(a, voice).await,
+        Command::Push(a) => cli::run_push(a, voice).await,
+        Command::Usage(a) => cli::run_usage(a, voice).await,
         Command::Serve(a) => {
             let auth = a.auth()?;
             let store = open(&a.store.config()?).context("opening the store")?;
@@ -363,7 +390,21 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
     )
     .await?;
     let base = format!("http://{}", server.local_addr());
-    println!("\nServing on {base} without authentication (loopback only). Try:\n");
+    println!("\nServing on {base} without authentication (loopback only).");
+    if let Some(j) = summary.jobs.first() {
+        println!("\nWeb page: {base}/#tool={}&job={}", j.tool, j.job);
+        let server_flag = if base == "http://127.0.0.1:8080" {
+            String::new()
+        } else {
+            format!(" --server {base}")
+        };
+        println!(
+            "CLI:      afterlog logs{server_flag} -t {} {} -f     # and in another terminal:\n          \
+             echo hello | afterlog push{server_flag} -t {} {}",
+            j.tool, j.job, j.tool, j.job
+        );
+    }
+    println!("\nThe API, with curl:\n");
     let mut tools: Vec<&str> = summary.jobs.iter().map(|j| j.tool.as_str()).collect();
     tools.dedup();
     for t in tools {

@@ -1,6 +1,9 @@
 //! What afterlog's tests share: a real S3 server (`s3s-fs`) on a free
 //! loopback port, and objects written as Fluent Bit's s3 output writes them.
 
+pub mod proxy;
+pub use proxy::Proxy;
+
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use std::io::Write;

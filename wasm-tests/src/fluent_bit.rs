@@ -710,11 +710,17 @@ impl Pipeline {
 
 /// `fluent-bit --dry-run -c config`: checks a config without running it.
 pub fn dry_run(config: &Path) -> Result<()> {
+    dry_run_with(config, &[])
+}
+
+/// [`dry_run`] with these variables in Fluent Bit's environment.
+pub fn dry_run_with(config: &Path, env: &[(&str, String)]) -> Result<()> {
     let bin = fluent_bit_path()?;
     let out = Command::new(&bin)
         .arg("--dry-run")
         .arg("-c")
         .arg(config)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()?;
     let text = format!(
