@@ -61,6 +61,27 @@ pub async fn pod(
         versioned::write(store, &meta_key, &v).await?;
     }
 
+    // Without a meta, "unreferenced" proves nothing: the meta may have been
+    // lost, and these merged objects be all that is left of the pod. A crash
+    // before a pod's first meta leaves objects that the next pass, merging
+    // the same raw objects, writes again under the same keys and references.
+    if v.version.is_none() {
+        let unreferenced = index
+            .objects
+            .iter()
+            .filter(|l| !l.is_raw() && l.parsed.origin.pod == pod)
+            .count();
+        if unreferenced > 0 {
+            tracing::warn!(
+                tool,
+                job,
+                pod,
+                objects = unreferenced,
+                "merged objects without a meta are kept, not collected as orphans"
+            );
+        }
+        return Ok(());
+    }
     let referenced: HashSet<&str> = v.meta.merged.iter().map(|m| m.key.as_str()).collect();
     let old_enough = (now / 1_000_000_000).saturating_sub(c.config.orphan_age().as_secs()) as i64;
     for l in &index.objects {

@@ -341,3 +341,35 @@ fn retention_removes_oldest_runs() {
         );
     });
 }
+
+/// Merged objects of a pod whose meta is gone are not "orphans": they may be
+/// all that is left of its lines, so no pass deletes them.
+#[test]
+fn merged_objects_without_a_meta_are_kept() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store: Store = Arc::new(InMemory::new());
+        populate(&store).await;
+        let start = real_now() + 7 * MIN;
+        run_steps(store.clone(), "c", start).await.unwrap();
+        let before = outputs(&store).await;
+        let data_before = keys(&store, "data").await;
+        let metas = keys(&store, "meta").await;
+        assert!(!metas.is_empty() && !data_before.is_empty());
+        for m in &metas {
+            store.delete(&Path::from(m.as_str())).await.unwrap();
+        }
+        // Days later, far past orphan_hours.
+        set_clock(start + 5 * 24 * 60 * MIN);
+        compactor(store.clone(), "c").pass().await.unwrap();
+        assert_eq!(
+            keys(&store, "data").await,
+            data_before,
+            "merged objects kept"
+        );
+        assert_eq!(outputs(&store).await, before, "and still read");
+    });
+}

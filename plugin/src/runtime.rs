@@ -68,7 +68,11 @@ impl Runtime {
             match fs::read(&p) {
                 Ok(text) => {
                     cfg_dir = Some(d.clone());
-                    match Config::parse(&text) {
+                    // Rules that do not compile are a mistake in this
+                    // file too: say which file, as for a syntax error.
+                    let checked = Config::parse(&text)
+                        .and_then(|c| crate::labels::Labeller::new(&c.labels).map(|_| c));
+                    match checked {
                         Ok(c) => cfg = c,
                         Err(e) => complain(&format!(
                             "{}: {e}; using the built-in defaults",

@@ -505,3 +505,48 @@ fn memory_is_flat_over_many_realistic_calls() {
     }
     assert_eq!(h.memory_bytes(), warm, "no growth over 300k calls");
 }
+
+/// A config that cannot be used — bad JSON, an unknown field, a rule that
+/// does not compile — is reported once, naming the file (as the guest sees
+/// it) and the place, and the filter labels with the defaults.
+#[test]
+fn config_mistakes_are_reported_with_the_file() {
+    let cases = [
+        (
+            json!({"labels": {"tool": [{"from": "namespace", "regex": "^(tool-"}]}}),
+            "labels.tool[0]: bad regex",
+        ),
+        (json!({"line_limit": 5}), "unknown field `line_limit`"),
+        (
+            json!({"labels": {"job": [{"from": "label"}]}}),
+            "labels.job[0]",
+        ),
+    ];
+    for (cfg, want) in cases {
+        let (mut h, d) = host_with(Some(cfg.clone()), Lifetime::Persistent);
+        let rec = k8s_record(
+            "tool-foo",
+            "myjob-x7k2p",
+            "main",
+            json!({"job-name": "myjob"}),
+            "x",
+            "2026-11-25T15:00:00Z",
+        );
+        let out = kept(&h.call(TAG, SEC, 0, &rec));
+        assert_eq!(
+            out["afterlog"]["tool"],
+            json!("foo"),
+            "defaults after {cfg}"
+        );
+        h.call(TAG, SEC, 0, &rec);
+        let err = h.stderr();
+        let file = d.path().join(config::FILE_NAME);
+        assert_eq!(err.lines().count(), 1, "once: {err}");
+        assert!(
+            err.starts_with(&format!("[afterlog filter] {}: ", file.display()))
+                && err.contains(want)
+                && err.trim_end().ends_with("; using the built-in defaults"),
+            "{cfg}: {err}"
+        );
+    }
+}
