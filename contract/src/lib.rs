@@ -7,6 +7,7 @@
 
 pub mod keys;
 pub mod layout;
+pub mod nf;
 pub mod record;
 pub mod rules;
 pub mod time;

@@ -18,7 +18,7 @@ thread_local! {
 /// An empty string: the host drops the record.
 static EMPTY: [u8; 1] = [0];
 
-/// Fluent Bit's `event_format json` entry point.
+/// Fluent Bit's entry point, `event_format json` and `msgpack` alike.
 #[unsafe(no_mangle)]
 pub extern "C" fn afterlog_filter(
     tag: *const u8,
@@ -46,6 +46,22 @@ pub extern "C" fn afterlog_filter(
             // SAFETY: as for the record, `tag_len` bytes the host placed.
             unsafe { std::slice::from_raw_parts(tag, tag_len as usize) }
         });
+        // `event_format: msgpack` passes the record as a msgpack map, whose
+        // first byte (0x80–0x8f, 0xde, 0xdf) never starts JSON text (ASCII
+        // there): one export serves both modes. What does not parse as
+        // msgpack is the JSON mode's, garbage included, kept as an error
+        // record there.
+        if input
+            .first()
+            .is_some_and(|&b| matches!(b, 0x80..=0x8f | 0xde | 0xdf))
+        {
+            match rt.process_msgpack(sec, nsec, input) {
+                Some(Output::Record(buf)) => return buf.as_ptr(),
+                // NULL: "Skip record" in the msgpack mode.
+                Some(Output::Unchanged | Output::Drop) => return std::ptr::null(),
+                None => {}
+            }
+        }
         match rt.process(sec, nsec, input) {
             Output::Record(buf) => buf.as_ptr(),
             Output::Unchanged if record.is_null() => EMPTY.as_ptr(),

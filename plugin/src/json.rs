@@ -500,7 +500,7 @@ pub fn is_valid(buf: &[u8]) -> bool {
 }
 
 /// Calls `f` with the decoded pieces of a validated raw string body.
-fn for_each_unescaped(raw: &[u8], mut f: impl FnMut(&[u8])) {
+pub fn for_each_unescaped(raw: &[u8], mut f: impl FnMut(&[u8])) {
     let mut i = 0;
     let mut run = 0;
     while i < raw.len() {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod filter;
 pub mod json;
 pub mod labels;
+pub mod msgpack;
 pub mod quota;
 pub mod reference;
 pub mod runtime;

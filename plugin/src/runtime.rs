@@ -14,6 +14,7 @@
 
 use crate::config::{self, Config};
 use crate::filter::{Filter, Output, Verdict};
+use crate::msgpack;
 use crate::quota::{self, ToolState};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -49,6 +50,10 @@ pub struct Runtime {
     now_ns: u64,
     calls: u64,
     interval_ns: u64,
+    /// The msgpack mode's input as JSON text, and its NF1 output.
+    mp_json: Vec<u8>,
+    mp_out: Vec<u8>,
+    mp_caches: msgpack::Caches,
 }
 
 fn complain(msg: &str) {
@@ -112,6 +117,9 @@ impl Runtime {
             now_ns: now,
             calls: 0,
             interval_ns,
+            mp_json: Vec::new(),
+            mp_out: Vec::new(),
+            mp_caches: msgpack::Caches::default(),
         };
         if let Some(path) = state {
             match rt.load(&path) {
@@ -150,6 +158,42 @@ impl Runtime {
             Verdict::Unchanged => Output::Unchanged,
             Verdict::Drop => Output::Drop,
         }
+    }
+
+    /// [`Runtime::process`] for the msgpack mode: a msgpack map in, NF1
+    /// out (with a NUL), never [`Output::Unchanged`] — a record the filter
+    /// leaves alone is re-encoded too, since its own msgpack may hold zero
+    /// bytes. `None`: the input is not one msgpack value (then it is the
+    /// JSON mode's, however garbled; Fluent Bit's msgpack mode always
+    /// passes a well-formed map).
+    pub fn process_msgpack(&mut self, sec: u32, nsec: u32, record: &[u8]) -> Option<Output<'_>> {
+        let mut json_in = std::mem::take(&mut self.mp_json);
+        json_in.clear();
+        if msgpack::to_json_cached(record, &mut json_in, &mut self.mp_caches).is_err() {
+            self.mp_json = json_in;
+            return None;
+        }
+        let kept = match self.process(sec, nsec, &json_in) {
+            Output::Record(_) => true,
+            Output::Unchanged => false,
+            Output::Drop => {
+                self.mp_json = json_in;
+                return Some(Output::Drop);
+            }
+        };
+        self.mp_out.clear();
+        if kept {
+            let text = self.filter.output();
+            msgpack::to_nf_cached(
+                &text[..text.len() - 1],
+                &mut self.mp_out,
+                &mut self.mp_caches,
+            );
+        } else {
+            msgpack::to_nf_cached(&json_in, &mut self.mp_out, &mut self.mp_caches);
+        }
+        self.mp_json = json_in;
+        Some(Output::Record(&self.mp_out))
     }
 
     fn after_change(&mut self, young: bool) {

@@ -1,6 +1,7 @@
 //! One stored log record (DESIGN §2), as the reader needs it: the fields that
 //! order, deduplicate and filter it, plus the line itself for output.
 
+use afterlog_contract::nf;
 use afterlog_contract::record::{self as field, event, label};
 use afterlog_contract::time::rfc3339_nanos;
 use serde::Deserialize;
@@ -25,6 +26,9 @@ pub enum ParseError {
     /// The object's gzip stream broke here; what follows is lost.
     #[error("damaged gzip stream ({0}); the rest of the object is lost")]
     Damaged(String),
+    /// A record of the filter's msgpack mode that does not decode.
+    #[error("bad NF1 record: {0}")]
+    Nf(#[from] nf::NfError),
 }
 
 /// A quota marker or drop summary the filter left in the stream.
@@ -99,6 +103,12 @@ impl LogRecord {
         let mut line = line.into();
         while let Some(b'\n' | b'\r') = line.last() {
             line.pop();
+        }
+        if nf::is_nf_line(&line) {
+            // The filter's msgpack mode: back to the record the JSON mode
+            // stores, which is what readers see and serve.
+            let v = nf::decode_record(serde_json::from_slice(&line)?)?;
+            line = serde_json::to_vec(&v)?;
         }
         let w: Wire = serde_json::from_slice(&line)?;
         let a = w
@@ -266,6 +276,34 @@ mod tests {
     use serde_json::{Map, Value, json};
 
     const EXAMPLE: &str = r#"{"stream":"stderr","log":"part A","off":97,"ts":1795618800000000002,"afterlog":{"tool":"foo","job":"myjob","kind":"cronjob","namespace":"tool-foo","pod":"myjob-28889999-abcde","container":"job","container_id":"0123abcd","node":"node-1","route":"foo.myjob.myjob-28889999-abcde.job"}}"#;
+
+    /// EXAMPLE as the filter's msgpack mode has Fluent Bit store it (NF1,
+    /// `afterlog_contract::nf`): numbers as typed strings, a NUL escaped.
+    const EXAMPLE_NF: &str = r#"{"\u0001nf":"\u0001n1","stream":"stderr","log":"part\u00010A","off":"\u0001n97","ts":"\u0001n1795618800000000002","afterlog":{"tool":"foo","job":"myjob","kind":"cronjob","namespace":"tool-foo","pod":"myjob-28889999-abcde","container":"job","container_id":"0123abcd","node":"node-1","route":"foo.myjob.myjob-28889999-abcde.job"}}"#;
+
+    #[test]
+    fn reads_the_msgpack_modes_records_as_the_json_modes() {
+        let nf = LogRecord::parse(EXAMPLE_NF).unwrap();
+        let json = LogRecord::parse(EXAMPLE.replace("part A", "part\\u0000A")).unwrap();
+        assert_eq!(nf.log, "part\0A");
+        assert_eq!(
+            (nf.ts, nf.off, &nf.container_id, &nf.stream, &nf.log),
+            (
+                json.ts,
+                json.off,
+                &json.container_id,
+                &json.stream,
+                &json.log
+            )
+        );
+        // What it serves is the JSON mode's record, marker gone.
+        let served: Value = serde_json::from_slice(&nf.line).unwrap();
+        let want: Value = serde_json::from_slice(&json.line).unwrap();
+        assert_eq!(served, want);
+        // A damaged one is an error, not a panic.
+        let bad = EXAMPLE_NF.replace(r#""\u0001n97""#, r#""\u0001nX""#);
+        assert!(matches!(LogRecord::parse(bad), Err(ParseError::Nf(_))));
+    }
 
     #[test]
     fn parses_filter_output() {

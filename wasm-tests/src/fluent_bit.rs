@@ -503,6 +503,8 @@ pub struct WasmStage {
     pub accessible_paths: Vec<PathBuf>,
     pub heap_size: String,
     pub stack_size: String,
+    /// `event_format`: `json` or `msgpack`.
+    pub event_format: &'static str,
 }
 
 impl WasmStage {
@@ -514,7 +516,14 @@ impl WasmStage {
             accessible_paths: Vec::new(),
             heap_size: "8M".into(),
             stack_size: "1M".into(),
+            event_format: "json",
         }
+    }
+
+    /// `event_format: msgpack` (the afterlog filter answers in NF1).
+    pub fn msgpack(mut self) -> WasmStage {
+        self.event_format = "msgpack";
+        self
     }
 
     pub fn function(mut self, name: &str) -> WasmStage {
@@ -657,7 +666,7 @@ impl Pipeline {
                 let _ = writeln!(y, "      match: 'kube.*'");
                 let _ = writeln!(y, "      wasm_path: {}", yp(&w.path));
                 let _ = writeln!(y, "      function_name: {}", yq(&w.function_name));
-                let _ = writeln!(y, "      event_format: json");
+                let _ = writeln!(y, "      event_format: {}", w.event_format);
                 let _ = writeln!(y, "      wasm_heap_size: {}", w.heap_size);
                 let _ = writeln!(y, "      wasm_stack_size: {}", w.stack_size);
                 if !w.accessible_paths.is_empty() {

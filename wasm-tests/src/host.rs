@@ -338,6 +338,35 @@ impl FilterHost {
         }
     }
 
+    /// One record in the msgpack mode (`flb_wasm_call_function_format_msgpack`
+    /// with `event_format: msgpack`): the record is a msgpack map, and what
+    /// Fluent Bit keeps is the bytes at the returned pointer up to the first
+    /// NUL — `strlen`, as `filter_wasm.c` reads it — or nothing (NULL,
+    /// trap, bad pointer). Persistent lifetime only.
+    pub fn call_msgpack(
+        &mut self,
+        tag: &[u8],
+        sec: u32,
+        nsec: u32,
+        record: &[u8],
+    ) -> Result<Vec<u8>, Drop> {
+        let live = self
+            .persistent()
+            .map_err(|e| Drop::Trap(format!("no instance: {e:#}")))?;
+        live.raw(tag, sec, nsec, record, |mem, result| {
+            let ptr = result.map_err(|e| Drop::Trap(trap_text(&e)))? as u32 as usize;
+            if ptr == 0 {
+                return Err(Drop::Null);
+            }
+            let rest = mem.get(ptr..).ok_or(Drop::InvalidPointer)?;
+            let n = rest
+                .iter()
+                .position(|&b| b == 0)
+                .ok_or(Drop::InvalidPointer)?;
+            Ok(rest[..n].to_vec())
+        })
+    }
+
     /// Only what WAMR does before Fluent Bit's own parsing: the call and
     /// the length of the returned string (`None`: trap or bad pointer). For
     /// benchmarks, which should time the guest rather than this host's

@@ -6,9 +6,12 @@
 //! the Fluent Bit process, from `wait4`), median of the runs:
 //!
 //! - `none`: no filter between kubernetes and the output (the pipeline's floor);
-//! - `passthrough`: a wasm module returning its input (the wasm ABI's floor);
+//! - `passthrough`: a wasm module returning its input (the JSON mode's floor);
+//! - `constant-msgpack`: a wasm module answering a tiny constant map in the
+//!   msgpack mode (that mode's floor);
 //! - `afterlog-wasm`: the release filter, interpreted by WAMR;
 //! - `afterlog-aot`: the same compiled with `flb-wamrc` (native code);
+//! - `afterlog-wasm-msgpack`, `afterlog-aot-msgpack`: both in the msgpack mode;
 //! - `lua`: `bench/afterlog-like.lua`, the same labelling and quota in Lua.
 //!
 //! ```text
@@ -25,11 +28,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-const VARIANTS: [&str; 5] = [
+const VARIANTS: [&str; 8] = [
     "none",
     "passthrough",
+    "constant-msgpack",
     "afterlog-wasm",
     "afterlog-aot",
+    "afterlog-wasm-msgpack",
+    "afterlog-aot-msgpack",
     "lua",
 ];
 
@@ -331,19 +337,25 @@ fn main() -> Result<()> {
     // Modules.
     let wants = |v: &str| args.only.iter().any(|o| o == v);
     let filter_wasm = filter_wasm_path();
-    if (wants("afterlog-wasm") || wants("afterlog-aot")) && !filter_wasm.is_file() {
+    let afterlog = [
+        "afterlog-wasm",
+        "afterlog-aot",
+        "afterlog-wasm-msgpack",
+        "afterlog-aot-msgpack",
+    ];
+    if afterlog.iter().any(|v| wants(v)) && !filter_wasm.is_file() {
         bail!(
             "{} is missing: build it with `{BUILD_FILTER}`",
             filter_wasm.display()
         );
     }
-    let passthrough = if wants("passthrough") {
+    let passthrough = if wants("passthrough") || wants("constant-msgpack") {
         Some(build_passthrough()?)
     } else {
         None
     };
     let aot = bench_dir.join("afterlog_filter.aot");
-    if wants("afterlog-aot") {
+    if wants("afterlog-aot") || wants("afterlog-aot-msgpack") {
         eprintln!("compiling {} → {}", filter_wasm.display(), aot.display());
         compile_aot(&filter_wasm, &aot)?;
     }
@@ -376,9 +388,18 @@ fn main() -> Result<()> {
                 WasmStage::new(passthrough.as_deref().context("no passthrough module")?)
                     .function("passthrough"),
             ),
+            "constant-msgpack" => Stage::Wasm(
+                WasmStage::new(passthrough.as_deref().context("no passthrough module")?)
+                    .function("constant_map")
+                    .msgpack(),
+            ),
             // A fresh state directory per run: quota state must not carry over.
             "afterlog-wasm" => Stage::Wasm(WasmStage::new(&filter_wasm).accessible(&conf)),
             "afterlog-aot" => Stage::Wasm(WasmStage::new(&aot).accessible(&conf)),
+            "afterlog-wasm-msgpack" => {
+                Stage::Wasm(WasmStage::new(&filter_wasm).accessible(&conf).msgpack())
+            }
+            "afterlog-aot-msgpack" => Stage::Wasm(WasmStage::new(&aot).accessible(&conf).msgpack()),
             "lua" => Stage::Lua {
                 script: lua.clone(),
                 call: "afterlog".into(),
