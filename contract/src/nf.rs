@@ -72,10 +72,7 @@ pub fn encode(v: &Value, out: &mut Vec<u8>) -> Result<(), NfError> {
         Value::Null => out.push(0xc0),
         Value::Bool(true) => out.push(0xc3),
         Value::Bool(false) => out.push(0xc2),
-        Value::Number(n) => {
-            let text = format!("{NUMBER}{n}");
-            put_str(out, text.as_bytes());
-        }
+        Value::Number(n) => write_number(out, &n.to_string()),
         Value::String(s) => encode_str(s, out),
         Value::Array(items) => encode_seq(SEQ_ARRAY, items, out, &mut |v, out| encode(v, out))?,
         Value::Object(m) => {
@@ -104,17 +101,24 @@ pub fn write_utf8(out: &mut Vec<u8>, s: &[u8]) {
 
 /// Appends a number, given as its JSON text, in NF1.
 pub fn write_number(out: &mut Vec<u8>, json_text: &str) {
-    let mut v = Vec::with_capacity(json_text.len() + 2);
-    v.extend_from_slice(NUMBER.as_bytes());
-    v.extend_from_slice(json_text.as_bytes());
-    put_str(out, &v);
+    // Numbers are short: the typed string is built on the stack, not the
+    // heap (this runs for every record's `ts` and `off`).
+    let mut buf = [0u8; 64];
+    let n = NUMBER.len() + json_text.len();
+    if n <= buf.len() {
+        buf[..NUMBER.len()].copy_from_slice(NUMBER.as_bytes());
+        buf[NUMBER.len()..n].copy_from_slice(json_text.as_bytes());
+        put_str(out, &buf[..n]);
+    } else {
+        put_str(out, format!("{NUMBER}{json_text}").as_bytes());
+    }
 }
 
 /// Appends the record marker member (key and value): the first member of
 /// a record's map, counted in its header.
 pub fn write_marker(out: &mut Vec<u8>) {
     put_str(out, MARKER_KEY.as_bytes());
-    put_str(out, format!("{NUMBER}1").as_bytes());
+    write_number(out, "1");
 }
 
 /// A record: `obj` with [`MARKER_KEY`] as its first member (a larger

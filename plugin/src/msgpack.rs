@@ -39,7 +39,7 @@ pub fn to_json_cached(
     let mut r = Reader {
         b: input,
         at: 0,
-        cache: Some(&mut caches.kubernetes),
+        cache: &mut caches.kubernetes,
     };
     r.value(out, 0)?;
     match input.len() - r.at {
@@ -85,7 +85,7 @@ impl Lru {
 struct Reader<'a, 'c> {
     b: &'a [u8],
     at: usize,
-    cache: Option<&'c mut Lru>,
+    cache: &'c mut Lru,
 }
 
 impl<'a> Reader<'a, '_> {
@@ -219,18 +219,15 @@ impl<'a> Reader<'a, '_> {
         let is_map = rest
             .first()
             .is_some_and(|&t| matches!(t, 0x80..=0x8f | 0xde | 0xdf));
-        if let Some(cache) = self.cache.as_deref_mut()
-            && is_map
-            && let Some((len, json)) = cache.find_prefix(rest)
-        {
+        if is_map && let Some((len, json)) = self.cache.find_prefix(rest) {
             out.extend_from_slice(json);
             self.at += len;
             return Ok(());
         }
         let (start, from) = (self.at, out.len());
         self.value(out, depth + 1)?;
-        if is_map && let Some(cache) = self.cache.as_deref_mut() {
-            cache.insert(&self.b[start..self.at], &out[from..]);
+        if is_map {
+            self.cache.insert(&self.b[start..self.at], &out[from..]);
         }
         Ok(())
     }
@@ -295,16 +292,12 @@ struct Transcoder<'a, 'c> {
     j: &'a [u8],
     i: usize,
     /// JSON of `afterlog` labels → NF1 (the labels are per container).
-    labels: Option<&'c mut Lru>,
+    labels: &'c mut Lru,
 }
 
 impl<'a> Transcoder<'a, '_> {
     fn record(j: &[u8], out: &mut Vec<u8>, text: &mut String, labels: &mut Lru) -> Option<()> {
-        let mut t = Transcoder {
-            j,
-            i: 0,
-            labels: Some(labels),
-        };
+        let mut t = Transcoder { j, i: 0, labels };
         t.ws();
         if t.peek()? != b'{' {
             return None;
@@ -452,9 +445,8 @@ impl<'a> Transcoder<'a, '_> {
     /// text starts with is this very value.
     fn labels(&mut self, out: &mut Vec<u8>, text: &mut String) -> Option<()> {
         let rest = &self.j[self.i..];
-        if let Some(cache) = self.labels.as_deref_mut()
-            && rest.first() == Some(&b'{')
-            && let Some((len, nf)) = cache.find_prefix(rest)
+        if rest.first() == Some(&b'{')
+            && let Some((len, nf)) = self.labels.find_prefix(rest)
         {
             out.extend_from_slice(nf);
             self.i += len;
@@ -462,10 +454,8 @@ impl<'a> Transcoder<'a, '_> {
         }
         let (start, from) = (self.i, out.len());
         self.value(out, text)?;
-        if self.j[start] == b'{'
-            && let Some(cache) = self.labels.as_deref_mut()
-        {
-            cache.insert(&self.j[start..self.i], &out[from..]);
+        if self.j[start] == b'{' {
+            self.labels.insert(&self.j[start..self.i], &out[from..]);
         }
         Some(())
     }

@@ -9,10 +9,7 @@
 
 mod common;
 
-use afterlog::api::Settings;
-use afterlog::auth::{AuthConfig, hash_token};
 use base64::Engine;
-use common::{TestServer, file_store};
 use serde_json::{Value, json};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -197,18 +194,11 @@ const LINES: &str = "[...document.querySelectorAll('#log .line')].map(e => \
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_lists_jobs_shows_lines_and_follows() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    afterlog::demo::build(&data, afterlog::api::now_ns()).unwrap();
-    let tokens = dir.path().join("tokens.json");
-    let t = json!({"tokens": [{"name": "web", "sha256": hash_token(TOKEN),
-        "tools": ["cronbot", "wiki-stats"]}]});
-    std::fs::write(&tokens, t.to_string()).unwrap();
-    let settings = Settings {
-        follow_poll: Duration::from_millis(200),
-        follow_heartbeat: Duration::from_millis(500),
-        ..Settings::default()
-    };
-    let server = TestServer::start(file_store(&data), AuthConfig::Token { tokens }, settings).await;
+    let server = common::demo_server(
+        dir.path(),
+        &[("web", TOKEN, &["cronbot", "wiki-stats"], false)],
+    )
+    .await;
     let http = reqwest::Client::new();
 
     let driver = Driver::start().await;

@@ -5,10 +5,8 @@
 
 mod common;
 
-use afterlog::api::Settings;
-use afterlog::auth::{AuthConfig, hash_token};
 use afterlog_testkit::Proxy;
-use common::{TestServer, file_store};
+use common::TestServer;
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
@@ -27,21 +25,14 @@ struct Env {
 impl Env {
     async fn start() -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        afterlog::demo::build(&data, afterlog::api::now_ns()).unwrap();
-        let tokens = dir.path().join("tokens.json");
-        let t = json!({"tokens": [
-            {"name": "cli", "sha256": hash_token(TOKEN), "tools": ["cronbot", "wiki-stats"]},
-            {"name": "ops", "sha256": hash_token(ADMIN), "admin": true},
-        ]});
-        std::fs::write(&tokens, t.to_string()).unwrap();
-        let settings = Settings {
-            follow_poll: Duration::from_millis(200),
-            follow_heartbeat: Duration::from_millis(500),
-            ..Settings::default()
-        };
-        let server =
-            TestServer::start(file_store(&data), AuthConfig::Token { tokens }, settings).await;
+        let server = common::demo_server(
+            dir.path(),
+            &[
+                ("cli", TOKEN, &["cronbot", "wiki-stats"], false),
+                ("ops", ADMIN, &[], true),
+            ],
+        )
+        .await;
         Env {
             dir,
             server,

@@ -94,6 +94,37 @@ impl TestServer {
     }
 }
 
+/// The demo data set in `dir/data`, served with token auth: `tokens` is
+/// the `tokens` list of tokens.json (plain tokens, hashed here:
+/// `(name, token, tools, admin)`); follows poll and beat quickly.
+pub async fn demo_server(
+    dir: &std::path::Path,
+    tokens: &[(&str, &str, &[&str], bool)],
+) -> TestServer {
+    let data = dir.join("data");
+    afterlog::demo::build(&data, afterlog::api::now_ns()).unwrap();
+    let entries: Vec<serde_json::Value> = tokens
+        .iter()
+        .map(|(name, token, tools, admin)| {
+            json!({"name": name, "sha256": afterlog::auth::hash_token(token),
+                "tools": tools, "admin": admin})
+        })
+        .collect();
+    let path = dir.join("tokens.json");
+    std::fs::write(&path, json!({ "tokens": entries }).to_string()).unwrap();
+    let settings = Settings {
+        follow_poll: std::time::Duration::from_millis(200),
+        follow_heartbeat: std::time::Duration::from_millis(500),
+        ..Settings::default()
+    };
+    TestServer::start(
+        file_store(&data),
+        AuthConfig::Token { tokens: path },
+        settings,
+    )
+    .await
+}
+
 pub fn file_store(dir: &std::path::Path) -> Store {
     open(&StoreConfig::new(format!("file://{}", dir.display()))).unwrap()
 }
