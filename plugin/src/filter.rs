@@ -33,11 +33,11 @@ pub enum Output<'a> {
 }
 
 /// What the labelling of one container gives, kept in the cache.
-struct Derived {
-    tool: Rc<str>,
-    budget: Budget,
+pub struct Derived {
+    pub tool: Rc<str>,
+    pub budget: Budget,
     /// `"afterlog":{"tool":…,"route":"…"` — the object without its closing brace.
-    fragment: Vec<u8>,
+    pub fragment: Vec<u8>,
 }
 
 struct CacheEntry {
@@ -124,6 +124,43 @@ impl Filter {
         if let Some(id) = labels::tag_container_id(tag) {
             self.tag_cid.extend_from_slice(id);
         }
+    }
+
+    /// The labels of the container whose `kubernetes` map is `k8s` (JSON
+    /// text) and whose id is the current tag's; `None`: not a tool's. For
+    /// codecs that recognise records themselves (the msgpack mode's direct
+    /// path) and keep their own cache.
+    pub fn derive_kubernetes(&mut self, k8s: &[u8]) -> Result<Option<Rc<Derived>>, JsonError> {
+        if k8s.first() != Some(&b'{') {
+            return Ok(None);
+        }
+        let meta = self.pod_meta(k8s)?;
+        Ok(self.labeller.derive(&meta).map(|labels| {
+            Rc::new(Derived {
+                fragment: fragment(&labels),
+                tool: labels.tool.as_str().into(),
+                budget: self.cfg.quota.budget(&labels.tool),
+            })
+        }))
+    }
+
+    /// The current tag's container id (empty: none).
+    pub fn tag_container_id(&self) -> &[u8] {
+        &self.tag_cid
+    }
+
+    /// Charges a record of `size` bytes (its length as the JSON mode
+    /// stores it, plus 2) to `d`'s tool, but only when that admits it with
+    /// nothing else to say (no marker, no drop summary): then `true`.
+    /// Otherwise nothing changes, and the record must go through
+    /// [`Filter::judge`], which handles every case.
+    pub fn charge_plain(&mut self, d: &Derived, ts: u64, size: u64) -> bool {
+        self.last_charged = None;
+        if !self.quotas.charge_plain(&d.tool, d.budget, ts, size) {
+            return false;
+        }
+        self.last_charged = Some(d.tool.clone());
+        true
     }
 
     /// Filters one record. `sec`/`nsec` are the event time Fluent Bit passes.
@@ -334,19 +371,7 @@ impl Filter {
     /// Labels a container seen for the first time and remembers the result.
     fn derive(&mut self, record: &[u8], k8s: Member) -> Result<Option<Rc<Derived>>, JsonError> {
         let span = k8s.value(record);
-        let derived = if span.first() == Some(&b'{') {
-            let meta = self.pod_meta(record, k8s)?;
-            self.labeller.derive(&meta).map(|labels| {
-                let budget = self.cfg.quota.budget(&labels.tool);
-                Rc::new(Derived {
-                    fragment: fragment(&labels),
-                    tool: labels.tool.as_str().into(),
-                    budget,
-                })
-            })
-        } else {
-            None
-        };
+        let derived = self.derive_kubernetes(span)?;
         // Only objects: they end at their closing brace, so a byte-equal
         // prefix of the input is the whole value (a number would not be).
         if span.first() == Some(&b'{') && span.len() <= CACHE_MAX_MAP {
@@ -365,8 +390,7 @@ impl Filter {
         Ok(derived)
     }
 
-    fn pod_meta(&mut self, record: &[u8], k8s: Member) -> Result<PodMeta, JsonError> {
-        let span = k8s.value(record);
+    fn pod_meta(&mut self, span: &[u8]) -> Result<PodMeta, JsonError> {
         json::nested_object(span, 1, &mut self.inner)?;
         let mut meta = PodMeta::default();
         let scratch = &mut self.scratch;

@@ -3,10 +3,12 @@
 //! - [`filter`]: the core — one record in, one verdict out; pure, no I/O.
 //! - [`json`]: the allocation-free scanner the core reads records with.
 //! - [`labels`], [`quota`], [`config`]: label rules, byte budgets, settings.
+//! - [`msgpack`], [`direct`]: the msgpack mode's codecs, general and direct.
 //! - [`runtime`]: the edge — finds the config, checkpoints quota state.
 //! - `abi` (wasm only): the exported function Fluent Bit calls.
 
 pub mod config;
+pub mod direct;
 pub mod filter;
 pub mod json;
 pub mod labels;

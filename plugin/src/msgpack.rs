@@ -48,6 +48,34 @@ pub fn to_json_cached(
     }
 }
 
+/// Appends the JSON text of the msgpack value `input` starts with, and
+/// says how many bytes it took.
+pub fn value_to_json(input: &[u8], out: &mut Vec<u8>) -> Result<usize, MsgpackError> {
+    let mut lru = Lru::default();
+    let mut r = Reader {
+        b: input,
+        at: 0,
+        cache: &mut lru,
+    };
+    r.value(out, 1)?;
+    Ok(r.at)
+}
+
+/// Appends the NF1 form of one JSON value (valid, compact text as the
+/// core writes it); `None` if it needs NF1's general path (a map or array
+/// of more than 15 members).
+pub fn value_to_nf(json_text: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let mut lru = Lru::default();
+    let mut t = Transcoder {
+        j: json_text,
+        i: 0,
+        labels: &mut lru,
+    };
+    t.value(out, &mut String::new())?;
+    t.ws();
+    (t.i == json_text.len()).then_some(())
+}
+
 /// What stays the same from record to record of a container: its
 /// `kubernetes` map in, its `afterlog` labels out. Converting them once
 /// per container, not per record, is most of the msgpack mode's saving.

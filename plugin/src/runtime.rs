@@ -13,6 +13,7 @@
 //! are neither lost nor doubled.
 
 use crate::config::{self, Config};
+use crate::direct::Direct;
 use crate::filter::{Filter, Output, Verdict};
 use crate::msgpack;
 use crate::quota::{self, ToolState};
@@ -54,6 +55,10 @@ pub struct Runtime {
     mp_json: Vec<u8>,
     mp_out: Vec<u8>,
     mp_caches: msgpack::Caches,
+    direct: Direct,
+    direct_records: u64,
+    /// Off only to test the general path against it.
+    direct_enabled: bool,
 }
 
 fn complain(msg: &str) {
@@ -120,6 +125,9 @@ impl Runtime {
             mp_json: Vec::new(),
             mp_out: Vec::new(),
             mp_caches: msgpack::Caches::default(),
+            direct: Direct::default(),
+            direct_records: 0,
+            direct_enabled: true,
         };
         if let Some(path) = state {
             match rt.load(&path) {
@@ -133,6 +141,17 @@ impl Runtime {
         rt
     }
 
+    /// Whether the msgpack mode may take its direct path ([`crate::direct`]);
+    /// on by default. Turning it off is for tests comparing the two paths.
+    pub fn set_direct(&mut self, on: bool) {
+        self.direct_enabled = on;
+    }
+
+    /// How many records took the direct path.
+    pub fn direct_records(&self) -> u64 {
+        self.direct_records
+    }
+
     pub fn filter(&self) -> &Filter {
         &self.filter
     }
@@ -142,17 +161,29 @@ impl Runtime {
         self.filter.set_tag(tag);
     }
 
-    /// Filters one record and checkpoints quota state when it is due.
-    pub fn process(&mut self, sec: u32, nsec: u32, record: &[u8]) -> Output<'_> {
+    /// Counts a call and reads the clock when due; whether the instance
+    /// is young (see the module's doc).
+    fn tick(&mut self) -> bool {
         self.calls += 1;
         let young = self.now_ns.saturating_sub(self.started_ns) < self.interval_ns;
         if young || self.calls.is_multiple_of(CLOCK_EVERY) {
             self.now_ns = (self.clock)();
         }
-        let verdict = self.filter.judge(sec, nsec, record);
+        young
+    }
+
+    /// Journals and checkpoints what the last record changed.
+    fn settle(&mut self, young: bool) {
         if self.filter.last_charged().is_some() && self.persist.is_some() {
             self.after_change(young);
         }
+    }
+
+    /// Filters one record and checkpoints quota state when it is due.
+    pub fn process(&mut self, sec: u32, nsec: u32, record: &[u8]) -> Output<'_> {
+        let young = self.tick();
+        let verdict = self.filter.judge(sec, nsec, record);
+        self.settle(young);
         match verdict {
             Verdict::Out => Output::Record(self.filter.output()),
             Verdict::Unchanged => Output::Unchanged,
@@ -167,6 +198,18 @@ impl Runtime {
     /// JSON mode's, however garbled; Fluent Bit's msgpack mode always
     /// passes a well-formed map).
     pub fn process_msgpack(&mut self, sec: u32, nsec: u32, record: &[u8]) -> Option<Output<'_>> {
+        // The clock is not needed to judge a record, only to checkpoint
+        // after it: a declined record is counted once, by the general path.
+        if self.direct_enabled
+            && self
+                .direct
+                .record(&mut self.filter, sec, nsec, record, &mut self.mp_out)
+        {
+            self.direct_records += 1;
+            let young = self.tick();
+            self.settle(young);
+            return Some(Output::Record(&self.mp_out));
+        }
         let mut json_in = std::mem::take(&mut self.mp_json);
         json_in.clear();
         if msgpack::to_json_cached(record, &mut json_in, &mut self.mp_caches).is_err() {

@@ -56,6 +56,59 @@ fn records(n: usize) -> Vec<(u32, u32, Vec<u8>)> {
         .collect()
 }
 
+/// A JSON value as msgpack, as Fluent Bit holds records.
+fn msgpack(v: &serde_json::Value) -> Vec<u8> {
+    fn put(v: &serde_json::Value, out: &mut Vec<u8>) {
+        use serde_json::Value as V;
+        match v {
+            V::Null => out.push(0xc0),
+            V::Bool(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+            V::Number(n) => match n.as_u64() {
+                Some(u) => {
+                    out.push(0xcf);
+                    out.extend_from_slice(&u.to_be_bytes());
+                }
+                None => {
+                    out.push(0xcb);
+                    out.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_be_bytes());
+                }
+            },
+            V::String(s) => {
+                let n = s.len();
+                match n {
+                    0..=31 => out.push(0xa0 | n as u8),
+                    32..=255 => out.extend_from_slice(&[0xd9, n as u8]),
+                    _ => {
+                        out.push(0xdb);
+                        out.extend_from_slice(&(n as u32).to_be_bytes());
+                    }
+                }
+                out.extend_from_slice(s.as_bytes());
+            }
+            V::Array(a) => {
+                out.push(0xdd);
+                out.extend_from_slice(&(a.len() as u32).to_be_bytes());
+                a.iter().for_each(|x| put(x, out));
+            }
+            V::Object(m) => {
+                if m.len() < 16 {
+                    out.push(0x80 | m.len() as u8);
+                } else {
+                    out.push(0xdf);
+                    out.extend_from_slice(&(m.len() as u32).to_be_bytes());
+                }
+                for (k, x) in m {
+                    put(&V::String(k.clone()), out);
+                    put(x, out);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    put(v, &mut out);
+    out
+}
+
 fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args()
         .nth(1)
@@ -110,6 +163,24 @@ fn main() -> anyhow::Result<()> {
     let wasm = n as f64 / wasm_s;
     anyhow::ensure!(kept == n, "the .wasm kept {kept} of {n} records");
 
+    // The same records in the msgpack mode (`event_format: msgpack`).
+    let packed: Vec<Vec<u8>> = recs
+        .iter()
+        .map(|(_, _, r)| Ok(msgpack(&serde_json::from_slice(r)?)))
+        .collect::<anyhow::Result<_>>()?;
+    let t = Instant::now();
+    let mut kept = 0;
+    for ((s, ns, _), r) in recs.iter().zip(&packed) {
+        if host
+            .call_len(b"kube.var.log.containers.x", *s, *ns, r)
+            .is_some_and(|n| n > 0)
+        {
+            kept += 1;
+        }
+    }
+    let mp_s = t.elapsed().as_secs_f64();
+    anyhow::ensure!(kept == n, "the .wasm kept {kept} of {n} msgpack records");
+
     // The host's own share (copy in, call, strlen, free) with a module that
     // returns its input: what any filter pays under this host.
     let echo = dir.path().join("echo.wat");
@@ -139,6 +210,11 @@ fn main() -> anyhow::Result<()> {
     println!(
         "| .wasm under wasmtime (Fluent Bit's calling convention) | {wasm:.0} | {:.2} |",
         1e6 / wasm
+    );
+    println!(
+        "| .wasm, msgpack mode (NF1 out) | {:.0} | {:.2} |",
+        n as f64 / mp_s,
+        mp_s * 1e6 / n as f64
     );
     println!(
         "| host floor: an echo module under the same host | {:.0} | {:.2} |",
