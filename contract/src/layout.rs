@@ -32,7 +32,18 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// `<tool>.<job>.<pod>.<container>`, the `afterlog.route` value.
+    /// `<class>.<tool>.<job>.<pod>.<container>`, the `afterlog.route`
+    /// value: the tag's parts after `afterlog.`. (A class name is already
+    /// safe in a key: see [`crate::routing::check_class_name`].)
+    pub fn class_route(&self, class: &str) -> String {
+        let mut s = String::with_capacity(class.len() + 64);
+        keys::encode_into(class, &mut s);
+        s.push('.');
+        s.push_str(&self.route());
+        s
+    }
+
+    /// `<tool>.<job>.<pod>.<container>`, key-encoded.
     pub fn route(&self) -> String {
         let mut s = String::new();
         for (i, p) in [&self.tool, &self.job, &self.pod, &self.container]
@@ -215,6 +226,10 @@ mod tests {
     #[test]
     fn route_and_prefixes() {
         assert_eq!(origin().route(), "foo.my_2ejob.myjob-28889999-abcde.job");
+        assert_eq!(
+            origin().class_route("long-retention"),
+            "long-retention.foo.my_2ejob.myjob-28889999-abcde.job"
+        );
         assert_eq!(job_prefix(RAW, "foo", "../x"), "raw/foo/_2e_2e_2fx/");
         assert_eq!(meta_key("foo", "j", "p"), "meta/foo/j/p.json");
     }

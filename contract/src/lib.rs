@@ -1,6 +1,6 @@
 //! The contracts between afterlog's parts (see DESIGN.md): the names of the
 //! record fields the filter writes and the reader reads, the reversible
-//! encoding of key parts, the object key layout, and the label rule types.
+//! encoding of key parts, the object key layout, the label rule and routing rule types.
 //!
 //! Everything here is plain data and pure functions so that the filter (built
 //! for `wasm32-wasip1`) and the reader share one source of truth.
@@ -9,5 +9,6 @@ pub mod keys;
 pub mod layout;
 pub mod nf;
 pub mod record;
+pub mod routing;
 pub mod rules;
 pub mod time;

@@ -27,8 +27,11 @@ pub mod label {
     pub const CONTAINER: &str = "container";
     pub const CONTAINER_ID: &str = "container_id";
     pub const NODE: &str = "node";
-    /// `<tool>.<job>.<pod>.<container>`, key-encoded, for `rewrite_tag`.
+    /// `<class>.<tool>.<job>.<pod>.<container>`, key-encoded, for `rewrite_tag`.
     pub const ROUTE: &str = "route";
+    /// The routing class (see [`crate::routing`]); absent in records written
+    /// before classes existed, which are `default`.
+    pub const CLASS: &str = "class";
     /// Set on marker and summary records, see [`super::event`].
     pub const EVENT: &str = "event";
     /// Set when the filter failed on a record and passed it on unchanged.

@@ -6,14 +6,19 @@
 //!   "labels": { "tool": [...], "job": [...], "kind": [...] },
 //!   "quota": { "bytes": 104857600, "window_seconds": 3600,
 //!              "tools": { "noisy": { "bytes": 1048576 } }, "max_tools": 20000 },
+//!   "routes": [ {"match": {"labels": {"afterlog.io/collect": "false"}}, "action": "drop"},
+//!               {"match": {"kind": "build"}, "action": "class", "class": "long-retention"} ],
+//!   "classes": [ {"name": "long-retention", "quota": {"bytes": 1073741824}, "line_limit_bytes": 65536} ],
 //!   "line_limit_bytes": 16384,
 //!   "keep_kubernetes": false,
 //!   "state_file": "/var/lib/afterlog/quota.state",
-//!   "checkpoint_seconds": 5
+//!   "checkpoint_seconds": 5,
+//!   "reload_seconds": 10
 //! }
 //! ```
 //! Every field is optional; what is missing takes its default.
 
+use afterlog_contract::routing::{self, Routes, RoutingError};
 use afterlog_contract::rules::{LabelRules, RuleError};
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
@@ -31,6 +36,16 @@ pub struct Config {
     pub labels: LabelRules,
     #[serde(default)]
     pub quota: QuotaConfig,
+    /// Routing rules, in order ([`afterlog_contract::routing`]); read into
+    /// [`Config::routing`] one by one so a mistake names its rule.
+    #[serde(default, rename = "routes")]
+    pub route_values: Vec<serde_json::Value>,
+    /// The routing rules, checked.
+    #[serde(skip)]
+    pub routing: Routes,
+    /// Routing classes and their overrides; `default` needs no entry.
+    #[serde(default)]
+    pub classes: Vec<ClassConfig>,
     /// Longest `log` value kept, in bytes; longer ones are cut with a marker.
     #[serde(default = "default_line_limit")]
     pub line_limit_bytes: usize,
@@ -44,6 +59,25 @@ pub struct Config {
     /// How often in-memory quota state is checkpointed.
     #[serde(default = "default_checkpoint")]
     pub checkpoint_seconds: u64,
+    /// How often the filter looks whether this file changed, and reloads
+    /// it (0: never). A config that does not load is reported and the
+    /// running one kept.
+    #[serde(default = "default_reload")]
+    pub reload_seconds: u64,
+}
+
+/// A routing class's settings. Tools in a class are accounted separately
+/// from their other classes; a tool's own `quota.tools` budget still wins.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassConfig {
+    pub name: String,
+    /// The budget per tool in this class (default: `quota`'s).
+    #[serde(default)]
+    pub quota: Option<Budget>,
+    /// The line limit in this class (default: `line_limit_bytes`).
+    #[serde(default)]
+    pub line_limit_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -82,6 +116,9 @@ impl QuotaConfig {
 fn default_line_limit() -> usize {
     16 * 1024
 }
+fn default_reload() -> u64 {
+    10
+}
 fn default_checkpoint() -> u64 {
     5
 }
@@ -111,10 +148,14 @@ impl Default for Config {
         Config {
             labels: LabelRules::default(),
             quota: QuotaConfig::default(),
+            route_values: Vec::new(),
+            routing: Routes::default(),
+            classes: Vec::new(),
             line_limit_bytes: default_line_limit(),
             keep_kubernetes: false,
             state_file: None,
             checkpoint_seconds: default_checkpoint(),
+            reload_seconds: default_reload(),
         }
     }
 }
@@ -137,13 +178,32 @@ pub enum ConfigError {
     },
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+    #[error("routes[{index}]: bad {what}: {message}")]
+    RouteRegex {
+        index: usize,
+        what: &'static str,
+        message: String,
+    },
 }
 
 impl Config {
     /// Parses and checks a config file's contents. Regexes are compiled by
     /// [`crate::labels::Labeller::new`], which reports them with the same error type.
     pub fn parse(text: &[u8]) -> Result<Config, ConfigError> {
-        let c: Config = serde_json::from_slice(text)?;
+        let mut c: Config = serde_json::from_slice(text)?;
+        routing::check_classes(c.classes.iter().map(|k| k.name.as_str()))?;
+        let names: Vec<String> = c.classes.iter().map(|k| k.name.clone()).collect();
+        c.routing = Routes::parse(&c.route_values, &names)?;
+        for k in &c.classes {
+            if k.line_limit_bytes == Some(0) {
+                return Err(ConfigError::Zero("classes[].line_limit_bytes"));
+            }
+            if k.quota.is_some_and(|b| b.window_seconds == 0) {
+                return Err(ConfigError::Zero("classes[].quota.window_seconds"));
+            }
+        }
         for (field, rules) in [
             ("tool", &c.labels.tool),
             ("job", &c.labels.job),

@@ -47,6 +47,17 @@ pub struct Direct {
     scratch: Vec<u8>,
 }
 
+/// What the direct path made of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The output record (NF1 and a NUL) is in `out`; the quota is charged.
+    Record,
+    /// Not collected (a routing rule): drop it.
+    Drop,
+    /// Not for the direct path; nothing changed.
+    Declined,
+}
+
 /// A member the output copies, in input order.
 #[derive(Clone, Copy)]
 enum Copied<'a> {
@@ -57,8 +68,7 @@ enum Copied<'a> {
 
 impl Direct {
     /// Writes `input`'s NF1 output record (and a NUL) to `out` and charges
-    /// its tool's quota; `false`: declined, nothing changed, `out` is to be
-    /// ignored.
+    /// its tool's quota, or says to drop it, or declines it.
     pub fn record(
         &mut self,
         filter: &mut Filter,
@@ -66,18 +76,29 @@ impl Direct {
         nsec: u32,
         input: &[u8],
         out: &mut Vec<u8>,
-    ) -> bool {
-        if filter.config().keep_kubernetes {
-            return false;
+    ) -> Outcome {
+        match self.try_record(filter, sec, nsec, input, out) {
+            Some(o) => o,
+            None => Outcome::Declined,
         }
-        let Some(&head) = input.first() else {
-            return false;
-        };
+    }
+
+    fn try_record(
+        &mut self,
+        filter: &mut Filter,
+        sec: u32,
+        nsec: u32,
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<Outcome> {
+        if filter.config().keep_kubernetes {
+            return None;
+        }
+        let &head = input.first()?;
         if !(0x80..=0x8f).contains(&head) {
-            return false;
+            return None;
         }
         let members = usize::from(head & 0x0f);
-        let limit = filter.config().line_limit_bytes;
         let mut at = 1;
         let mut seen = 0u8;
         let mut copied: [Option<Copied>; 3] = [None; 3];
@@ -86,7 +107,7 @@ impl Direct {
         let mut entry = None;
         for _ in 0..members {
             let Some(key) = fixstr(input, &mut at) else {
-                return false;
+                return None;
             };
             let bit = match key {
                 b"time" => 1,
@@ -95,23 +116,23 @@ impl Direct {
                 b"log" => 8,
                 b"off" => 16,
                 b"kubernetes" => 32,
-                _ => return false,
+                _ => return None,
             };
             if seen & bit != 0 {
-                return false;
+                return None;
             }
             seen |= bit;
             match bit {
                 1 => match str_at(input, &mut at) {
                     Some(s) => time_text = Some(s),
-                    None => return false,
+                    None => return None,
                 },
                 2 | 8 => {
                     let Some(s) = str_at(input, &mut at) else {
-                        return false;
+                        return None;
                     };
-                    if (bit == 8 && s.len() > limit) || std::str::from_utf8(s).is_err() {
-                        return false;
+                    if std::str::from_utf8(s).is_err() {
+                        return None;
                     }
                     copied[n_copied] = Some(if bit == 2 {
                         Copied::Stream(s)
@@ -122,7 +143,7 @@ impl Direct {
                 }
                 4 => {
                     if str_at(input, &mut at).is_none() {
-                        return false;
+                        return None;
                     }
                 }
                 16 => match uint_at(input, &mut at) {
@@ -130,23 +151,30 @@ impl Direct {
                         copied[n_copied] = Some(Copied::Off(v));
                         n_copied += 1;
                     }
-                    None => return false,
+                    None => return None,
                 },
                 _ => match self.kubernetes(filter, input, &mut at) {
                     Some(i) => entry = Some(i),
-                    None => return false,
+                    None => return None,
                 },
             }
         }
         if at != input.len() {
-            return false;
+            return None;
         }
         let Some(e) = entry.map(|i| &self.cache[i]) else {
-            return false;
+            return None;
         };
         let Some(d) = e.derived.as_deref() else {
-            return false;
+            return None;
         };
+        if d.drop {
+            return Some(Outcome::Drop);
+        }
+        let over = |c: &Option<Copied>| matches!(c, Some(Copied::Log(s)) if s.len() > d.line_limit);
+        if copied.iter().any(over) {
+            return None;
+        }
         let fallback_ns = sec as u64 * 1_000_000_000 + nsec.min(999_999_999) as u64;
         let ts = time_text
             .and_then(time::parse_rfc3339_nanos)
@@ -163,7 +191,7 @@ impl Direct {
             };
         }
         if !filter.charge_plain(d, ts, size as u64) {
-            return false;
+            return None;
         }
 
         out.clear();
@@ -189,7 +217,7 @@ impl Direct {
         write_num(out, ts);
         out.extend_from_slice(&e.nf_labels);
         out.push(0);
-        true
+        Some(Outcome::Record)
     }
 
     /// The cache entry of the `kubernetes` value at `at` (made if new),
@@ -222,10 +250,10 @@ impl Direct {
         }
         let derived = filter.derive_kubernetes(&self.scratch).ok()?;
         let mut nf_labels = Vec::new();
-        if let Some(d) = &derived {
+        if let Some(d) = derived.as_deref().filter(|d| !d.drop) {
             // `"afterlog":{…` closed, as NF1 (the general path's encoder).
             nf::write_str(&mut nf_labels, field::AFTERLOG);
-            let text = &d.fragment[field::AFTERLOG.len() + 3..];
+            let text = d.fragment.get(field::AFTERLOG.len() + 3..)?;
             let mut value = Vec::with_capacity(text.len() + 1);
             value.extend_from_slice(text);
             value.push(b'}');

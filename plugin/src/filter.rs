@@ -10,7 +10,9 @@ use crate::config::{Budget, Config, ConfigError};
 use crate::json::{self, JsonError, Member};
 use crate::labels::{self, Labeller, Labels, PodMeta};
 use crate::quota::{Decision, Dropped, Quotas};
+use crate::routing::{Route, Router};
 use afterlog_contract::record::{self as field, event, label};
+use afterlog_contract::routing::DEFAULT_CLASS;
 use afterlog_contract::time;
 use std::rc::Rc;
 
@@ -35,7 +37,14 @@ pub enum Output<'a> {
 /// What the labelling of one container gives, kept in the cache.
 pub struct Derived {
     pub tool: Rc<str>,
+    /// The container's records are not collected (a routing rule).
+    pub drop: bool,
+    /// Whose budget the records use: the tool, per routing class
+    /// (`<tool>@<class>` outside the default class).
+    pub quota_key: Rc<str>,
     pub budget: Budget,
+    /// The class's line limit.
+    pub line_limit: usize,
     /// `"afterlog":{"tool":…,"route":"…"` — the object without its closing brace.
     pub fragment: Vec<u8>,
 }
@@ -58,6 +67,7 @@ enum Role {
 pub struct Filter {
     cfg: Config,
     labeller: Labeller,
+    router: Router,
     quotas: Quotas,
     cache: Vec<CacheEntry>,
     members: Vec<Member>,
@@ -84,6 +94,7 @@ impl Filter {
     pub fn new(cfg: Config) -> Result<Filter, ConfigError> {
         Ok(Filter {
             labeller: Labeller::new(&cfg.labels)?,
+            router: Router::new(&cfg)?,
             quotas: Quotas::new(cfg.quota.max_tools),
             cfg,
             cache: Vec::with_capacity(CACHE_ENTRIES),
@@ -97,6 +108,22 @@ impl Filter {
             last_charged: None,
             tag_cid: Vec::with_capacity(64),
         })
+    }
+
+    /// Checks that `cfg` makes a filter (its regexes compile).
+    pub fn check(cfg: &Config) -> Result<(), ConfigError> {
+        Labeller::new(&cfg.labels)?;
+        Router::new(cfg)?;
+        Ok(())
+    }
+
+    /// Takes a new config, keeping the quota state; on error nothing changes.
+    pub fn reconfigure(&mut self, cfg: Config) -> Result<(), ConfigError> {
+        self.labeller = Labeller::new(&cfg.labels)?;
+        self.router = Router::new(&cfg)?;
+        self.cfg = cfg;
+        self.cache.clear();
+        Ok(())
     }
 
     pub fn config(&self) -> &Config {
@@ -135,13 +162,37 @@ impl Filter {
             return Ok(None);
         }
         let meta = self.pod_meta(k8s)?;
-        Ok(self.labeller.derive(&meta).map(|labels| {
-            Rc::new(Derived {
-                fragment: fragment(&labels),
-                tool: labels.tool.as_str().into(),
-                budget: self.cfg.quota.budget(&labels.tool),
-            })
-        }))
+        let Some(labels) = self.labeller.derive(&meta) else {
+            return Ok(None);
+        };
+        let tool: Rc<str> = labels.tool.as_str().into();
+        let q = &self.cfg.quota;
+        Ok(Some(Rc::new(match self.router.route(&meta, &labels) {
+            Route::Drop => Derived {
+                drop: true,
+                quota_key: tool.clone(),
+                tool,
+                budget: q.budget(&labels.tool),
+                line_limit: self.cfg.line_limit_bytes,
+                fragment: Vec::new(),
+            },
+            Route::Class(c) => Derived {
+                drop: false,
+                quota_key: if c.name == DEFAULT_CLASS {
+                    tool.clone()
+                } else {
+                    format!("{tool}@{}", c.name).into()
+                },
+                tool,
+                // A tool's own budget is the most specific.
+                budget: match (q.tools.get(&labels.tool).copied(), c.quota) {
+                    (Some(b), _) | (None, Some(b)) => b,
+                    (None, None) => q.budget(&labels.tool),
+                },
+                line_limit: c.line_limit_bytes.unwrap_or(self.cfg.line_limit_bytes),
+                fragment: fragment(&labels, &c.name),
+            },
+        })))
     }
 
     /// The current tag's container id (empty: none).
@@ -156,10 +207,10 @@ impl Filter {
     /// [`Filter::judge`], which handles every case.
     pub fn charge_plain(&mut self, d: &Derived, ts: u64, size: u64) -> bool {
         self.last_charged = None;
-        if !self.quotas.charge_plain(&d.tool, d.budget, ts, size) {
+        if !self.quotas.charge_plain(&d.quota_key, d.budget, ts, size) {
             return false;
         }
-        self.last_charged = Some(d.tool.clone());
+        self.last_charged = Some(d.quota_key.clone());
         true
     }
 
@@ -299,6 +350,9 @@ impl Filter {
         let Some(d) = derived else {
             return Ok(Verdict::Unchanged);
         };
+        if d.drop {
+            return Ok(Verdict::Drop);
+        }
 
         let ts = time
             .and_then(|i| self.members[i].as_str(record))
@@ -314,7 +368,7 @@ impl Filter {
                 Role::Skip => continue,
                 Role::Log if Some(i) != log => continue,
                 Role::Log => {
-                    write_log(out, record, m, self.cfg.line_limit_bytes, &mut self.scratch)
+                    write_log(out, record, m, d.line_limit, &mut self.scratch)
                 }
                 Role::Copy => out.extend_from_slice(m.whole(record)),
             }
@@ -326,8 +380,8 @@ impl Filter {
         out.extend_from_slice(&d.fragment);
         let size = out.len() as u64 + 2;
 
-        self.last_charged = Some(d.tool.clone());
-        match self.quotas.charge(&d.tool, d.budget, ts, size) {
+        self.last_charged = Some(d.quota_key.clone());
+        match self.quotas.charge(&d.quota_key, d.budget, ts, size) {
             Decision::Admit(None) => {}
             Decision::Admit(Some(dropped)) => write_summary(out, &dropped),
             Decision::Marker {
@@ -507,12 +561,13 @@ fn write_summary(out: &mut Vec<u8>, d: &Dropped) {
     }
 }
 
-/// `"afterlog":{"tool":…,"route":"…"` for one container.
-fn fragment(l: &Labels) -> Vec<u8> {
+/// `"afterlog":{"tool":…,"route":"…","class":"…"` for one container.
+fn fragment(l: &Labels, class: &str) -> Vec<u8> {
+    let route = l.origin().class_route(class);
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"\"afterlog\":{");
     for (i, (k, v)) in [
-        (label::TOOL, &l.tool),
+        (label::TOOL, l.tool.as_str()),
         (label::JOB, &l.job),
         (label::KIND, &l.kind),
         (label::NAMESPACE, &l.namespace),
@@ -520,7 +575,8 @@ fn fragment(l: &Labels) -> Vec<u8> {
         (label::CONTAINER, &l.container),
         (label::CONTAINER_ID, &l.container_id),
         (label::NODE, &l.node),
-        (label::ROUTE, &l.origin().route()),
+        (label::ROUTE, &route),
+        (label::CLASS, class),
     ]
     .into_iter()
     .enumerate()

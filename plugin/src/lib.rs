@@ -2,7 +2,8 @@
 //!
 //! - [`filter`]: the core — one record in, one verdict out; pure, no I/O.
 //! - [`json`]: the allocation-free scanner the core reads records with.
-//! - [`labels`], [`quota`], [`config`]: label rules, byte budgets, settings.
+//! - [`labels`], [`routing`], [`quota`], [`config`]: label rules, routing
+//!   rules, byte budgets, settings.
 //! - [`msgpack`], [`direct`]: the msgpack mode's codecs, general and direct.
 //! - [`runtime`]: the edge — finds the config, checkpoints quota state.
 //! - `abi` (wasm only): the exported function Fluent Bit calls.
@@ -15,6 +16,7 @@ pub mod labels;
 pub mod msgpack;
 pub mod quota;
 pub mod reference;
+pub mod routing;
 pub mod runtime;
 
 #[cfg(target_family = "wasm")]

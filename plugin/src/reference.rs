@@ -6,6 +6,7 @@
 
 use crate::config::Config;
 use crate::labels::{Labeller, PodMeta};
+use crate::routing::{Route, Router};
 use afterlog_contract::record::{self as field, label};
 use afterlog_contract::time;
 use serde_json::{Map, Value, json};
@@ -17,6 +18,8 @@ pub enum Expected {
     Record(Value),
     /// The input passed on unchanged (after replacing invalid UTF-8).
     Unchanged,
+    /// Dropped: a routing rule says the container is not collected.
+    Dropped,
 }
 
 fn pod_meta(k8s: &Map<String, Value>) -> PodMeta {
@@ -60,9 +63,18 @@ pub fn expected(cfg: &Config, labeller: &Labeller, sec: u32, nsec: u32, record: 
     let Some(Value::Object(k8s)) = obj.get(field::IN_KUBERNETES) else {
         return Expected::Unchanged;
     };
-    let Some(labels) = labeller.derive(&pod_meta(k8s)) else {
+    let meta = pod_meta(k8s);
+    let Some(labels) = labeller.derive(&meta) else {
         return Expected::Unchanged;
     };
+    let Ok(router) = Router::new(cfg) else {
+        return Expected::Unchanged;
+    };
+    let class = match router.route(&meta, &labels) {
+        Route::Drop => return Expected::Dropped,
+        Route::Class(c) => c.clone(),
+    };
+    let line_limit = class.line_limit_bytes.unwrap_or(cfg.line_limit_bytes);
     let fallback = sec as u64 * 1_000_000_000 + nsec.min(999_999_999) as u64;
     let ts = obj
         .get(field::IN_TIME)
@@ -81,9 +93,9 @@ pub fn expected(cfg: &Config, labeller: &Labeller, sec: u32, nsec: u32, record: 
         obj.remove(field::IN_KUBERNETES);
     }
     if let Some(Value::String(log)) = obj.get_mut(field::LOG)
-        && log.len() > cfg.line_limit_bytes
+        && log.len() > line_limit
     {
-        let mut cut = cfg.line_limit_bytes;
+        let mut cut = line_limit;
         while !log.is_char_boundary(cut) {
             cut -= 1;
         }
@@ -103,7 +115,8 @@ pub fn expected(cfg: &Config, labeller: &Labeller, sec: u32, nsec: u32, record: 
             label::CONTAINER: labels.container,
             label::CONTAINER_ID: labels.container_id,
             label::NODE: labels.node,
-            label::ROUTE: labels.origin().route(),
+            label::ROUTE: labels.origin().class_route(&class.name),
+            label::CLASS: class.name,
         }),
     );
     Expected::Record(Value::Object(obj))

@@ -13,7 +13,7 @@
 //! are neither lost nor doubled.
 
 use crate::config::{self, Config};
-use crate::direct::Direct;
+use crate::direct::{Direct, Outcome};
 use crate::filter::{Filter, Output, Verdict};
 use crate::msgpack;
 use crate::quota::{self, ToolState};
@@ -59,6 +59,31 @@ pub struct Runtime {
     direct_records: u64,
     /// Off only to test the general path against it.
     direct_enabled: bool,
+    watch: Option<Watch>,
+}
+
+/// The config file, looked at now and then for changes.
+struct Watch {
+    path: PathBuf,
+    stamp: Option<Stamp>,
+    next_ns: u64,
+}
+
+/// What tells a changed file: its modification time and length.
+type Stamp = (Option<std::time::SystemTime>, u64);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    fs::metadata(path).ok().map(|m| (m.modified().ok(), m.len()))
+}
+
+/// Reads and checks a config file; the error names the file.
+fn load(path: &Path) -> Result<Config, String> {
+    let text = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Rules that do not compile are a mistake in this file too: say which
+    // file, as for a syntax error.
+    Config::parse(&text)
+        .and_then(|c| Filter::check(&c).map(|_| c))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn complain(msg: &str) {
@@ -73,22 +98,17 @@ impl Runtime {
     pub fn open(dirs: &[PathBuf], clock: fn() -> u64) -> Runtime {
         let mut cfg = Config::default();
         let mut cfg_dir = dirs.first().cloned();
+        let mut watched = cfg_dir.as_ref().map(|d| d.join(config::FILE_NAME));
         for d in dirs {
             let p = d.join(config::FILE_NAME);
-            match fs::read(&p) {
-                Ok(text) => {
+            match fs::metadata(&p) {
+                Ok(_) => {
                     cfg_dir = Some(d.clone());
-                    // Rules that do not compile are a mistake in this
-                    // file too: say which file, as for a syntax error.
-                    let checked = Config::parse(&text)
-                        .and_then(|c| crate::labels::Labeller::new(&c.labels).map(|_| c));
-                    match checked {
+                    match load(&p) {
                         Ok(c) => cfg = c,
-                        Err(e) => complain(&format!(
-                            "{}: {e}; using the built-in defaults",
-                            p.display()
-                        )),
+                        Err(e) => complain(&format!("{e}; using the built-in defaults")),
                     }
+                    watched = Some(p);
                     break;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -100,7 +120,55 @@ impl Runtime {
             .as_ref()
             .map(PathBuf::from)
             .or_else(|| cfg_dir.map(|d| d.join(config::STATE_FILE_NAME)));
-        Self::with_config(cfg, state, clock)
+        let mut rt = Self::with_config(cfg, state, clock);
+        if let Some(path) = watched
+            && rt.filter.config().reload_seconds > 0
+        {
+            rt.watch = Some(Watch {
+                stamp: stamp(&path),
+                path,
+                next_ns: rt.now_ns + rt.reload_ns(),
+            });
+        }
+        rt
+    }
+
+    fn reload_ns(&self) -> u64 {
+        self.filter
+            .config()
+            .reload_seconds
+            .saturating_mul(1_000_000_000)
+    }
+
+    /// Takes the config file again if it changed. A config that does not
+    /// load is reported once (per change) and the running one kept, so a
+    /// typo never turns routing or quotas off.
+    fn reload_if_changed(&mut self) {
+        let Some(w) = self.watch.as_mut() else {
+            return;
+        };
+        let now = stamp(&w.path);
+        if now == w.stamp {
+            return;
+        }
+        w.stamp = now;
+        if now.is_none() {
+            complain(&format!(
+                "{}: removed; keeping the running config",
+                w.path.display()
+            ));
+            return;
+        }
+        let path = w.path.clone();
+        match load(&path).and_then(|c| self.filter.reconfigure(c).map_err(|e| e.to_string())) {
+            Ok(()) => {
+                // Cached labels were derived under the old rules.
+                self.direct = Direct::default();
+                self.mp_caches = msgpack::Caches::default();
+                complain(&format!("{}: reloaded", path.display()));
+            }
+            Err(e) => complain(&format!("{e}; keeping the running config")),
+        }
     }
 
     /// Starts with a given config and state file (`None`: memory only).
@@ -128,6 +196,7 @@ impl Runtime {
             direct: Direct::default(),
             direct_records: 0,
             direct_enabled: true,
+            watch: None,
         };
         if let Some(path) = state {
             match rt.load(&path) {
@@ -168,6 +237,15 @@ impl Runtime {
         let young = self.now_ns.saturating_sub(self.started_ns) < self.interval_ns;
         if young || self.calls.is_multiple_of(CLOCK_EVERY) {
             self.now_ns = (self.clock)();
+            if self.watch.as_ref().is_some_and(|w| self.now_ns >= w.next_ns) {
+                self.reload_if_changed();
+                let every = self.reload_ns();
+                if every == 0 {
+                    self.watch = None;
+                } else if let Some(w) = self.watch.as_mut() {
+                    w.next_ns = self.now_ns + every;
+                }
+            }
         }
         young
     }
@@ -200,15 +278,24 @@ impl Runtime {
     pub fn process_msgpack(&mut self, sec: u32, nsec: u32, record: &[u8]) -> Option<Output<'_>> {
         // The clock is not needed to judge a record, only to checkpoint
         // after it: a declined record is counted once, by the general path.
-        if self.direct_enabled
-            && self
+        if self.direct_enabled {
+            match self
                 .direct
                 .record(&mut self.filter, sec, nsec, record, &mut self.mp_out)
-        {
-            self.direct_records += 1;
-            let young = self.tick();
-            self.settle(young);
-            return Some(Output::Record(&self.mp_out));
+            {
+                Outcome::Record => {
+                    self.direct_records += 1;
+                    let young = self.tick();
+                    self.settle(young);
+                    return Some(Output::Record(&self.mp_out));
+                }
+                Outcome::Drop => {
+                    self.direct_records += 1;
+                    self.tick();
+                    return Some(Output::Drop);
+                }
+                Outcome::Declined => {}
+            }
         }
         let mut json_in = std::mem::take(&mut self.mp_json);
         json_in.clear();

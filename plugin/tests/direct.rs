@@ -18,6 +18,11 @@ fn runtime(direct: bool) -> Runtime {
         json!({
             "quota": {"bytes": 1 << 30, "tools": {"tiny": {"bytes": 1500, "window_seconds": 60}}},
             "line_limit_bytes": 200,
+            "classes": [{"name": "short", "line_limit_bytes": 100, "quota": {"bytes": 900, "window_seconds": 30}}],
+            "routes": [
+                {"match": {"pod": "p2", "namespace": "tool-foo"}, "action": "drop"},
+                {"match": {"pod": "p1"}, "action": "class", "class": "short"}
+            ],
         })
         .to_string()
         .as_bytes(),

@@ -42,10 +42,44 @@ fn labels_the_design_sample() {
             "afterlog": {"tool": "foo", "job": "myjob", "kind": "cronjob", "namespace": "tool-foo",
                 "pod": "myjob-28889999-abcde", "container": "job",
                 "container_id": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                "node": "node-1", "route": "foo.myjob.myjob-28889999-abcde.job"}})
+                "node": "node-1", "route": "default.foo.myjob.myjob-28889999-abcde.job",
+                "class": "default"}})
     );
     // The second record of the same container comes from the label cache.
     assert_eq!(run(&mut f, &rec).unwrap(), out);
+}
+
+#[test]
+fn routing_rules_drop_classify_and_override() {
+    let cfg = Config::parse(
+        json!({
+            "quota": {"bytes": 1_000_000, "tools": {"foo": {"bytes": 1_000_000}}},
+            "classes": [{"name": "long", "line_limit_bytes": 4, "quota": {"bytes": 300}}],
+            "routes": [
+                {"match": {"labels": {"afterlog.io/collect": "false"}}, "action": "drop"},
+                {"match": {"job": "build"}, "action": "class", "class": "long"},
+                {"match": {"labels": {"tier": "x"}}, "action": "class", "class": "long"}
+            ]
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut f = Filter::new(cfg).unwrap();
+    let opted_out = sample("web-1", json!({"afterlog.io/collect": "false"}), "hello");
+    assert_eq!(f.process(0, 0, &opted_out), Output::Drop);
+    let build = sample("web-2", json!({"afterlog.io/job": "build"}), "hello");
+    let out = run(&mut f, &build).unwrap();
+    assert_eq!(out["afterlog"]["class"], "long");
+    assert_eq!(out["afterlog"]["route"], "long.foo.build.web-2.job");
+    // The class's line limit.
+    assert_eq!(out["log"], format!("hell{}", afterlog_contract::record::truncation_marker(1)));
+    // foo's own budget beats the class's: far more than 300 bytes pass.
+    for _ in 0..20 {
+        assert!(run(&mut f, &build).unwrap()["afterlog"]["event"].is_null());
+    }
+    let plain = sample("web-3", json!({}), "hello");
+    assert_eq!(run(&mut f, &plain).unwrap()["afterlog"]["class"], "default");
 }
 
 #[test]

@@ -132,3 +132,55 @@ fn invalid_config_falls_back_to_defaults() {
     let mut rt = Runtime::open(&dirs(&d), clock);
     assert_eq!(feed(&mut rt, 0, 3), "kkk");
 }
+
+/// The config file is looked at every `reload_seconds`: a valid change is
+/// taken (quota state kept), an invalid one is reported and the running
+/// config kept — never defaults that would collect what a rule drops.
+#[test]
+fn config_changes_are_reloaded_and_bad_ones_ignored() {
+    let _turn = serial();
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join(config::FILE_NAME);
+    let write = |routes: Value| {
+        let cfg = json!({"reload_seconds": 10, "classes": [{"name": "long"}], "routes": routes});
+        std::fs::write(&file, cfg.to_string()).unwrap();
+    };
+    let class = |rt: &mut Runtime| match rt.process(1_795_618_800, 0, &record(1)) {
+        Output::Record(b) => {
+            let v: Value = serde_json::from_slice(&b[..b.len() - 1]).unwrap();
+            v["afterlog"]["class"].as_str().unwrap().to_string()
+        }
+        Output::Drop => "DROP".to_string(),
+        Output::Unchanged => "unchanged".to_string(),
+    };
+    // Past the young phase, the clock is read every few dozen calls.
+    let settle = |rt: &mut Runtime| {
+        advance(11);
+        for n in 0..64 {
+            rt.process(0, 0, &record_of("tool-bar", n));
+        }
+    };
+    write(json!([{"match": {"namespace": "tool-foo"}, "action": "class", "class": "long"}]));
+    let mut rt = Runtime::open(&dirs(&d), clock);
+    assert_eq!(class(&mut rt), "long");
+    write(json!([{"match": {"namespace": "tool-foo"}, "action": "drop"}]));
+    // Not before the interval …
+    assert_eq!(class(&mut rt), "long");
+    settle(&mut rt);
+    // … then taken.
+    assert_eq!(class(&mut rt), "DROP");
+    // A mistake (an undefined class) keeps the running rules.
+    write(json!([{"match": {}, "action": "class", "class": "nope"}]));
+    settle(&mut rt);
+    assert_eq!(class(&mut rt), "DROP");
+    // So does a file that is not JSON, or gone.
+    std::fs::write(&file, b"{").unwrap();
+    settle(&mut rt);
+    assert_eq!(class(&mut rt), "DROP");
+    std::fs::remove_file(&file).unwrap();
+    settle(&mut rt);
+    assert_eq!(class(&mut rt), "DROP");
+    write(json!([]));
+    settle(&mut rt);
+    assert_eq!(class(&mut rt), "default");
+}

@@ -110,11 +110,14 @@ fn yaml_and_classic_drop_ins_are_the_same_pipeline() {
         "wasm_heap_size      8M",
         "Name\t\trewrite_tag.2 (rewrite_tag, id=2)",
         "rule                $afterlog['route'] ^(.+)$ afterlog.$afterlog['route'] false",
-        "Name\t\ts3.0 (s3, id=0)",
-        "Match\t\tafterlog.*",
-        "s3_key_format       /raw/$TAG[1]/$TAG[2]/$TAG[3]/$TAG[4]/%Y%m%dT%H%M%SZ-$UUID.gz",
+        // match_regex: the report shows no Match (the end-to-end test
+        // proves which classes reach which output).
+        "Name\t\ts3.0 (s3, id=0)\n    Match\t\t(null)",
+        "s3_key_format       /raw/$TAG[2]/$TAG[3]/$TAG[4]/$TAG[5]/%Y%m%dT%H%M%SZ-$UUID.gz",
         "Retry Limit\t\t100",
-        "Name\t\tnull.1 (null, id=1)",
+        "Name\t\ts3.1 (s3, id=1)\n    Match\t\tafterlog.long-retention.*",
+        "s3_key_format       /long-retention/raw/$TAG[2]/$TAG[3]/$TAG[4]/$TAG[5]/%Y%m%dT%H%M%SZ-$UUID.gz",
+        "Name\t\tnull.2 (null, id=2)",
     ] {
         assert!(a.contains(want), "the report lacks {want:?}:\n{a}");
     }

@@ -31,7 +31,7 @@ fn run(seed: u64, n: usize, cfg: Config) {
                 reference::normalise(&rec, Some(&b[..b.len() - 1]))
             }
             Output::Unchanged => reference::normalise(&rec, None),
-            Output::Drop => Err("dropped".into()),
+            Output::Drop => Ok(Expected::Dropped),
         };
         let got = got.unwrap_or_else(|e| {
             panic!(
@@ -63,4 +63,27 @@ fn lean_core_matches_reference_on_two_million_records() {
     let b = std::thread::spawn(|| run(2, 1_000_000, unlimited(40, true)));
     a.join().unwrap();
     b.join().unwrap();
+}
+
+/// Routing rules of every kind over the generator's namespaces, pods and
+/// labels: drops, classes with their own line limit, first match wins.
+#[test]
+fn lean_core_matches_reference_with_routing_rules() {
+    let mut cfg = Config::parse(
+        serde_json::json!({
+            "classes": [{"name": "short", "line_limit_bytes": 30}, {"name": "builds"}, {"name": "team"}],
+            "routes": [
+                {"match": {"labels": {"toolforge": "tool", "job-name": {"present": true}}}, "action": "drop"},
+                {"match": {"kind": "build"}, "action": "class", "class": "builds"},
+                {"match": {"namespace": {"glob": "tool-?o*"}}, "action": "class", "class": "short"},
+                {"match": {"pod": {"regex": "^db-[0-9]$"}, "labels": {"pod-template-hash": {"present": false}}}, "action": "class", "class": "team"},
+                {"match": {"tool": {"in": ["bar", "a.b"]}, "container": {"regex": "."}}, "action": "class", "class": "team"}
+            ]
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    cfg.quota.bytes = u64::MAX;
+    run(3, 300_000, cfg);
 }

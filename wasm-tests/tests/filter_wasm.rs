@@ -159,7 +159,8 @@ fn labels_every_workload_kind_by_default() {
         assert_eq!(a["container"], json!("main"));
         assert_eq!(a["container_id"], json!("c0ffee".repeat(10) + "0123"));
         assert_eq!(a["node"], json!("node-7"));
-        assert_eq!(a["route"], json!(format!("{tool}.{job}.{pod}.main")));
+        assert_eq!(a["route"], json!(format!("default.{tool}.{job}.{pod}.main")));
+        assert_eq!(a["class"], json!("default"));
         assert_eq!(
             out["ts"],
             json!(1_795_618_800_000_000_002u64),
@@ -186,7 +187,7 @@ fn route_parts_are_key_encoded() {
     let out = kept(&h.call(TAG, SEC, 0, &rec));
     assert_eq!(
         out["afterlog"]["route"],
-        json!("a_2eb._4dy_20_4aob.x.side_5fcar")
+        json!("default.a_2eb._4dy_20_4aob.x.side_5fcar")
     );
 }
 
@@ -521,6 +522,18 @@ fn config_mistakes_are_reported_with_the_file() {
             json!({"labels": {"job": [{"from": "label"}]}}),
             "labels.job[0]",
         ),
+        (
+            json!({"routes": [{"action": "drop"}, {"action": "archive"}]}),
+            "routes[1]: unknown variant `archive`",
+        ),
+        (
+            json!({"routes": [{"match": {"pod": {"regex": "(x"}}, "action": "drop"}]}),
+            "routes[0]: bad regex",
+        ),
+        (
+            json!({"classes": [{"name": "a"}, {"name": "a"}]}),
+            "classes[1]: class \"a\" is defined twice",
+        ),
     ];
     for (cfg, want) in cases {
         let (mut h, d) = host_with(Some(cfg.clone()), Lifetime::Persistent);
@@ -549,4 +562,95 @@ fn config_mistakes_are_reported_with_the_file() {
             "{cfg}: {err}"
         );
     }
+}
+
+/// Routing rules from the config file, through the `.wasm` in both modes:
+/// an opted-out pod is not collected, a build goes to its class (its tag
+/// route starts with it), the rest to `default`; a later edit is taken,
+/// and a broken edit is reported once and changes nothing.
+#[test]
+fn routing_rules_drop_and_classify_and_reload() {
+    let rules = |extra: Value| {
+        json!({"reload_seconds": 10, "classes": [{"name": "long-retention"}],
+            "routes": [
+                {"match": {"labels": {"afterlog.io/collect": "false"}}, "action": "drop"},
+                {"match": {"labels": {"tekton.dev/pipelineRun": {"present": true}}}, "action": "class", "class": "long-retention"},
+                extra
+            ]})
+    };
+    let (mut h, d) = host_with(
+        Some(rules(json!({"match": {"namespace": "tool-never"}, "action": "drop"}))),
+        Lifetime::Persistent,
+    );
+    let opted_out = k8s_record("tool-foo", "web-1", "main", json!({"afterlog.io/collect": "false"}), "x", "2026-11-25T15:00:00Z");
+    let build = k8s_record("tool-foo", "foo-buildpacks-pipelinerun-vx8tq-build-pod", "step", json!({"tekton.dev/pipelineRun": "foo-buildpacks-pipelinerun-vx8tq"}), "x", "2026-11-25T15:00:00Z");
+    let web = k8s_record("tool-bar", "web-1", "main", json!({}), "x", "2026-11-25T15:00:00Z");
+    let as_msgpack = |rec: &[u8]| {
+        let v: Value = serde_json::from_slice(rec).unwrap();
+        let mut out = Vec::new();
+        rmpv::encode::write_value(&mut out, &to_rmpv(&v)).unwrap();
+        out
+    };
+    let class = |h: &mut FilterHost, rec: &[u8]| -> String {
+        let json_mode = match h.call(TAG, SEC, 0, rec) {
+            Outcome::Dropped(_) => "DROP".to_string(),
+            o => {
+                let v = kept(&o);
+                let class = v["afterlog"]["class"].as_str().unwrap().to_string();
+                assert!(v["afterlog"]["route"].as_str().unwrap().starts_with(&format!("{class}.")));
+                class
+            }
+        };
+        let msgpack_mode = match h.call_msgpack(TAG, SEC, 0, &as_msgpack(rec)) {
+            Err(_) => "DROP".to_string(),
+            Ok(b) => {
+                let v = decode_nf(&b);
+                v["afterlog"]["class"].as_str().unwrap().to_string()
+            }
+        };
+        assert_eq!(json_mode, msgpack_mode);
+        json_mode
+    };
+    for _ in 0..3 {
+        assert_eq!(class(&mut h, &opted_out), "DROP");
+        assert_eq!(class(&mut h, &build), "long-retention");
+        assert_eq!(class(&mut h, &web), "default");
+    }
+    let file = d.path().join(config::FILE_NAME);
+    let later = |h: &mut FilterHost| {
+        advance(h, Duration::from_secs(11));
+        for _ in 0..64 {
+            h.call(TAG, SEC, 0, &foo_record("tick"));
+        }
+    };
+    std::fs::write(&file, rules(json!({"match": {"namespace": "tool-bar"}, "action": "drop"})).to_string()).unwrap();
+    later(&mut h);
+    assert_eq!(class(&mut h, &web), "DROP");
+    // A broken edit: reported once, the running rules kept.
+    std::fs::write(&file, rules(json!({"match": {"pod": {"regex": "(x"}}, "action": "drop"})).to_string()).unwrap();
+    later(&mut h);
+    later(&mut h);
+    assert_eq!(class(&mut h, &web), "DROP");
+    assert_eq!(class(&mut h, &opted_out), "DROP");
+    let err = h.stderr();
+    assert_eq!(err.matches("keeping the running config").count(), 1, "{err}");
+    assert!(err.contains("routes[2]: bad regex"), "{err}");
+}
+
+fn to_rmpv(v: &Value) -> rmpv::Value {
+    match v {
+        Value::Null => rmpv::Value::Nil,
+        Value::Bool(b) => rmpv::Value::Boolean(*b),
+        Value::Number(n) => n.as_u64().map_or_else(|| rmpv::Value::F64(n.as_f64().unwrap()), rmpv::Value::from),
+        Value::String(s) => rmpv::Value::from(s.as_str()),
+        Value::Array(a) => rmpv::Value::Array(a.iter().map(to_rmpv).collect()),
+        Value::Object(m) => rmpv::Value::Map(m.iter().map(|(k, v)| (rmpv::Value::from(k.as_str()), to_rmpv(v))).collect()),
+    }
+}
+
+/// An NF1 answer as the reader sees it.
+fn decode_nf(bytes: &[u8]) -> Value {
+    let mut json = Vec::new();
+    afterlog_filter::msgpack::to_json(bytes, &mut json).unwrap();
+    afterlog_contract::nf::decode_record(serde_json::from_slice(&json).unwrap()).unwrap()
 }

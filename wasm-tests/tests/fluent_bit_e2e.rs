@@ -331,7 +331,7 @@ fn u(v: &Value, k: &str) -> u64 {
 
 /// The exact `afterlog` object of an ordinary record.
 fn expected_labels(pod: &Pod, container: &str, e: &Expect) -> Value {
-    let route = [e.tool, e.job, pod.name.as_str(), container]
+    let route = ["default", e.tool, e.job, pod.name.as_str(), container]
         .map(keys::encode)
         .join(".");
     json!({
@@ -344,6 +344,7 @@ fn expected_labels(pod: &Pod, container: &str, e: &Expect) -> Value {
         label::CONTAINER_ID: pod.container_id(container),
         label::NODE: pod.node,
         label::ROUTE: route,
+        label::CLASS: "default",
     })
 }
 
