@@ -31,7 +31,7 @@ pub async fn job(
         .iter()
         .map(|l| l.parsed.origin.pod.clone())
         .collect();
-    pods.extend(index.metas.keys().cloned());
+    pods.extend(index.metas.iter().flat_map(|m| m.keys().cloned()));
     for pod in &pods {
         lease.keep(c.store.as_ref(), c.now()).await?;
         let merged = pod_merge(c, &index, tool, job, pod, report).await;

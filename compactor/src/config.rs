@@ -1,6 +1,7 @@
 //! The compactor's settings: timing of the protocol's steps, merged object
-//! size, and how long each tool's logs are kept.
+//! size, and how long each tool's logs are kept, per routing class.
 
+use afterlog_contract::routing::check_class_name;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,7 +16,11 @@ pub struct Limits {
     pub max_age_days: Option<u64>,
 }
 
-/// Defaults for every tool, and overrides by tool name.
+/// The routing class of the store `--store` names, and of records written
+/// before records carried a class.
+pub use afterlog_contract::routing::DEFAULT_CLASS;
+
+/// Defaults for every tool, and overrides by tool name and by routing class.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Retention {
@@ -23,15 +28,41 @@ pub struct Retention {
     pub default: Limits,
     #[serde(default)]
     pub tools: BTreeMap<String, Limits>,
+    /// By routing class: limits for that class's store, which override
+    /// the ones above.
+    #[serde(default)]
+    pub classes: BTreeMap<String, ClassRetention>,
+}
+
+/// The retention of one routing class's store: its defaults and its
+/// overrides by tool.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassRetention {
+    #[serde(default, flatten)]
+    pub default: Limits,
+    #[serde(default)]
+    pub tools: BTreeMap<String, Limits>,
 }
 
 impl Retention {
-    /// A tool's limits: its override's fields where set, else the defaults.
-    pub fn for_tool(&self, tool: &str) -> Limits {
-        let o = self.tools.get(tool).copied().unwrap_or_default();
+    /// The limits of tool `tool` in the store of class `class`, field by
+    /// field from the most specific place that sets it:
+    /// `classes[class].tools[tool]`, `classes[class]`, `tools[tool]`, the
+    /// defaults. A class's own limits beat a tool's general override: a
+    /// class exists to keep its logs differently from the rest.
+    pub fn limits(&self, class: &str, tool: &str) -> Limits {
+        let c = self.classes.get(class);
+        let layers = [
+            c.and_then(|c| c.tools.get(tool)).copied(),
+            c.map(|c| c.default),
+            self.tools.get(tool).copied(),
+            Some(self.default),
+        ];
+        let pick = |f: fn(&Limits) -> Option<u64>| layers.iter().flatten().find_map(f);
         Limits {
-            max_bytes: o.max_bytes.or(self.default.max_bytes),
-            max_age_days: o.max_age_days.or(self.default.max_age_days),
+            max_bytes: pick(|l| l.max_bytes),
+            max_age_days: pick(|l| l.max_age_days),
         }
     }
 }
@@ -42,7 +73,9 @@ impl Retention {
 /// {"settle_minutes": 15, "grace_minutes": 60, "target_mib": 16,
 ///  "orphan_hours": 24, "lease_seconds": 300,
 ///  "retention": {"max_age_days": 90, "max_bytes": 10737418240,
-///                "tools": {"noisy-tool": {"max_bytes": 1073741824}}}}
+///                "tools": {"noisy-tool": {"max_bytes": 1073741824}},
+///                "classes": {"long-retention": {"max_age_days": 365,
+///                                               "tools": {"audit": {"max_age_days": 730}}}}}}
 /// ```
 /// Every field is optional.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -145,6 +178,29 @@ impl Config {
         if self.grace_minutes == 0 {
             return Err("grace_minutes must be at least 1".into());
         }
+        for class in self.retention.classes.keys() {
+            check_class_name(class).map_err(|e| format!("retention.classes: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Checks that every class `retention.classes` names is one of `known`
+    /// (the classes the service serves): retention for a class nobody
+    /// compacts is a typo that would silently keep logs for the default time.
+    pub fn check_classes<'a>(
+        &self,
+        known: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Result<(), String> {
+        for class in self.retention.classes.keys() {
+            if !known.clone().into_iter().any(|k| k == class) {
+                let known: Vec<&str> = known.into_iter().collect();
+                return Err(format!(
+                    "retention.classes.{class}: no store serves class {class:?} \
+                     (known: {}); add --class {class}=STORE or remove it",
+                    known.join(", ")
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -161,13 +217,13 @@ mod tests {
         .unwrap();
         assert_eq!(c.settle_minutes, 15);
         assert_eq!(
-            c.retention.for_tool("t"),
+            c.retention.limits(DEFAULT_CLASS, "t"),
             Limits {
                 max_bytes: Some(5),
                 max_age_days: Some(90)
             }
         );
-        assert_eq!(c.retention.for_tool("u").max_bytes, None);
+        assert_eq!(c.retention.limits(DEFAULT_CLASS, "u").max_bytes, None);
         assert_eq!(Config::default().target_bytes(), 16 << 20);
         assert!(serde_json::from_str::<Config>(r#"{"settle": 1}"#).is_err());
         assert!(
@@ -175,6 +231,77 @@ mod tests {
                 .unwrap()
                 .check()
                 .is_err()
+        );
+    }
+
+    fn limits(max_age_days: Option<u64>, max_bytes: Option<u64>) -> Limits {
+        Limits {
+            max_bytes,
+            max_age_days,
+        }
+    }
+
+    /// classes[C].tools[T], else classes[C], else tools[T], else the
+    /// defaults — field by field.
+    #[test]
+    fn class_retention_precedence() {
+        let c: Config = serde_json::from_str(
+            r#"{"retention": {"max_age_days": 90, "max_bytes": 1000,
+                "tools": {"x": {"max_age_days": 30}, "y": {"max_bytes": 7}},
+                "classes": {
+                  "long-retention": {"max_age_days": 365,
+                                     "tools": {"x": {"max_bytes": 50}, "z": {"max_age_days": 2}}},
+                  "bare": {}}}}"#,
+        )
+        .unwrap();
+        c.check().unwrap();
+        let r = &c.retention;
+        // No class entry: the tool override, then the defaults.
+        assert_eq!(r.limits(DEFAULT_CLASS, "x"), limits(Some(30), Some(1000)));
+        assert_eq!(r.limits(DEFAULT_CLASS, "y"), limits(Some(90), Some(7)));
+        assert_eq!(r.limits(DEFAULT_CLASS, "w"), limits(Some(90), Some(1000)));
+        assert_eq!(r.limits("unknown", "x"), limits(Some(30), Some(1000)));
+        // The class's tool entry, then the class, beat the tool override.
+        assert_eq!(r.limits("long-retention", "x"), limits(Some(365), Some(50)));
+        assert_eq!(r.limits("long-retention", "y"), limits(Some(365), Some(7)));
+        assert_eq!(r.limits("long-retention", "z"), limits(Some(2), Some(1000)));
+        assert_eq!(
+            r.limits("long-retention", "w"),
+            limits(Some(365), Some(1000))
+        );
+        // An empty class entry changes nothing.
+        assert_eq!(r.limits("bare", "x"), limits(Some(30), Some(1000)));
+        assert_eq!(r.limits("bare", "w"), limits(Some(90), Some(1000)));
+
+        assert!(
+            c.check_classes(["default", "long-retention", "bare"])
+                .is_ok()
+        );
+        let e = c.check_classes(["default", "long-retention"]).unwrap_err();
+        assert!(
+            e.contains("retention.classes.bare") && e.contains("--class bare="),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn class_names_are_checked() {
+        let bad: Config =
+            serde_json::from_str(r#"{"retention": {"classes": {"Long": {"max_age_days": 1}}}}"#)
+                .unwrap();
+        assert!(bad.check().unwrap_err().contains("retention.classes"));
+        // A typo inside a class is refused, like anywhere else.
+        assert!(
+            serde_json::from_str::<Config>(
+                r#"{"retention": {"classes": {"long": {"max_age": 1}}}}"#
+            )
+            .is_err()
+        );
+        assert!(
+            serde_json::from_str::<Config>(
+                r#"{"retention": {"classes": {"long": {"tools": {"t": {"max_age": 1}}}}}}"#
+            )
+            .is_err()
         );
     }
 }

@@ -13,7 +13,7 @@ pub mod lease;
 pub mod retention;
 pub mod versioned;
 
-pub use config::{Config, Limits, Retention};
+pub use config::{ClassRetention, Config, DEFAULT_CLASS, Limits, Retention};
 pub use lease::{Lease, LeaseError};
 
 use afterlog_contract::keys;
@@ -88,8 +88,15 @@ impl std::fmt::Display for Report {
 }
 
 /// A compactor: who it is (for the lease), where, how, and its clock.
+///
+/// It works on one store, the store of one routing class: each class's
+/// store has its own lease, raw objects, metas and retention, so the
+/// stores of several classes are compacted independently, one `Compactor`
+/// each.
 pub struct Compactor {
     pub store: Store,
+    /// The routing class `store` holds: picks its retention limits.
+    pub class: String,
     pub config: Config,
     pub holder: String,
     /// ns since the epoch; tests move time forward.
@@ -147,9 +154,16 @@ pub(crate) async fn delete_if_present(
 }
 
 impl Compactor {
+    /// A compactor of the `default` class's store.
     pub fn new(store: Store, config: Config) -> Compactor {
+        Self::for_class(DEFAULT_CLASS, store, config)
+    }
+
+    /// A compactor of the store of routing class `class`.
+    pub fn for_class(class: &str, store: Store, config: Config) -> Compactor {
         Compactor {
             store,
+            class: class.to_string(),
             config,
             holder: holder_name(),
             clock: system_clock,
@@ -206,6 +220,7 @@ impl Compactor {
                 if last_progress.elapsed().as_secs() >= 10 {
                     last_progress = Instant::now();
                     tracing::info!(
+                        class = %self.class,
                         tool,
                         done = i,
                         of = tools.len(),

@@ -27,7 +27,7 @@ pub async fn apply(
     tool: &str,
     report: &mut Report,
 ) -> Result<(), CompactError> {
-    let limits = c.config.retention.for_tool(tool);
+    let limits = c.config.retention.limits(&c.class, tool);
     if limits.max_bytes.is_none() && limits.max_age_days.is_none() {
         return Ok(());
     }
@@ -41,10 +41,9 @@ pub async fn apply(
         let ix = JobIndex::load(store, tool, job).await?;
         for r in ix.runs() {
             let meta_last = ix
-                .metas
-                .get(&r.pod)
-                .and_then(|m| m.pod.as_ref())
-                .and_then(|p| p.last_ts);
+                .pod_metas(&r.pod)
+                .filter_map(|m| m.pod.as_ref()?.last_ts)
+                .max();
             let upload = r
                 .summary
                 .last_upload_secs
@@ -78,6 +77,7 @@ pub async fn apply(
         }
         lease.keep(store, c.now()).await?;
         tracing::info!(
+            class = %c.class,
             tool,
             job = %run.job,
             pod = %run.pod,

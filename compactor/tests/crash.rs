@@ -32,6 +32,7 @@ fn config() -> Config {
 fn compactor(store: Store, holder: &str) -> Compactor {
     Compactor {
         store,
+        class: afterlog_compactor::DEFAULT_CLASS.into(),
         config: config(),
         holder: holder.to_string(),
         clock,
@@ -308,6 +309,7 @@ fn retention_removes_oldest_runs() {
         set_clock(start + 26 * 60 * MIN);
         let c = Compactor {
             store: store.clone(),
+            class: afterlog_compactor::DEFAULT_CLASS.into(),
             config: cfg.clone(),
             holder: "r".into(),
             clock,
@@ -324,6 +326,7 @@ fn retention_removes_oldest_runs() {
         set_clock(common::BASE + 3 * 86_400_000_000_000);
         let c = Compactor {
             store: store.clone(),
+            class: afterlog_compactor::DEFAULT_CLASS.into(),
             config: cfg,
             holder: "r".into(),
             clock,

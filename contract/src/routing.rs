@@ -233,14 +233,38 @@ mod tests {
     #[test]
     fn mistakes_name_the_rule() {
         let cases = [
-            (json!([{"action": "drop"}, {"action": "archive"}]), "routes[1]: unknown variant `archive`"),
-            (json!([{"action": "class"}]), "routes[0]: \"action\": \"class\" needs \"class\""),
-            (json!([{"action": "drop", "class": "long"}]), "routes[0]: \"action\": \"drop\" takes no"),
-            (json!([{"action": "class", "class": "nope"}]), "routes[0]: class \"nope\" is not defined"),
-            (json!([{"action": "class", "class": "Bad_Name"}]), "routes[0]: class name \"Bad_Name\""),
-            (json!([{"match": {"nmespace": "x"}, "action": "drop"}]), "routes[0]: unknown field `nmespace`"),
-            (json!([{}, {"match": {"pod": {"globb": "x"}}, "action": "drop"}]), "routes[0]: missing field `action`"),
-            (json!([{"match": {"pod": {"globb": "x"}}, "action": "drop"}]), "routes[0]: a match value is a string or one of"),
+            (
+                json!([{"action": "drop"}, {"action": "archive"}]),
+                "routes[1]: unknown variant `archive`",
+            ),
+            (
+                json!([{"action": "class"}]),
+                "routes[0]: \"action\": \"class\" needs \"class\"",
+            ),
+            (
+                json!([{"action": "drop", "class": "long"}]),
+                "routes[0]: \"action\": \"drop\" takes no",
+            ),
+            (
+                json!([{"action": "class", "class": "nope"}]),
+                "routes[0]: class \"nope\" is not defined",
+            ),
+            (
+                json!([{"action": "class", "class": "Bad_Name"}]),
+                "routes[0]: class name \"Bad_Name\"",
+            ),
+            (
+                json!([{"match": {"nmespace": "x"}, "action": "drop"}]),
+                "routes[0]: unknown field `nmespace`",
+            ),
+            (
+                json!([{}, {"match": {"pod": {"globb": "x"}}, "action": "drop"}]),
+                "routes[0]: missing field `action`",
+            ),
+            (
+                json!([{"match": {"pod": {"globb": "x"}}, "action": "drop"}]),
+                "routes[0]: a match value is a string or one of",
+            ),
         ];
         for (v, want) in cases {
             let e = parse(v).unwrap_err().to_string();

@@ -106,9 +106,7 @@ impl Direct {
         let mut time_text = None;
         let mut entry = None;
         for _ in 0..members {
-            let Some(key) = fixstr(input, &mut at) else {
-                return None;
-            };
+            let key = fixstr(input, &mut at)?;
             let bit = match key {
                 b"time" => 1,
                 b"stream" => 2,
@@ -128,9 +126,7 @@ impl Direct {
                     None => return None,
                 },
                 2 | 8 => {
-                    let Some(s) = str_at(input, &mut at) else {
-                        return None;
-                    };
+                    let s = str_at(input, &mut at)?;
                     if std::str::from_utf8(s).is_err() {
                         return None;
                     }
@@ -142,9 +138,7 @@ impl Direct {
                     n_copied += 1;
                 }
                 4 => {
-                    if str_at(input, &mut at).is_none() {
-                        return None;
-                    }
+                    str_at(input, &mut at)?;
                 }
                 16 => match uint_at(input, &mut at) {
                     Some(v) => {
@@ -162,12 +156,8 @@ impl Direct {
         if at != input.len() {
             return None;
         }
-        let Some(e) = entry.map(|i| &self.cache[i]) else {
-            return None;
-        };
-        let Some(d) = e.derived.as_deref() else {
-            return None;
-        };
+        let e = entry.map(|i| &self.cache[i])?;
+        let d = e.derived.as_deref()?;
         if d.drop {
             return Some(Outcome::Drop);
         }
@@ -296,8 +286,16 @@ fn str_at<'a>(b: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
     let (head, n) = match t {
         0xa0..=0xbf => (1, usize::from(t & 0x1f)),
         0xd9 => (2, usize::from(*b.get(*at + 1)?)),
-        0xda => (3, usize::from(u16::from_be_bytes(b.get(*at + 1..*at + 3)?.try_into().ok()?))),
-        0xdb => (5, u32::from_be_bytes(b.get(*at + 1..*at + 5)?.try_into().ok()?) as usize),
+        0xda => (
+            3,
+            usize::from(u16::from_be_bytes(
+                b.get(*at + 1..*at + 3)?.try_into().ok()?,
+            )),
+        ),
+        0xdb => (
+            5,
+            u32::from_be_bytes(b.get(*at + 1..*at + 5)?.try_into().ok()?) as usize,
+        ),
         _ => return None,
     };
     let start = *at + head;
@@ -341,7 +339,11 @@ fn json_len(s: &[u8]) -> usize {
     let mut n = s.len() + 2;
     for &c in s {
         if c < 0x20 {
-            n += if matches!(c, b'\n' | b'\r' | b'\t') { 1 } else { 5 };
+            n += if matches!(c, b'\n' | b'\r' | b'\t') {
+                1
+            } else {
+                5
+            };
         } else if c == b'"' || c == b'\\' {
             n += 1;
         }
@@ -371,7 +373,14 @@ mod tests {
 
     #[test]
     fn json_len_is_what_write_str_writes() {
-        for s in ["", "plain", "a\"b\\c", "\n\r\t\u{0}\u{1f}", "é ü 日本", "\u{7f}"] {
+        for s in [
+            "",
+            "plain",
+            "a\"b\\c",
+            "\n\r\t\u{0}\u{1f}",
+            "é ü 日本",
+            "\u{7f}",
+        ] {
             let mut out = Vec::new();
             json::write_str(&mut out, s);
             assert_eq!(json_len(s.as_bytes()), out.len(), "{s:?}");

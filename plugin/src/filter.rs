@@ -367,9 +367,7 @@ impl Filter {
             match role {
                 Role::Skip => continue,
                 Role::Log if Some(i) != log => continue,
-                Role::Log => {
-                    write_log(out, record, m, d.line_limit, &mut self.scratch)
-                }
+                Role::Log => write_log(out, record, m, d.line_limit, &mut self.scratch),
                 Role::Copy => out.extend_from_slice(m.whole(record)),
             }
             out.push(b',');

@@ -142,7 +142,11 @@ impl Quotas {
             return false;
         };
         let fresh = window > st.window;
-        let (used, marked) = if fresh { (0, false) } else { (st.used, st.marked) };
+        let (used, marked) = if fresh {
+            (0, false)
+        } else {
+            (st.used, st.marked)
+        };
         if marked || st.dropped.records > 0 || used.saturating_add(bytes) > budget.bytes {
             return false;
         }

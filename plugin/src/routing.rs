@@ -245,22 +245,40 @@ mod tests {
         }));
         let cases = [
             (pod("tool-foo", "web-1", &[]), "default"),
-            (pod("tool-foo", "web-1", &[("afterlog.io/collect", "false")]), "DROP"),
-            (pod("tool-foo", "web-1", &[("afterlog.io/collect", "true")]), "default"),
+            (
+                pod("tool-foo", "web-1", &[("afterlog.io/collect", "false")]),
+                "DROP",
+            ),
+            (
+                pod("tool-foo", "web-1", &[("afterlog.io/collect", "true")]),
+                "default",
+            ),
             (pod("tool-noisy", "x", &[]), "DROP"),
             (pod("tool-foo", "build-x", &[]), "long-retention"),
             // First match wins: opted out beats the build rule.
-            (pod("tool-foo", "build-x", &[("afterlog.io/collect", "false")]), "DROP"),
+            (
+                pod("tool-foo", "build-x", &[("afterlog.io/collect", "false")]),
+                "DROP",
+            ),
             (pod("tool-team-a", "web", &[]), "team"),
             (pod("tool-teamx", "web", &[]), "default"),
-            (pod("tool-foo", "deploy-1", &[("afterlog.io/platform", "")]), "platform"),
+            (
+                pod("tool-foo", "deploy-1", &[("afterlog.io/platform", "")]),
+                "platform",
+            ),
             (pod("tool-foo", "deploy-1", &[]), "default"),
-            (pod("tool-foo", "web", &[("afterlog.io/platform", "")]), "default"),
+            (
+                pod("tool-foo", "web", &[("afterlog.io/platform", "")]),
+                "default",
+            ),
         ];
         for (p, want) in cases {
             assert_eq!(class_of(&r, &p), want, "{p:?}");
         }
-        match r.route(&pod("tool-foo", "build-1", &[]).0, &pod("tool-foo", "build-1", &[]).1) {
+        match r.route(
+            &pod("tool-foo", "build-1", &[]).0,
+            &pod("tool-foo", "build-1", &[]).1,
+        ) {
             Route::Class(c) => assert_eq!(c.quota.map(|b| b.bytes), Some(5)),
             Route::Drop => panic!(),
         }

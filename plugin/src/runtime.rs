@@ -73,7 +73,9 @@ struct Watch {
 type Stamp = (Option<std::time::SystemTime>, u64);
 
 fn stamp(path: &Path) -> Option<Stamp> {
-    fs::metadata(path).ok().map(|m| (m.modified().ok(), m.len()))
+    fs::metadata(path)
+        .ok()
+        .map(|m| (m.modified().ok(), m.len()))
 }
 
 /// Reads and checks a config file; the error names the file.
@@ -237,7 +239,11 @@ impl Runtime {
         let young = self.now_ns.saturating_sub(self.started_ns) < self.interval_ns;
         if young || self.calls.is_multiple_of(CLOCK_EVERY) {
             self.now_ns = (self.clock)();
-            if self.watch.as_ref().is_some_and(|w| self.now_ns >= w.next_ns) {
+            if self
+                .watch
+                .as_ref()
+                .is_some_and(|w| self.now_ns >= w.next_ns)
+            {
                 self.reload_if_changed();
                 let every = self.reload_ns();
                 if every == 0 {

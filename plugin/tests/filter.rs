@@ -73,7 +73,10 @@ fn routing_rules_drop_classify_and_override() {
     assert_eq!(out["afterlog"]["class"], "long");
     assert_eq!(out["afterlog"]["route"], "long.foo.build.web-2.job");
     // The class's line limit.
-    assert_eq!(out["log"], format!("hell{}", afterlog_contract::record::truncation_marker(1)));
+    assert_eq!(
+        out["log"],
+        format!("hell{}", afterlog_contract::record::truncation_marker(1))
+    );
     // foo's own budget beats the class's: far more than 300 bytes pass.
     for _ in 0..20 {
         assert!(run(&mut f, &build).unwrap()["afterlog"]["event"].is_null());

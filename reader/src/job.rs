@@ -5,21 +5,18 @@
 //! therefore follows the objects that overlap in time, not the job's size,
 //! and `tail=N` opens only the newest objects it needs.
 
-use crate::merge::{Filter, Limit, Merge, sorted};
+use crate::merge::{Filter, Limit, Merge};
 use crate::meta::{META_VERSION, PodMeta};
 use crate::record::{LogRecord, ParseError};
 use crate::store::{Store, StoreError};
 use afterlog_contract::keys;
 use afterlog_contract::layout::{self, ObjectKey, ObjectKind};
-use bytes::Bytes;
-use flate2::read::MultiGzDecoder;
 use futures::TryStreamExt;
 use futures::stream::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
 
 /// Counters of one read, for logs and metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,117 +61,9 @@ pub struct JobLog {
     pub stats: ReadStats,
 }
 
-/// A line of an object that is not a record.
-#[derive(Debug)]
-pub struct BadLine {
-    pub key: String,
-    /// 1-based.
-    pub line: usize,
-    pub error: ParseError,
-}
-
-impl fmt::Display for BadLine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} line {}: {}", self.key, self.line, self.error)
-    }
-}
-
-/// One merge source: the lines of one object, parsed as they are pulled.
-pub type Source = Box<dyn Iterator<Item = Result<LogRecord, BadLine>> + Send>;
-
-/// Splits a decompressed object into lines and parses them lazily. Empty
-/// lines (such as the one after a final line break) are not records.
-fn lines(key: String, body: Vec<u8>) -> impl Iterator<Item = Result<LogRecord, BadLine>> + Send {
-    let mut start = 0;
-    let mut n = 0;
-    std::iter::from_fn(move || {
-        loop {
-            if start >= body.len() {
-                return None;
-            }
-            let end = body[start..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(body.len(), |i| start + i);
-            let line = &body[start..end];
-            start = end + 1;
-            n += 1;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            return Some(LogRecord::parse(line).map_err(|error| BadLine {
-                key: key.clone(),
-                line: n,
-                error,
-            }));
-        }
-    })
-}
-
-/// The lines of a merged object, decompressed as they are pulled: a merged
-/// object is already sorted, so it never needs to be whole in memory. A
-/// damaged stream ends the source after the last whole line, with an error.
-fn streamed_lines(
-    key: String,
-    gz: Bytes,
-) -> impl Iterator<Item = Result<LogRecord, BadLine>> + Send {
-    let mut rd = BufReader::with_capacity(64 * 1024, MultiGzDecoder::new(std::io::Cursor::new(gz)));
-    let mut n = 0;
-    let mut done = false;
-    std::iter::from_fn(move || {
-        while !done {
-            let mut line = Vec::with_capacity(256);
-            n += 1;
-            match rd.read_until(b'\n', &mut line) {
-                Ok(0) => done = true,
-                Ok(_) if line.last() != Some(&b'\n') && !line.is_empty() => {
-                    // A final line without its break may be cut short by a
-                    // truncated upload; it is still whole JSON or it fails.
-                    done = true;
-                    return Some(LogRecord::parse(line).map_err(|error| BadLine {
-                        key: key.clone(),
-                        line: n,
-                        error,
-                    }));
-                }
-                Ok(_) => {
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    return Some(LogRecord::parse(line).map_err(|error| BadLine {
-                        key: key.clone(),
-                        line: n,
-                        error,
-                    }));
-                }
-                Err(e) => {
-                    done = true;
-                    return Some(Err(BadLine {
-                        key: key.clone(),
-                        line: n,
-                        error: ParseError::Damaged(e.to_string()),
-                    }));
-                }
-            }
-        }
-        None
-    })
-}
-
-/// Gunzips `data`; on a corrupt or truncated stream, returns what was
-/// decoded before the damage (cut back to the last whole line) and the error.
-pub fn gunzip(data: &[u8]) -> (Vec<u8>, Option<std::io::Error>) {
-    let mut out = Vec::new();
-    let mut dec = MultiGzDecoder::new(data);
-    match dec.read_to_end(&mut out) {
-        Ok(_) => (out, None),
-        Err(e) => {
-            let keep = out.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            out.truncate(keep);
-            (out, Some(e))
-        }
-    }
-}
+// Pure: shared with the JavaScript adapter (adapter-wasm/).
+pub use crate::object::{BadLine, Source, gunzip};
+use crate::object::{open_raw, streamed_lines};
 
 fn is_not_found(e: &object_store::Error) -> bool {
     matches!(e, object_store::Error::NotFound { .. })
@@ -211,17 +100,22 @@ async fn fetch(store: &dyn ObjectStore, key: &str) -> Result<Option<bytes::Bytes
 
 /// First times of raw objects already read, kept by a long-running reader
 /// (the service): objects never change, and follows and paging clients ask
-/// for the same ones again and again. Keyed by key, size and modification
-/// time, so that a store rebuilt under the same keys is not mistaken.
+/// for the same ones again and again. Keyed by store, key, size and
+/// modification time, so that a store rebuilt under the same keys is not
+/// mistaken.
 #[derive(Debug, Default)]
-pub struct FirstTimes(std::sync::Mutex<std::collections::HashMap<(String, u64, i64), Option<u64>>>);
+pub struct FirstTimes(std::sync::Mutex<std::collections::HashMap<FirstTimeKey, Option<u64>>>);
+
+/// Store, key, size, modification time.
+type FirstTimeKey = (usize, String, u64, i64);
 
 impl FirstTimes {
     const MAX: usize = 200_000;
 
     fn get(&self, l: &Listed) -> Option<Option<u64>> {
         let m = self.0.lock().ok()?;
-        m.get(&(l.key.clone(), l.size, l.modified_secs)).copied()
+        m.get(&(l.store, l.key.clone(), l.size, l.modified_secs))
+            .copied()
     }
 
     fn put(&self, l: &Listed, t: Option<u64>) {
@@ -229,7 +123,7 @@ impl FirstTimes {
             if m.len() >= Self::MAX {
                 m.clear();
             }
-            m.insert((l.key.clone(), l.size, l.modified_secs), t);
+            m.insert((l.store, l.key.clone(), l.size, l.modified_secs), t);
         }
     }
 }
@@ -270,6 +164,47 @@ pub async fn first_line(store: &dyn ObjectStore, key: &str, size: u64) -> Option
     None
 }
 
+/// The stores one read spans: one per routing class, each holding the
+/// layout of DESIGN §3 under its own bucket or prefix. [`Listed::store`]
+/// and [`Planned::store`] index it. A single store converts into one, so
+/// single-store callers pass their [`Store`] as before.
+#[derive(Clone)]
+pub struct Stores(std::sync::Arc<[Store]>);
+
+impl Stores {
+    pub fn new(stores: Vec<Store>) -> Stores {
+        Stores(stores.into())
+    }
+
+    pub fn get(&self, i: usize) -> Option<&Store> {
+        self.0.get(i)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Store> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<Store> for Stores {
+    fn from(store: Store) -> Stores {
+        Stores(std::sync::Arc::new([store]))
+    }
+}
+
+impl fmt::Debug for Stores {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Stores({})", self.0.len())
+    }
+}
+
 /// A listed object of the job, parsed.
 #[derive(Debug, Clone)]
 pub struct Listed {
@@ -282,6 +217,8 @@ pub struct Listed {
     /// Raw objects: the event time of the first record, read from the
     /// object's head by [`JobIndex::load`]; `None` if it could not be read.
     pub first_ts: Option<u64>,
+    /// Which of the read's [`Stores`] holds it (0 for a single store).
+    pub store: usize,
 }
 
 impl Listed {
@@ -290,9 +227,11 @@ impl Listed {
     }
 }
 
-/// Lists `raw/` and `data/` of a job (or of a tool, with `job` = `None`).
+/// Lists `raw/` and `data/` of a job (or of a tool, with `job` = `None`)
+/// in store number `store_ix` of a read.
 async fn list_objects(
     store: &dyn ObjectStore,
+    store_ix: usize,
     tool: &str,
     job: Option<&str>,
     warnings: &mut Vec<String>,
@@ -317,6 +256,7 @@ async fn list_objects(
                         size: m.size,
                         modified_secs: m.last_modified.timestamp(),
                         first_ts: None,
+                        store: store_ix,
                     })
                 }
                 Ok(_) => {
@@ -365,12 +305,19 @@ pub async fn read_meta(
 /// A job as stored at one moment: its objects and its pods' metas. Readers
 /// work from this snapshot (DESIGN §5), so a compaction running meanwhile
 /// can only make raw objects vanish, which is harmless.
+///
+/// An index may span several stores (one per routing class, see
+/// [`JobIndex::load_all`]): each store is compacted on its own, so a meta
+/// speaks only for the objects of its own store, and a pod whose objects
+/// are in two stores has a meta in each.
 #[derive(Debug, Clone, Default)]
 pub struct JobIndex {
     pub tool: String,
     pub job: String,
+    /// Sorted by key (then store).
     pub objects: Vec<Listed>,
-    pub metas: BTreeMap<String, PodMeta>,
+    /// Per store (indexed like [`Listed::store`]), each pod's meta.
+    pub metas: Vec<BTreeMap<String, PodMeta>>,
     pub warnings: Vec<String>,
     pub stats: ReadStats,
 }
@@ -393,9 +340,58 @@ impl JobIndex {
         job: &str,
         cache: &FirstTimes,
     ) -> Result<JobIndex, StoreError> {
+        Self::load_part(store, 0, tool, job, cache).await
+    }
+
+    /// The job as stored across `stores` (one per routing class): each
+    /// store's part is loaded as [`JobIndex::load`] does, all at once, and
+    /// the parts are put together. Reading it merges every store's objects
+    /// into one ordered, deduplicated log.
+    pub async fn load_all(
+        stores: &Stores,
+        tool: &str,
+        job: &str,
+        cache: &FirstTimes,
+    ) -> Result<JobIndex, StoreError> {
+        if let [store] = &stores.0[..] {
+            return Self::load_part(store.as_ref(), 0, tool, job, cache).await;
+        }
+        let parts = futures::future::try_join_all(
+            stores
+                .0
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Self::load_part(s.as_ref(), i, tool, job, cache)),
+        )
+        .await?;
         let mut ix = JobIndex {
             tool: tool.to_string(),
             job: job.to_string(),
+            ..JobIndex::default()
+        };
+        for part in parts {
+            ix.objects.extend(part.objects);
+            ix.metas.extend(part.metas);
+            ix.warnings.extend(part.warnings);
+            ix.stats.add(&part.stats);
+        }
+        ix.objects
+            .sort_by(|a, b| (&a.key, a.store).cmp(&(&b.key, b.store)));
+        Ok(ix)
+    }
+
+    /// The part of a job in store number `store_ix` of a read.
+    async fn load_part(
+        store: &dyn ObjectStore,
+        store_ix: usize,
+        tool: &str,
+        job: &str,
+        cache: &FirstTimes,
+    ) -> Result<JobIndex, StoreError> {
+        let mut ix = JobIndex {
+            tool: tool.to_string(),
+            job: job.to_string(),
+            metas: vec![BTreeMap::new()],
             ..JobIndex::default()
         };
         // Metas first, objects second: a merged object written after the
@@ -422,12 +418,19 @@ impl JobIndex {
                 continue;
             };
             if let Some(meta) = read_meta(store, tool, job, &pod, &mut ix.warnings).await? {
-                ix.metas.insert(pod, meta);
+                ix.metas[0].insert(pod, meta);
             }
         }
-        ix.objects = list_objects(store, tool, Some(job), &mut ix.warnings, &mut ix.stats).await?;
-        let consumed: HashSet<String> = ix
-            .metas
+        ix.objects = list_objects(
+            store,
+            store_ix,
+            tool,
+            Some(job),
+            &mut ix.warnings,
+            &mut ix.stats,
+        )
+        .await?;
+        let consumed: HashSet<String> = ix.metas[0]
             .values()
             .flat_map(|m| m.consumed.iter().map(|c| c.key.clone()))
             .collect();
@@ -478,19 +481,38 @@ impl JobIndex {
         self.runs().pop().map(|r| r.pod)
     }
 
+    /// The metas a pod has: one per store that holds a part of it.
+    pub fn pod_metas<'a>(&'a self, pod: &'a str) -> impl Iterator<Item = &'a PodMeta> + 'a {
+        self.metas.iter().filter_map(move |m| m.get(pod))
+    }
+
     /// The objects `filter` needs, in the order they are to be opened.
+    /// Each store's metas speak for that store's keys only.
     pub fn plan(&self, filter: &Filter) -> Plan {
-        let consumed: HashSet<&str> = self
+        let consumed: HashSet<(usize, &str)> = self
             .metas
-            .values()
-            .flat_map(|m| m.consumed.iter().map(|c| c.key.as_str()))
+            .iter()
+            .enumerate()
+            .flat_map(|(i, ms)| {
+                ms.values()
+                    .flat_map(move |m| m.consumed.iter().map(move |c| (i, c.key.as_str())))
+            })
             .collect();
-        let listed: HashSet<&str> = self.objects.iter().map(|l| l.key.as_str()).collect();
+        let listed: HashSet<(usize, &str)> = self
+            .objects
+            .iter()
+            .map(|l| (l.store, l.key.as_str()))
+            .collect();
         let missing = self
             .metas
-            .values()
-            .flat_map(|m| m.merged.iter())
-            .filter(|m| !listed.contains(m.key.as_str()))
+            .iter()
+            .enumerate()
+            .flat_map(|(i, ms)| {
+                ms.values()
+                    .flat_map(move |m| m.merged.iter().map(move |o| (i, o)))
+            })
+            .filter(|(i, m)| !listed.contains(&(*i, m.key.as_str())))
+            .map(|(_, m)| m)
             .filter(|m| {
                 layout::parse_object_key(&m.key).is_ok_and(|k| selects(filter, &k))
                     && filter.lower_ts().is_none_or(|t| m.last_ts >= t)
@@ -531,6 +553,8 @@ pub struct Planned {
     /// No record is later; `None` if unknown (the newest raw object).
     pub upper: Option<u64>,
     pub size: u64,
+    /// Which of the read's [`Stores`] holds it.
+    pub store: usize,
 }
 
 /// The objects of one read, sorted by `lower`.
@@ -543,22 +567,23 @@ pub struct Plan {
 }
 
 /// Chooses and orders the objects a read needs (pure). Raw keys `consumed`
-/// lists are skipped; objects outside the filter's pods, container and time
-/// window are left out.
+/// lists (with their store) are skipped; objects outside the filter's pods,
+/// container and time window are left out.
 pub fn plan(
     listed: &[Listed],
-    consumed: &HashSet<&str>,
+    consumed: &HashSet<(usize, &str)>,
     filter: &Filter,
     missing: Vec<String>,
 ) -> Plan {
-    // A raw object's records end where its container's next upload starts.
     // A raw object's records end where the next upload of its pod and
-    // container begins (file order), give or take the slack.
-    let mut next_start: BTreeMap<(&str, &str), Vec<u64>> = BTreeMap::new();
+    // container begins (file order), give or take the slack. Only uploads
+    // to the same store count: each class has its own Fluent Bit output,
+    // and two outputs keep no order between them.
+    let mut next_start: BTreeMap<(usize, &str, &str), Vec<u64>> = BTreeMap::new();
     for l in listed {
         if let (true, Some(t)) = (l.is_raw(), l.first_ts) {
             next_start
-                .entry((&l.parsed.origin.pod, &l.parsed.origin.container))
+                .entry((l.store, &l.parsed.origin.pod, &l.parsed.origin.container))
                 .or_default()
                 .push(t);
         }
@@ -576,7 +601,7 @@ pub fn plan(
         }
         let (raw, lower, upper) = match l.parsed.kind {
             ObjectKind::Raw { .. } => {
-                if consumed.contains(l.key.as_str()) {
+                if consumed.contains(&(l.store, l.key.as_str())) {
                     out.consumed_skipped += 1;
                     continue;
                 }
@@ -585,6 +610,7 @@ pub fn plan(
                     None => (true, 0, None),
                     Some(t) => {
                         let starts = &next_start[&(
+                            l.store,
                             l.parsed.origin.pod.as_str(),
                             l.parsed.origin.container.as_str(),
                         )];
@@ -615,10 +641,11 @@ pub fn plan(
             lower,
             upper,
             size: l.size,
+            store: l.store,
         });
     }
     out.objects
-        .sort_by(|a, b| (a.lower, &a.key).cmp(&(b.lower, &b.key)));
+        .sort_by(|a, b| (a.lower, &a.key, a.store).cmp(&(b.lower, &b.key, b.store)));
     out
 }
 
@@ -636,7 +663,8 @@ enum Opened {
 const AHEAD: usize = 8;
 const AHEAD_BYTES: u64 = 1 << 20;
 
-async fn open_object(store: Store, p: Planned) -> Result<(Planned, Opened), StoreError> {
+async fn open_object(stores: Stores, p: Planned) -> Result<(Planned, Opened), StoreError> {
+    let store = stores.get(p.store).ok_or(StoreError::NoStore(p.store))?;
     let Some(body) = fetch(store.as_ref(), &p.key).await? else {
         return Ok((p, Opened::Vanished));
     };
@@ -648,76 +676,12 @@ async fn open_object(store: Store, p: Planned) -> Result<(Planned, Opened), Stor
             Opened::Source(Box::new(streamed_lines(key, body)), None, n),
         ));
     }
-    // Fluent Bit uploads a container's lines in file order, which is
-    // nearly always merge order already: then the text is kept and parsed
-    // as the merge pulls it (memory: the text, not ~2x as parsed records).
-    // Otherwise the object is parsed and sorted whole.
-    let (src, warn, n) = tokio::task::spawn_blocking(move || {
-        let (text, err) = gunzip(&body);
-        let warn = err.map(|e| {
-            format!(
-                "{key}: damaged gzip ({e}); served the {} bytes before the damage",
-                text.len()
-            )
-        });
-        let n = text.len() as u64;
-        let src: Source = if in_merge_order(&text) {
-            Box::new(lines(key, text))
-        } else {
-            let records: Vec<_> = sorted(lines(key, text)).collect();
-            Box::new(records.into_iter())
-        };
-        (src, warn, n)
-    })
-    .await
-    .map_err(|e| StoreError::Task(e.to_string()))?;
+    // Gunzipping, checking the order and maybe sorting take a while: off
+    // the async threads.
+    let (src, warn, n) = tokio::task::spawn_blocking(move || open_raw(key, &body))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?;
     Ok((p, Opened::Source(src, warn, n)))
-}
-
-/// Just the order key of a stored line, borrowed: enough to tell whether
-/// an object is sorted without building its records.
-#[derive(serde::Deserialize)]
-struct KeyWire<'a> {
-    ts: Option<u64>,
-    off: Option<u64>,
-    #[serde(borrow)]
-    stream: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow)]
-    afterlog: Option<KeyLabels<'a>>,
-}
-
-#[derive(serde::Deserialize)]
-struct KeyLabels<'a> {
-    #[serde(borrow)]
-    container_id: Option<std::borrow::Cow<'a, str>>,
-}
-
-/// Whether the lines of `text` come in merge order. Lines that are not
-/// records are left out (the merge reports them wherever they are).
-fn in_merge_order(text: &[u8]) -> bool {
-    type Key<'a> = (
-        u64,
-        std::borrow::Cow<'a, str>,
-        Option<u64>,
-        std::borrow::Cow<'a, str>,
-    );
-    let mut prev: Option<Key> = None;
-    for line in text.split(|&b| b == b'\n') {
-        let Ok(w) = serde_json::from_slice::<KeyWire>(line) else {
-            continue;
-        };
-        let (Some(ts), Some(stream), Some(cid)) =
-            (w.ts, w.stream, w.afterlog.and_then(|a| a.container_id))
-        else {
-            continue;
-        };
-        let k = (ts, cid, w.off, stream);
-        if prev.as_ref().is_some_and(|p| *p > k) {
-            return false;
-        }
-        prev = Some(k);
-    }
-    true
 }
 
 type Fetch = tokio::task::JoinHandle<Result<(Planned, Opened), StoreError>>;
@@ -739,7 +703,7 @@ impl Drop for Inflight {
 /// records in order, each once, fetching objects as the output reaches them.
 pub struct JobReader {
     pending: VecDeque<Planned>,
-    store: Store,
+    stores: Stores,
     /// Objects of `pending` not yet asked for, in the same order.
     to_fetch: VecDeque<Planned>,
     inflight: Inflight,
@@ -751,9 +715,10 @@ pub struct JobReader {
 }
 
 impl JobReader {
-    /// Starts a read of the objects `index` lists. `filter.limit` may be
+    /// Starts a read of the objects `index` lists, from the `stores` it was
+    /// loaded from (a [`Store`] for an index of one). `filter.limit` may be
     /// `All` or `Head`; a tail is [`read_tail`]'s.
-    pub fn new(store: Store, index: &JobIndex, filter: Filter) -> JobReader {
+    pub fn new(stores: impl Into<Stores>, index: &JobIndex, filter: Filter) -> JobReader {
         let plan = index.plan(&filter);
         let mut warnings = index.warnings.clone();
         warnings.extend(
@@ -766,15 +731,15 @@ impl JobReader {
             foreign_keys: index.stats.foreign_keys,
             ..ReadStats::default()
         };
-        Self::from_plan(store, plan.objects, filter, warnings, stats)
+        Self::from_plan(stores.into(), plan.objects, filter, warnings, stats)
     }
 
     /// A read of exactly `objects` (as listed, raw ones with their first
     /// times), whatever meta says: the compactor's view of what it merges.
-    pub fn over(store: Store, objects: &[Listed], filter: Filter) -> JobReader {
+    pub fn over(stores: impl Into<Stores>, objects: &[Listed], filter: Filter) -> JobReader {
         let plan = plan(objects, &HashSet::new(), &filter, Vec::new());
         Self::from_plan(
-            store,
+            stores.into(),
             plan.objects,
             filter,
             Vec::new(),
@@ -783,7 +748,7 @@ impl JobReader {
     }
 
     fn from_plan(
-        store: Store,
+        stores: Stores,
         objects: Vec<Planned>,
         filter: Filter,
         warnings: Vec<String>,
@@ -796,7 +761,7 @@ impl JobReader {
         JobReader {
             to_fetch: objects.clone().into(),
             pending: objects.into(),
-            store,
+            stores,
             inflight: Inflight::default(),
             merge: Merge::new(
                 Vec::new(),
@@ -827,7 +792,7 @@ impl JobReader {
             let size = p.size;
             self.inflight
                 .0
-                .push_back((size, tokio::spawn(open_object(self.store.clone(), p))));
+                .push_back((size, tokio::spawn(open_object(self.stores.clone(), p))));
         }
     }
 
@@ -919,11 +884,12 @@ impl JobReader {
 /// further back only while they hold fewer than `n` records, so a tail of a
 /// large job costs about what it costs on a small one.
 pub async fn read_tail(
-    store: Store,
+    stores: impl Into<Stores>,
     index: &JobIndex,
     filter: Filter,
     n: usize,
 ) -> Result<JobLog, StoreError> {
+    let stores = stores.into();
     let base = Filter {
         limit: Limit::All,
         ..filter
@@ -945,7 +911,7 @@ pub async fn read_tail(
             },
             ..base.clone()
         };
-        let mut rd = JobReader::new(store.clone(), index, f);
+        let mut rd = JobReader::new(stores.clone(), index, f);
         let mut ring = VecDeque::with_capacity(n.min(4096));
         while let Some(r) = rd.next().await? {
             if ring.len() == n {
@@ -969,18 +935,21 @@ pub async fn read_tail(
 /// Reads a job's log whole: every pod and container, ordered and
 /// deduplicated, selected by `filter`. Damaged objects and lines are skipped
 /// and reported in [`JobLog::warnings`]; only failures of the store itself
-/// are errors. For large jobs, stream with [`JobReader`] instead.
+/// are errors. For large jobs, stream with [`JobReader`] instead. A job
+/// whose objects are in several stores (one per routing class) is read from
+/// all of them as one log.
 pub async fn read_job(
-    store: Store,
+    stores: impl Into<Stores>,
     tool: &str,
     job: &str,
     filter: Filter,
 ) -> Result<JobLog, StoreError> {
-    let index = JobIndex::load(store.as_ref(), tool, job).await?;
+    let stores = stores.into();
+    let index = JobIndex::load_all(&stores, tool, job, &FirstTimes::default()).await?;
     if let Limit::Tail(n) = filter.limit {
-        return read_tail(store, &index, filter, n).await;
+        return read_tail(stores, &index, filter, n).await;
     }
-    let mut rd = JobReader::new(store, &index, filter);
+    let mut rd = JobReader::new(stores, &index, filter);
     let mut records = Vec::new();
     while let Some(r) = rd.next().await? {
         records.push(r);
@@ -1010,6 +979,10 @@ pub struct Summary {
     /// Key and size of the object whose first record best describes the
     /// set: the newest raw object, else the first merged one.
     pub sample: Option<(String, u64)>,
+    /// The store (of the read's [`Stores`]) that holds `sample`.
+    pub sample_store: usize,
+    /// Stored bytes by store (of the read's [`Stores`]).
+    pub store_bytes: BTreeMap<usize, u64>,
 }
 
 impl Summary {
@@ -1030,6 +1003,7 @@ impl Summary {
         self.first_ns = Some(self.first_ns.map_or(first, |f| f.min(first)));
         self.last_ns = Some(self.last_ns.map_or(last, |f| f.max(last)));
         self.bytes += l.size;
+        *self.store_bytes.entry(l.store).or_default() += l.size;
         self.objects += 1;
         if l.is_raw() {
             // Lines pushed through the API (pods `@custom`, `@platform`) do
@@ -1047,6 +1021,7 @@ impl Summary {
             };
             if better {
                 self.sample = Some((l.key.clone(), l.size));
+                self.sample_store = l.store;
             }
             self.last_upload_secs = Some(
                 self.last_upload_secs
@@ -1054,6 +1029,7 @@ impl Summary {
             );
         } else if self.sample.is_none() {
             self.sample = Some((l.key.clone(), l.size));
+            self.sample_store = l.store;
         }
     }
 }
@@ -1076,14 +1052,33 @@ pub struct RunSummary {
 /// layout are ignored.
 pub async fn list_jobs(store: &dyn ObjectStore, tool: &str) -> Result<Vec<JobSummary>, StoreError> {
     let (mut w, mut s) = (Vec::new(), ReadStats::default());
+    let listed = list_objects(store, 0, tool, None, &mut w, &mut s).await?;
+    Ok(summarize_jobs(listed))
+}
+
+/// [`list_jobs`] across `stores` (one per routing class): a job counts
+/// everything it has in any of them.
+pub async fn list_jobs_all(stores: &Stores, tool: &str) -> Result<Vec<JobSummary>, StoreError> {
+    let listed =
+        futures::future::try_join_all(stores.iter().enumerate().map(|(i, s)| async move {
+            let (mut w, mut st) = (Vec::new(), ReadStats::default());
+            list_objects(s.as_ref(), i, tool, None, &mut w, &mut st).await
+        }))
+        .await?;
+    // Listing order decides which object samples a job: keep it by key.
+    let mut all: Vec<Listed> = listed.into_iter().flatten().collect();
+    all.sort_by(|a, b| (&a.key, a.store).cmp(&(&b.key, b.store)));
+    Ok(summarize_jobs(all))
+}
+
+fn summarize_jobs(listed: Vec<Listed>) -> Vec<JobSummary> {
     let mut jobs: BTreeMap<String, Summary> = BTreeMap::new();
-    for l in list_objects(store, tool, None, &mut w, &mut s).await? {
+    for l in listed {
         jobs.entry(l.parsed.origin.job.clone()).or_default().add(&l);
     }
-    Ok(jobs
-        .into_iter()
+    jobs.into_iter()
         .map(|(job, summary)| JobSummary { job, summary })
-        .collect())
+        .collect()
 }
 
 /// The runs (pods) of a job, by first time.
@@ -1093,51 +1088,4 @@ pub async fn job_runs(
     job: &str,
 ) -> Result<Vec<RunSummary>, StoreError> {
     Ok(JobIndex::load(store, tool, job).await?.runs())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use flate2::Compression;
-    use flate2::write::GzEncoder;
-    use std::io::Write;
-
-    #[test]
-    fn tells_sorted_objects() {
-        let l = |ts: u64, cid: &str, off: u64| {
-            format!(
-                r#"{{"ts":{ts},"off":{off},"stream":"stdout","log":"x","afterlog":{{"container_id":"{cid}"}}}}"#
-            )
-        };
-        let text = |ls: &[String]| ls.join("\n").into_bytes();
-        assert!(in_merge_order(&text(&[
-            l(1, "a", 0),
-            l(1, "a", 5),
-            l(2, "a", 1),
-            l(2, "b", 0)
-        ])));
-        assert!(in_merge_order(&text(&[
-            l(1, "a", 0),
-            "garbage".into(),
-            l(1, "a", 0)
-        ])));
-        assert!(!in_merge_order(&text(&[l(2, "a", 0), l(1, "a", 5)])));
-        assert!(!in_merge_order(&text(&[l(1, "b", 0), l(1, "a", 5)])));
-        assert!(!in_merge_order(&text(&[l(1, "a", 9), l(1, "a", 5)])));
-    }
-
-    #[test]
-    fn gunzip_keeps_whole_lines_before_damage() {
-        let mut e = GzEncoder::new(Vec::new(), Compression::default());
-        e.write_all(b"one\ntwo\nthree").unwrap();
-        let gz = e.finish().unwrap();
-        let (text, err) = gunzip(&gz);
-        assert_eq!(
-            (text.as_slice(), err.is_none()),
-            (&b"one\ntwo\nthree"[..], true)
-        );
-        let (text, err) = gunzip(&gz[..gz.len() - 6]);
-        assert!(err.is_some());
-        assert!(b"one\ntwo\n".starts_with(&text), "{text:?}");
-    }
 }

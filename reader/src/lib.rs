@@ -3,18 +3,30 @@
 //! I/O — so the service and the compactor can share it and tests can drive
 //! it. [`store`] and [`job`] are the I/O edge: opening the object store and
 //! feeding a job's objects to the merge.
+//!
+//! The edge is the default `store` feature. Without it (`default-features =
+//! false`) only the pure modules are built — `merge`, `meta`, `object`,
+//! `record` — with no object_store, tokio or futures, so that the same code
+//! compiles to `wasm32-unknown-unknown` for the JavaScript adapter
+//! (`adapter-wasm/`).
 
+#[cfg(feature = "store")]
 pub mod job;
 pub mod merge;
 pub mod meta;
+pub mod object;
 pub mod record;
+#[cfg(feature = "store")]
 pub mod store;
 
+#[cfg(feature = "store")]
 pub use job::{
     JobIndex, JobLog, JobReader, JobSummary, ReadStats, RunSummary, Summary, job_runs, list_jobs,
     read_job, read_tail,
 };
 pub use merge::{Filter, Limit, Merge, Position, sort_records, sorted};
 pub use meta::PodMeta;
+pub use object::{BadLine, Source, gunzip, open_raw, open_text, streamed_lines};
 pub use record::{LogRecord, ParseError, QuotaEvent, TextStyle};
+#[cfg(feature = "store")]
 pub use store::{Store, StoreConfig, StoreError, open};

@@ -28,6 +28,10 @@ pub enum StoreError {
     ObjectStore(#[from] object_store::Error),
     #[error("a read task failed: {0}")]
     Task(String),
+    /// An object of a read names a store the read was not given: an index
+    /// loaded from other stores than it is read from.
+    #[error("store number {0} is not among the read's stores")]
+    NoStore(usize),
 }
 
 /// Where the logs are stored. Unset S3 fields fall back to the environment:

@@ -3,12 +3,15 @@
 //! and pushed in [`crate::push`].
 
 use crate::auth::{Auth, Principal};
+use crate::classes::ClassStores;
 use crate::metrics::{self, Metrics};
 use crate::reply::{ApiError, ErrorBody, Messages};
 use afterlog_contract::keys;
 use afterlog_contract::time::rfc3339_nanos;
-use afterlog_reader::job::{FirstTimes, JobIndex, JobSummary, Listed, RunSummary, Summary};
-use afterlog_reader::{Store, list_jobs};
+use afterlog_reader::Store;
+use afterlog_reader::job::{
+    FirstTimes, JobIndex, JobSummary, Listed, RunSummary, Summary, list_jobs_all,
+};
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::header;
 use axum::http::request::Parts;
@@ -56,7 +59,9 @@ impl Default for Settings {
 
 /// What every handler shares.
 pub struct AppState {
-    pub store: Store,
+    /// The store of each routing class: reads span them all, pushes go to
+    /// the `default` class's.
+    pub classes: ClassStores,
     pub auth: Auth,
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
@@ -68,9 +73,9 @@ pub struct AppState {
 pub type App = Arc<AppState>;
 
 impl AppState {
-    pub fn new(store: Store, auth: Auth, settings: Settings) -> App {
+    pub fn new(classes: impl Into<ClassStores>, auth: Auth, settings: Settings) -> App {
         Arc::new(AppState {
-            store,
+            classes: classes.into(),
             auth,
             metrics: Arc::new(Metrics::new()),
             follows: Arc::new(Semaphore::new(settings.follow_max)),
@@ -207,15 +212,22 @@ pub struct Health {
     pub status: String,
 }
 
-/// Liveness and readiness: the store answers a listing.
+/// Liveness and readiness: every class's store answers a listing.
 #[utoipa::path(get, path = "/v1/healthz", tag = "service",
     responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
 async fn healthz(State(app): State<App>) -> Result<Json<Health>, ApiError> {
     let probe = object_store::path::Path::from("raw");
-    let mut list = app.store.list(Some(&probe));
-    if let Some(Err(e)) = list.next().await {
-        return Err(ApiError::store(e));
-    }
+    let probes = app.classes.iter().map(|(class, store)| {
+        let probe = &probe;
+        async move {
+            let mut list = store.list(Some(probe));
+            match list.next().await {
+                Some(Err(e)) => Err(ApiError::store(format!("class {class}: {e}"))),
+                _ => Ok(()),
+            }
+        }
+    });
+    futures::future::try_join_all(probes).await?;
     Ok(Json(Health {
         messages: Messages::default(),
         status: "ok".into(),
@@ -290,13 +302,41 @@ fn status(app: &AppState, s: &Summary) -> String {
     if active { "active" } else { "archived" }.to_string()
 }
 
+/// What the compactor recorded about a pod, from the meta of each class's
+/// store that holds a part of it (a pod's containers may be routed to
+/// different classes).
+fn pod_info(ix: &JobIndex, pod: &str) -> Option<afterlog_reader::meta::PodInfo> {
+    let mut infos = ix.pod_metas(pod).filter_map(|m| m.pod.clone());
+    let mut all = infos.next()?;
+    for info in infos {
+        if all.node.is_empty() {
+            all.node = info.node;
+        }
+        if all.kind.is_empty() {
+            all.kind = info.kind;
+        }
+        for (name, ids) in info.containers {
+            let have = all.containers.entry(name).or_default();
+            for id in ids {
+                if !have.contains(&id) {
+                    have.push(id);
+                }
+            }
+        }
+        all.first_ts = all.first_ts.into_iter().chain(info.first_ts).min();
+        all.last_ts = all.last_ts.into_iter().chain(info.last_ts).max();
+    }
+    Some(all)
+}
+
 fn time_of(ns: Option<u64>) -> Option<String> {
     ns.map(rfc3339_nanos)
 }
 
-/// The jobs of a tool from the listing: 404 if nothing is stored for it.
+/// The jobs of a tool from the listing of every class's store: 404 if
+/// nothing is stored for it.
 async fn tool_jobs(app: &AppState, tool: &str) -> Result<Vec<JobSummary>, ApiError> {
-    let listed = list_jobs(app.store.as_ref(), tool)
+    let listed = list_jobs_all(app.classes.stores(), tool)
         .await
         .map_err(ApiError::store)?;
     if listed.is_empty() {
@@ -321,14 +361,23 @@ async fn jobs(
     let listed = tool_jobs(&app, &tool).await?;
     // The kind rides on every record: one peek per job, at the object the
     // listing already found.
-    let samples: Vec<Option<(String, u64)>> =
-        listed.iter().map(|j| j.summary.sample.clone()).collect();
+    let samples: Vec<Option<(String, u64, usize)>> = listed
+        .iter()
+        .map(|j| {
+            let s = &j.summary;
+            s.sample
+                .clone()
+                .map(|(key, size)| (key, size, s.sample_store))
+        })
+        .collect();
     let kinds: Vec<Option<String>> = futures::stream::iter(samples)
         .map(|sample| {
-            let store = app.store.clone();
+            let app = app.clone();
             async move {
-                let (key, size) = sample?;
-                peek(&store, &key, size).await?.kind
+                let (key, size, store) = sample?;
+                peek(app.classes.stores().get(store)?, &key, size)
+                    .await?
+                    .kind
             }
         })
         .buffered(8)
@@ -388,9 +437,10 @@ pub struct JobResponse {
     pub job: JobDetail,
 }
 
-/// Loads a job's index: 404 if nothing is stored for it.
+/// Loads a job's index from every class's store: 404 if nothing is
+/// stored for it in any.
 pub async fn load_job(app: &AppState, tool: &str, job: &str) -> Result<JobIndex, ApiError> {
-    let ix = JobIndex::load_cached(app.store.as_ref(), tool, job, &app.first_times)
+    let ix = JobIndex::load_all(app.classes.stores(), tool, job, &app.first_times)
         .await
         .map_err(ApiError::store)?;
     if ix.is_empty() {
@@ -434,7 +484,7 @@ async fn job(
     let mut infos = Vec::with_capacity(runs.len());
     let mut budget = PEEK_BUDGET;
     for RunSummary { pod, summary } in runs.iter().rev() {
-        let meta = ix.metas.get(pod).and_then(|m| m.pod.clone());
+        let meta = pod_info(&ix, pod);
         let mut node = meta.as_ref().map(|m| m.node.clone());
         // Pushed lines (`@custom`, `@platform`) do not tell the job's kind.
         let pushed = pod.starts_with('@');
@@ -459,7 +509,10 @@ async fn job(
                     break;
                 }
                 budget -= 1;
-                if let Some(p) = peek(&app.store, &l.key, l.size).await {
+                let Some(store) = app.classes.stores().get(l.store) else {
+                    continue;
+                };
+                if let Some(p) = peek(store, &l.key, l.size).await {
                     if let Some(id) = p.container_id
                         && !ids.contains(&id)
                     {
@@ -513,6 +566,8 @@ pub struct JobUsage {
     pub job: String,
     pub stored_bytes: u64,
     pub objects: u64,
+    /// Stored bytes by routing class (only classes that hold some).
+    pub classes: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -520,9 +575,12 @@ pub struct UsageResponse {
     pub messages: Messages,
     pub jobs: Vec<JobUsage>,
     pub total_bytes: u64,
+    /// `total_bytes` by routing class (only classes that hold some).
+    pub classes: BTreeMap<String, u64>,
 }
 
-/// Stored bytes per job and in total (compressed, as the store bills them).
+/// Stored bytes per job and in total (compressed, as the store bills them),
+/// also by routing class (each class may be billed or kept differently).
 #[utoipa::path(get, path = "/v1/tool/{tool}/usage", tag = "jobs",
     params(("tool" = String, Path, description = "Tool name")),
     responses((status = 200, body = UsageResponse), (status = 401, body = ErrorBody),
@@ -534,17 +592,31 @@ async fn usage(
 ) -> Result<Json<UsageResponse>, ApiError> {
     who.check_tool(&tool)?;
     let listed = tool_jobs(&app, &tool).await?;
+    let mut classes: BTreeMap<String, u64> = BTreeMap::new();
     let jobs: Vec<JobUsage> = listed
         .into_iter()
-        .map(|j| JobUsage {
-            job: j.job,
-            stored_bytes: j.summary.bytes,
-            objects: j.summary.objects,
+        .map(|j| {
+            let by_class: BTreeMap<String, u64> = j
+                .summary
+                .store_bytes
+                .iter()
+                .map(|(&i, &n)| (app.classes.name(i).to_string(), n))
+                .collect();
+            for (c, n) in &by_class {
+                *classes.entry(c.clone()).or_default() += n;
+            }
+            JobUsage {
+                job: j.job,
+                stored_bytes: j.summary.bytes,
+                objects: j.summary.objects,
+                classes: by_class,
+            }
         })
         .collect();
     Ok(Json(UsageResponse {
         messages: Messages::default(),
         total_bytes: jobs.iter().map(|j| j.stored_bytes).sum(),
         jobs,
+        classes,
     }))
 }

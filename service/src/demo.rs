@@ -817,6 +817,9 @@ struct Labels {
     container_id: String,
     node: String,
     route: String,
+    /// The routing class; absent in records of filters before classes.
+    #[serde(default)]
+    class: Option<String>,
 }
 
 /// The records of one `rewrite_tag` route, in the order the filter emitted them.
@@ -912,7 +915,17 @@ fn run_filter(cluster: Cluster) -> Result<BTreeMap<String, Route>> {
             pod: a.pod,
             container: a.container,
         };
-        ensure!(origin.route() == a.route, "route {} of {origin:?}", a.route);
+        // The demo's filter has no routing rules: every record is in the
+        // default class, stored in the one store the demo serves.
+        let class = a
+            .class
+            .as_deref()
+            .unwrap_or(afterlog_contract::routing::DEFAULT_CLASS);
+        ensure!(
+            origin.class_route(class) == a.route,
+            "route {} of {origin:?} in class {class}",
+            a.route
+        );
         let r = routes.entry(a.route).or_insert_with(|| Route {
             origin,
             kind: a.kind,

@@ -431,10 +431,10 @@ async fn json_page(
     index: JobIndex,
     req: LogsRequest,
 ) -> Result<Response, ApiError> {
-    let store = app.store.clone();
+    let stores = app.classes.stores().clone();
     let (records, warnings, stats, next) = match req.filter.limit {
         Limit::Tail(n) => {
-            let log = read_tail(store, &index, req.filter, n)
+            let log = read_tail(stores, &index, req.filter, n)
                 .await
                 .map_err(ApiError::store)?;
             (log.records, log.warnings, log.stats, None)
@@ -445,7 +445,7 @@ async fn json_page(
                 _ => req.page,
             };
             let mut rd = JobReader::new(
-                store,
+                stores,
                 &index,
                 Filter {
                     limit: Limit::All,
@@ -509,13 +509,13 @@ async fn stream_logs(
             sent.insert(r.container_id.clone(), Position::of(r));
         }
     };
-    let store = app.store.clone();
+    let stores = app.classes.stores().clone();
     let fail = |e: afterlog_reader::StoreError| {
         tracing::error!(error = %e, "read failed mid-stream");
         std::io::Error::other("the log store failed during the read; the output is incomplete")
     };
     let warnings = match req.filter.limit {
-        Limit::Tail(n) => match read_tail(store, &index, req.filter.clone(), n).await {
+        Limit::Tail(n) => match read_tail(stores, &index, req.filter.clone(), n).await {
             Ok(log) => {
                 app.metrics.read(&log.stats);
                 for r in &log.records {
@@ -535,7 +535,7 @@ async fn stream_logs(
             }
         },
         _ => {
-            let mut rd = JobReader::new(store, &index, req.filter.clone());
+            let mut rd = JobReader::new(stores, &index, req.filter.clone());
             loop {
                 match rd.next().await {
                     Ok(Some(r)) => {
@@ -569,9 +569,9 @@ async fn stream_logs(
     follow(app, &index, &req, tx, sent).await;
 }
 
-/// After the stored log: polls for new raw objects and sends their records
-/// (newer than what each container instance already sent) until the client
-/// goes away or the follow times out.
+/// After the stored log: polls every class's store for new raw objects and
+/// sends their records (newer than what each container instance already
+/// sent) until the client goes away or the follow times out.
 async fn follow(
     app: &AppState,
     index: &JobIndex,
@@ -580,7 +580,11 @@ async fn follow(
     mut sent: HashMap<String, Position>,
 ) {
     let s = &app.settings;
-    let mut seen: HashSet<String> = index.objects.iter().map(|l| l.key.clone()).collect();
+    let mut seen: HashSet<(usize, String)> = index
+        .objects
+        .iter()
+        .map(|l| (l.store, l.key.clone()))
+        .collect();
     let prefix =
         object_store::path::Path::from(layout::job_prefix(layout::RAW, &index.tool, &index.job));
     let start = Instant::now();
@@ -601,37 +605,42 @@ async fn follow(
             return;
         }
         let mut new = Vec::new();
-        let mut list = app.store.list(Some(&prefix));
-        while let Some(item) = list.next().await {
-            let Ok(m) = item else { break };
-            let key = m.location.to_string();
-            if seen.contains(&key) {
-                continue;
+        for (i, store) in app.classes.stores().iter().enumerate() {
+            let mut list = store.list(Some(&prefix));
+            while let Some(item) = list.next().await {
+                let Ok(m) = item else { break };
+                let key = (i, m.location.to_string());
+                if seen.contains(&key) {
+                    continue;
+                }
+                let Ok(parsed) = layout::parse_object_key(&key.1) else {
+                    seen.insert(key);
+                    continue;
+                };
+                let o = &parsed.origin;
+                if (!req.filter.pods.is_empty() && !req.filter.pods.contains(&o.pod))
+                    || req
+                        .filter
+                        .container
+                        .as_ref()
+                        .is_some_and(|c| *c != o.container)
+                {
+                    seen.insert(key);
+                    continue;
+                }
+                new.push(key);
             }
-            let Ok(parsed) = layout::parse_object_key(&key) else {
-                seen.insert(key);
-                continue;
-            };
-            let o = &parsed.origin;
-            if (!req.filter.pods.is_empty() && !req.filter.pods.contains(&o.pod))
-                || req
-                    .filter
-                    .container
-                    .as_ref()
-                    .is_some_and(|c| *c != o.container)
-            {
-                seen.insert(key);
-                continue;
-            }
-            new.push(key);
         }
-        drop(list);
-        new.sort();
+        // By key: a container's uploads in time order, whichever class's
+        // store they are in.
+        new.sort_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
         let (mut lines, mut bytes) = (0u64, 0u64);
         for key in new {
-            let body = match app
-                .store
-                .get(&object_store::path::Path::from(key.as_str()))
+            let Some(store) = app.classes.stores().get(key.0) else {
+                continue;
+            };
+            let body = match store
+                .get(&object_store::path::Path::from(key.1.as_str()))
                 .await
             {
                 Ok(g) => match g.bytes().await {

@@ -3,6 +3,7 @@
 
 use afterlog::api::Settings;
 use afterlog::auth::{AuthConfig, Cidr, hash_token};
+use afterlog::classes::{self, ClassStores};
 use afterlog::cli;
 use afterlog::serve::{Server, shutdown_signal};
 use afterlog_reader::{StoreConfig, open};
@@ -63,23 +64,73 @@ struct StoreArgs {
     /// Allow a plain-HTTP endpoint that is not on loopback.
     #[arg(long)]
     s3_allow_http: bool,
+    /// Another routing class's store, NAME=STORE (repeatable, or
+    /// comma-separated in AFTERLOG_CLASSES): e.g.
+    /// long-retention=s3://logs/long. --store is the `default` class's.
+    /// Reads merge every class's store; each is compacted on its own. Same
+    /// S3 endpoint, region and credentials as --store.
+    #[arg(
+        long = "class",
+        env = "AFTERLOG_CLASSES",
+        value_delimiter = ',',
+        value_name = "NAME=STORE"
+    )]
+    classes: Vec<String>,
+}
+
+/// A store location made a URL: a directory becomes
+/// `file:///absolute/path`. `what` names the flag and value for errors.
+fn store_url(what: &str, value: &str) -> anyhow::Result<String> {
+    if value.starts_with("s3://") || value.starts_with("file://") {
+        return Ok(value.to_string());
+    }
+    if let Some((scheme, _)) = value.split_once("://") {
+        // A typo must not become an empty local directory.
+        bail!(
+            "{what}: unknown scheme {scheme:?}; use s3://bucket[/prefix], file:///path or a directory"
+        );
+    }
+    let p = std::path::absolute(value).with_context(|| what.to_string())?;
+    Ok(format!("file://{}", p.display()))
 }
 
 impl StoreArgs {
-    fn config(&self) -> anyhow::Result<StoreConfig> {
-        let url = if self.store.starts_with("s3://") || self.store.starts_with("file://") {
-            self.store.clone()
-        } else if let Some((scheme, _)) = self.store.split_once("://") {
-            // A typo must not become an empty local directory.
-            bail!(
-                "--store {:?}: unknown scheme {scheme:?}; use s3://bucket[/prefix], file:///path or a directory",
-                self.store
-            );
-        } else {
-            let p = std::path::absolute(&self.store)
-                .with_context(|| format!("store path {:?}", self.store))?;
-            format!("file://{}", p.display())
-        };
+    /// Every class and its store, `default` first, checked: class names,
+    /// no class twice, no store twice or inside another's layout.
+    fn class_configs(&self) -> anyhow::Result<Vec<(String, StoreConfig)>> {
+        let flags = classes::parse_flags(&self.classes)?;
+        let what = format!("--store {:?}", self.store);
+        let mut urls = vec![(
+            afterlog_compactor::DEFAULT_CLASS.to_string(),
+            store_url(&what, &self.store)?,
+            what,
+        )];
+        for f in flags {
+            let url = store_url(&format!("--class {:?}", f.value), &f.store)?;
+            urls.push((f.class, url, f.value));
+        }
+        classes::check_urls(&urls)?;
+        urls.into_iter()
+            .map(|(class, url, _)| Ok((class, self.config_for(url)?)))
+            .collect()
+    }
+
+    /// Opens every class's store (`classes`: [`StoreArgs::class_configs`]).
+    fn open(classes: Vec<(String, StoreConfig)>) -> anyhow::Result<ClassStores> {
+        let mut stores = Vec::new();
+        for (class, cfg) in classes {
+            let store = open(&cfg)
+                .with_context(|| format!("opening the store of class {class} ({})", cfg.url))?;
+            stores.push((class, store));
+        }
+        let mut stores = stores.into_iter();
+        let (_, default) = stores
+            .next()
+            .context("no store: --store names the default class's")?;
+        Ok(ClassStores::new(default, stores.collect()))
+    }
+
+    fn config_for(&self, url: String) -> anyhow::Result<StoreConfig> {
         let endpoint = self
             .s3_endpoint
             .clone()
@@ -225,13 +276,18 @@ impl ServeArgs {
 #[derive(Args)]
 struct CompactorArgs {
     /// compactor.json: settle/grace times, merged object size, retention
-    /// limits per tool (see docs/service.md); defaults without it.
+    /// limits per tool and class (see docs/service.md); defaults without it.
     #[arg(long, env = "AFTERLOG_COMPACTOR_CONFIG")]
     compactor_config: Option<PathBuf>,
 }
 
 impl CompactorArgs {
-    fn config(&self) -> anyhow::Result<afterlog_compactor::Config> {
+    /// The compactor's config, checked, also against the routing classes
+    /// the stores serve (`classes`, from [`StoreArgs::class_configs`]).
+    fn config(
+        &self,
+        classes: &[(String, StoreConfig)],
+    ) -> anyhow::Result<afterlog_compactor::Config> {
         let Some(path) = &self.compactor_config else {
             return Ok(afterlog_compactor::Config::default());
         };
@@ -239,6 +295,7 @@ impl CompactorArgs {
         let cfg: afterlog_compactor::Config =
             serde_json::from_slice(&text).with_context(|| format!("{}", path.display()))?;
         cfg.check()
+            .and_then(|()| cfg.check_classes(classes.iter().map(|(c, _)| c.as_str())))
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Ok(cfg)
     }
@@ -319,10 +376,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Usage(a) => cli::run_usage(a, voice).await,
         Command::Serve(a) => {
             let auth = a.auth()?;
-            let store = open(&a.store.config()?).context("opening the store")?;
-            let compactor = a.compactor.config()?;
-            let server = Server::bind(a.listen, store, &auth, a.tuning.settings()?).await?;
-            tracing::info!(addr = %server.local_addr(), store = %a.store.store, "serving");
+            // Every flag and config checked before a store is opened.
+            let classes = a.store.class_configs()?;
+            let compactor = a.compactor.config(&classes)?;
+            let stores = StoreArgs::open(classes)?;
+            let names = stores.names().join(",");
+            let server = Server::bind(a.listen, stores, &auth, a.tuning.settings()?).await?;
+            tracing::info!(addr = %server.local_addr(), store = %a.store.store, classes = %names, "serving");
             if a.compact_every_minutes > 0 {
                 afterlog::serve::spawn_compactor(
                     server.app.clone(),
@@ -333,26 +393,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             server.run(shutdown_signal()).await
         }
         Command::Demo(a) => demo(a).await,
-        Command::Compact(a) => {
-            let cfg = a.compactor.config()?;
-            let store = open(&a.store.config()?).context("opening the store")?;
-            let c = afterlog_compactor::Compactor::new(store, cfg);
-            match c.pass().await {
-                Ok(report) => {
-                    println!("{report}");
-                    Ok(())
-                }
-                // Another compactor is at it: nothing for this one to do.
-                Err(afterlog_compactor::CompactError::Lease(
-                    e @ afterlog_compactor::LeaseError::Held { .. },
-                )) => {
-                    println!("nothing done: {e}");
-                    Ok(())
-                }
-                Err(e) => Err(e)
-                    .context("compaction pass failed (the next pass resumes where it stopped)"),
-            }
-        }
+        Command::Compact(a) => compact(a).await,
         Command::HashToken => {
             let mut t = String::new();
             std::io::stdin()
@@ -365,6 +406,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// One compaction pass over each class's store, one after the other: each
+/// has its own lease and retention, so a class whose lease is held or whose
+/// store fails does not keep the others from their pass. With classes
+/// besides `default`, each line of the report names its class.
+async fn compact(a: CompactArgs) -> anyhow::Result<()> {
+    let classes = a.store.class_configs()?;
+    let cfg = a.compactor.config(&classes)?;
+    let stores = StoreArgs::open(classes)?;
+    let several = stores.len() > 1;
+    let mut failed = Vec::new();
+    for (class, store) in stores.iter() {
+        let c = afterlog_compactor::Compactor::for_class(class, store.clone(), cfg.clone());
+        let label = if several {
+            format!("class {class}: ")
+        } else {
+            String::new()
+        };
+        match c.pass().await {
+            Ok(report) => println!("{label}{report}"),
+            // Another compactor is at it: nothing for this one to do.
+            Err(afterlog_compactor::CompactError::Lease(
+                e @ afterlog_compactor::LeaseError::Held { .. },
+            )) => println!("{label}nothing done: {e}"),
+            Err(e) if !several => {
+                return Err(e)
+                    .context("compaction pass failed (the next pass resumes where it stopped)");
+            }
+            Err(e) => {
+                eprintln!("afterlog: {label}compaction pass failed: {e}");
+                failed.push(class.to_string());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "compaction pass failed for class {} (the next pass resumes where it stopped)",
+            failed.join(", ")
+        );
+    }
+    Ok(())
 }
 
 async fn demo(a: DemoArgs) -> anyhow::Result<()> {

@@ -55,12 +55,16 @@ pub struct Metrics {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
+    /// The routing class whose store was compacted.
+    pub class: String,
     /// `ok`, `held` (another compactor had the lease), `error`.
     pub result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CompactLabels {
+    /// The routing class whose store was compacted.
+    pub class: String,
     pub what: &'static str,
 }
 
@@ -150,8 +154,8 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    /// Counts what a compaction pass did.
-    pub fn compaction(&self, r: &afterlog_compactor::Report) {
+    /// Counts what a compaction pass over class `class`'s store did.
+    pub fn compaction(&self, class: &str, r: &afterlog_compactor::Report) {
         for (what, n) in [
             ("raw_objects_read", r.raw_read),
             ("bytes_read", r.bytes_read),
@@ -167,7 +171,10 @@ impl Metrics {
         ] {
             if n > 0 {
                 self.compacted
-                    .get_or_create(&CompactLabels { what })
+                    .get_or_create(&CompactLabels {
+                        class: class.to_string(),
+                        what,
+                    })
                     .inc_by(n);
             }
         }

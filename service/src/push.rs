@@ -128,7 +128,9 @@ pub fn build_object(
         pod: pod.clone(),
         container: source.to_string(),
     };
-    let route = origin.route();
+    // Stored in the default class's store (see `push_logs`), and labelled so.
+    let class = afterlog_contract::routing::DEFAULT_CLASS;
+    let route = origin.class_route(class);
     let mut recs = Vec::with_capacity(lines.len());
     for (i, l) in lines.into_iter().enumerate() {
         let stream = l.stream.as_deref().unwrap_or("stdout");
@@ -153,7 +155,7 @@ pub fn build_object(
             "afterlog": {
                 "tool": tool, "job": job, "kind": source, "namespace": "",
                 "pod": pod, "container": source, "container_id": container_id,
-                "node": "", "route": route,
+                "node": "", "route": route, "class": class,
             }
         });
         serde_json::to_writer(&mut body, &v).map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -200,7 +202,10 @@ pub async fn push_logs(
     let id = uuid::Uuid::new_v4().to_string();
     let (key, body, n) = build_object(&tool, &job, source, lines, now_ns(), &id)?;
     let gz = gzip(&body).map_err(ApiError::store)?;
-    app.store
+    // Pushed lines are no container's: no routing rule gives them a class,
+    // so they go to the `default` class's store (reads merge every class).
+    app.classes
+        .default_store()
         .put(
             &object_store::path::Path::from(key.as_str()),
             PutPayload::from(gz),

@@ -3,7 +3,7 @@
 
 use crate::api::{App, AppState, Settings, router};
 use crate::auth::{Auth, AuthConfig};
-use afterlog_reader::Store;
+use crate::classes::ClassStores;
 use anyhow::{Context, bail};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,9 +27,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// `classes`: the store of each routing class (a single store is the
+    /// `default` class's).
     pub async fn bind(
         listen: SocketAddr,
-        store: Store,
+        classes: impl Into<ClassStores>,
         auth: &AuthConfig,
         settings: Settings,
     ) -> anyhow::Result<Server> {
@@ -40,7 +42,7 @@ impl Server {
             .with_context(|| format!("cannot listen on {listen}"))?;
         Ok(Server {
             listener,
-            app: AppState::new(store, auth, settings),
+            app: AppState::new(classes, auth, settings),
         })
     }
 
@@ -93,41 +95,55 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Runs a compaction pass every `every` until the process ends. Passes of
-/// several replicas coordinate through the compactor's lease: one works,
-/// the others find it held and wait for the next turn.
+/// Runs a compaction pass over every class's store every `every` until the
+/// process ends. Each store is compacted on its own, under its own lease,
+/// with its class's retention; passes of several replicas coordinate
+/// through those leases: one works, the others find it held and wait for
+/// the next turn.
 pub fn spawn_compactor(
     app: App,
     config: afterlog_compactor::Config,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let c = afterlog_compactor::Compactor::new(app.store.clone(), config);
+        let compactors: Vec<afterlog_compactor::Compactor> = app
+            .classes
+            .iter()
+            .map(|(class, store)| {
+                afterlog_compactor::Compactor::for_class(class, store.clone(), config.clone())
+            })
+            .collect();
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let result = match c.pass().await {
-                Ok(report) => {
-                    tracing::info!("compaction pass: {report}");
-                    app.metrics.compaction(&report);
-                    "ok"
-                }
-                Err(afterlog_compactor::CompactError::Lease(
-                    e @ afterlog_compactor::LeaseError::Held { .. },
-                )) => {
-                    tracing::info!("compaction skipped: {e}");
-                    "held"
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "compaction pass failed; the next one resumes");
-                    "error"
-                }
-            };
-            app.metrics
-                .compactions
-                .get_or_create(&crate::metrics::ResultLabels { result })
-                .inc();
+            for c in &compactors {
+                let class = c.class.as_str();
+                let result = match c.pass().await {
+                    Ok(report) => {
+                        tracing::info!(class, "compaction pass: {report}");
+                        app.metrics.compaction(class, &report);
+                        "ok"
+                    }
+                    Err(afterlog_compactor::CompactError::Lease(
+                        e @ afterlog_compactor::LeaseError::Held { .. },
+                    )) => {
+                        tracing::info!(class, "compaction skipped: {e}");
+                        "held"
+                    }
+                    Err(e) => {
+                        tracing::error!(class, error = %e, "compaction pass failed; the next one resumes");
+                        "error"
+                    }
+                };
+                app.metrics
+                    .compactions
+                    .get_or_create(&crate::metrics::ResultLabels {
+                        class: class.to_string(),
+                        result,
+                    })
+                    .inc();
+            }
         }
     })
 }

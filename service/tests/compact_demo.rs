@@ -87,6 +87,7 @@ async fn compacting_the_demo_changes_no_line() {
     for _ in 0..2 {
         let c = Compactor {
             store: store.clone(),
+            class: afterlog_compactor::DEFAULT_CLASS.into(),
             config: Config::default(),
             holder: "test".into(),
             clock: in_three_hours,
@@ -101,6 +102,7 @@ async fn compacting_the_demo_changes_no_line() {
     }
     let c = Compactor {
         store: store.clone(),
+        class: afterlog_compactor::DEFAULT_CLASS.into(),
         config: Config::default(),
         holder: "test".into(),
         clock: || in_three_hours() + 2 * 3_600_000_000_000,

@@ -6,14 +6,19 @@
 //!
 //! The drop-in is used as shipped but for what points it at this test: the
 //! log path (and so the tag prefix), the kubernetes filter's metadata source,
-//! and `upload_timeout` (5m → a few seconds), each replaced exactly once in a
-//! copy. The filter config is the sample with a small quota for the noisy
+//! and `upload_timeout` (5m → a few seconds, in both s3 outputs), each
+//! replaced exactly where expected in a copy. The filter config is the sample with a small quota for the noisy
 //! tool and its state file in the run's state directory.
 //!
 //! The scenario:
 //! 1. lines of a two-container job, a cron run, a web service, a tool that
-//!    writes past its quota, partial (`P`) lines, and a `kube-system` pod;
-//!    the service must serve each job, every line once and in order;
+//!    writes past its quota, partial (`P`) lines, a `kube-system` pod and a
+//!    tool's pod opted out by its label; the service must serve each job,
+//!    every line once and in order, and nothing of the two others;
+//!    the cron job's next run is labelled into the `long-retention` class:
+//!    the drop-in's second output stores it under `long-retention/`, and
+//!    the service (`--class long-retention=…`) serves the job's two runs,
+//!    from two classes, as one log;
 //! 2. the web service's container restarts (a new container id, a new file),
 //!    the next cron run writes its last line and its log file is deleted at
 //!    once; then Fluent Bit is killed (SIGKILL) as soon as the first of these
@@ -208,6 +213,11 @@ fn yp(p: &Path) -> String {
 /// Replaces the one line whose trimmed text starts with `start` by
 /// `with` (same indent; `with` may hold several lines).
 fn replace_line(text: &str, start: &str, with: &[String]) -> String {
+    replace_lines(text, start, with, 1)
+}
+
+/// [`replace_line`] for a setting that is on `n` lines (one per output).
+fn replace_lines(text: &str, start: &str, with: &[String], n: usize) -> String {
     let mut out = String::with_capacity(text.len() + 256);
     let mut replaced = 0;
     for line in text.lines() {
@@ -225,7 +235,7 @@ fn replace_line(text: &str, start: &str, with: &[String]) -> String {
             out.push('\n');
         }
     }
-    assert_eq!(replaced, 1, "the drop-in has one line starting {start:?}");
+    assert_eq!(replaced, n, "the drop-in has {n} lines starting {start:?}");
     out
 }
 
@@ -266,10 +276,12 @@ fn drop_in(logs: &Path, meta: &Path, mode: Mode) -> String {
             Mode::Msgpack => "event_format: msgpack".to_string(),
         }],
     );
-    replace_line(
+    // Both s3 outputs: the default class's and long-retention's.
+    replace_lines(
         &text,
         "upload_timeout:",
         &[format!("upload_timeout: {UPLOAD_TIMEOUT_SECS}s")],
+        2,
     )
 }
 
@@ -314,11 +326,21 @@ fn filter_config(state: &Path) -> String {
     let mut v: Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
     v["quota"]["tools"] = json!({"noisy-tool": {"bytes": NOISY_QUOTA, "window_seconds": 3600}});
+    // One more rule before the sample's: a pod can be put in the
+    // long-retention class by a label, so a job's runs span two classes.
+    let routes = v["routes"].as_array_mut().expect("the sample has routes");
+    routes.insert(
+        0,
+        json!({"match": {"labels": {"afterlog.io/retain": "long"}}, "action": "class", "class": LONG}),
+    );
     v["state_file"] = json!(state.join("afterlog-quota.state"));
     serde_json::to_string_pretty(&v).unwrap()
 }
 
 // ----------------------------------------------------------------- fixtures
+
+/// The second routing class of the drop-in (and the sample filter config).
+const LONG: &str = "long-retention";
 
 /// What the filter must derive for a tool's pod.
 #[derive(Clone, Copy, Debug)]
@@ -326,6 +348,8 @@ struct Expect {
     tool: &'static str,
     job: &'static str,
     kind: &'static str,
+    /// The routing class.
+    class: &'static str,
 }
 
 type PodOf = (Pod, Option<Expect>);
@@ -354,9 +378,15 @@ impl Written {
     /// The exact `afterlog` object of the record.
     fn labels(&self) -> Value {
         let e = self.expect.expect("a tool's line");
-        let route = [e.tool, e.job, self.pod.as_str(), self.container.as_str()]
-            .map(keys::encode)
-            .join(".");
+        let route = [
+            e.class,
+            e.tool,
+            e.job,
+            self.pod.as_str(),
+            self.container.as_str(),
+        ]
+        .map(keys::encode)
+        .join(".");
         json!({
             label::TOOL: e.tool,
             label::JOB: e.job,
@@ -367,6 +397,7 @@ impl Written {
             label::CONTAINER_ID: self.container_id,
             label::NODE: self.node,
             label::ROUTE: route,
+            label::CLASS: e.class,
         })
     }
 }
@@ -460,7 +491,8 @@ fn restarted(pod: &Pod, name: &str) -> Pod {
 struct Pods {
     /// A one-off job with two containers; its name needs key encoding.
     job: PodOf,
-    /// A cron job's run, and its next run (whose log file is deleted).
+    /// A cron job's run, and its next run (whose log file is deleted),
+    /// labelled into the long-retention class: the job spans two classes.
     cron: PodOf,
     cron2: PodOf,
     /// Another tool's web service, and the same pod after a restart.
@@ -470,6 +502,8 @@ struct Pods {
     noisy: PodOf,
     /// Not a tool: must stay out of the bucket.
     system: PodOf,
+    /// A tool's pod opted out by its label (a routing rule): not collected.
+    opted_out: PodOf,
 }
 
 impl Pods {
@@ -478,6 +512,7 @@ impl Pods {
             tool: "foo",
             job: "mycron",
             kind: "cronjob",
+            class: "default",
         });
         let web = Pod::new("tool-bar", "web-7d9f8b6c5d-x2x4z")
             .label("app.kubernetes.io/name", "web")
@@ -489,6 +524,7 @@ impl Pods {
             tool: "bar",
             job: "web",
             kind: "webservice",
+            class: "default",
         });
         Pods {
             job: (
@@ -502,6 +538,7 @@ impl Pods {
                     tool: "foo",
                     job: "my.job",
                     kind: "job",
+                    class: "default",
                 }),
             ),
             cron: (
@@ -516,8 +553,9 @@ impl Pods {
                 Pod::new("tool-foo", "mycron-28890000-q9z8x")
                     .label("batch.kubernetes.io/job-name", "mycron-28890000")
                     .label("job-name", "mycron-28890000")
+                    .label("afterlog.io/retain", "long")
                     .container("job"),
-                cron,
+                cron.map(|e| Expect { class: LONG, ..e }),
             ),
             web2: (restarted(&web, "webservice"), web_expect),
             web: (web, web_expect),
@@ -529,6 +567,7 @@ impl Pods {
                     tool: "noisy-tool",
                     job: "spam",
                     kind: "job",
+                    class: "default",
                 }),
             ),
             system: (
@@ -536,6 +575,13 @@ impl Pods {
                     .label("k8s-app", "kube-dns")
                     .label("pod-template-hash", "5d78c9869d")
                     .container("coredns"),
+                None,
+            ),
+            opted_out: (
+                Pod::new("tool-foo", "private-x7k2p")
+                    .label("job-name", "private")
+                    .label("afterlog.io/collect", "false")
+                    .container("job"),
                 None,
             ),
         }
@@ -558,6 +604,7 @@ fn write_phase1(logs: &mut Logs, p: &Pods, base: u64) {
     logs.line(&p.job, "job", t(1), Stdout, "starting my.job run 1");
     logs.line(&p.job, "sidecar", t(1), Stdout, "sidecar: proxy up");
     logs.line(&p.system, "coredns", t(2), Stdout, "coredns: query a");
+    logs.line(&p.opted_out, "job", t(2), Stdout, "private: not collected");
     logs.line(&p.job, "job", t(2), Stderr, "warning: cache cold");
     let parts = ["partial one, ", "partial two, ", "partial three"];
     logs.partial(&p.job, "job", t(3), Stderr, &parts);
@@ -586,10 +633,24 @@ fn write_phase1(logs: &mut Logs, p: &Pods, base: u64) {
         logs.line(&p.noisy, "spam", base * NS + i * 1000, Stdout, &text);
     }
     logs.line(&p.system, "coredns", t(9), Stderr, "coredns: query b");
+    logs.line(
+        &p.opted_out,
+        "job",
+        t(9),
+        Stderr,
+        "private: still not collected",
+    );
     logs.line(&p.job, "job", t(12), Stdout, "job done");
 }
 
 // ---------------------------------------------------------------- the store
+
+/// The raw objects of both classes: `raw/…` (default) and `long-retention/raw/…`.
+async fn all_raw_keys(store: &dyn ObjectStore) -> Vec<String> {
+    let mut keys = list_keys(store, layout::RAW).await;
+    keys.extend(list_keys(store, &format!("{LONG}/{}", layout::RAW)).await);
+    keys
+}
 
 /// Every key under `prefix`.
 async fn list_keys(store: &dyn ObjectStore, prefix: &str) -> Vec<String> {
@@ -696,16 +757,21 @@ async fn check_bucket(store: &dyn ObjectStore, logs: &Logs, mode: Mode) -> (usiz
         field::AFTERLOG,
     ]
     .into();
-    let keys = list_keys(store, layout::RAW).await;
+    let keys = all_raw_keys(store).await;
     let (mut records, mut distinct) = (0, BTreeSet::new());
-    for key in &keys {
+    for full_key in &keys {
+        // Each class's objects under its own prefix (the drop-in's outputs).
+        let (class, key) = match full_key.strip_prefix(&format!("{LONG}/")) {
+            Some(k) => (LONG, k),
+            None => ("default", full_key.as_str()),
+        };
         let parsed = layout::parse_object_key(key)
             .unwrap_or_else(|e| panic!("{key} is not in the layout: {e}"));
         let ObjectKind::Raw { first_secs, uuid } = &parsed.kind else {
             panic!("{key} is not a raw key");
         };
         assert_eq!(&parsed.origin.raw_key(*first_secs, uuid), key, "canonical");
-        let body = get(store, key).await;
+        let body = get(store, full_key).await;
         let text = gunzip(&body).unwrap_or_else(|e| panic!("{key}: {e}"));
         assert!(text.ends_with('\n'), "{key}: JSON lines end with a newline");
         let mut first_ts = None;
@@ -749,6 +815,11 @@ async fn check_bucket(store: &dyn ObjectStore, logs: &Logs, mode: Mode) -> (usiz
             assert_eq!(rec[field::LOG], w.log.as_str(), "{key}: {line}");
             assert_eq!(rec[field::STREAM], w.stream.as_str(), "{key}: {line}");
             assert_eq!(*afterlog, w.labels(), "{key}: {line}");
+            assert_eq!(
+                afterlog[label::CLASS],
+                class,
+                "{full_key}: stored by its class's output"
+            );
             records += 1;
             distinct.insert((cid.to_string(), ts, off));
         }
@@ -785,6 +856,8 @@ impl Service {
             .args([
                 "--store",
                 &format!("s3://{BUCKET}"),
+                "--class",
+                &format!("{LONG}=s3://{BUCKET}/{LONG}"),
                 "--s3-endpoint",
                 endpoint,
             ])
@@ -1107,6 +1180,16 @@ fn scenario(mode: Mode) {
         ..StoreConfig::new(format!("s3://{BUCKET}"))
     })
     .unwrap();
+    let long_store: Store = afterlog_reader::open(&StoreConfig {
+        endpoint: Some(endpoint.clone()),
+        region: Some(REGION.into()),
+        path_style: true,
+        allow_http: true,
+        access_key_id: Some(KEY.into()),
+        secret_access_key: Some(SECRET.into()),
+        ..StoreConfig::new(format!("s3://{BUCKET}/{LONG}"))
+    })
+    .unwrap();
 
     let pods = Pods::new();
     for (p, _) in [
@@ -1116,6 +1199,7 @@ fn scenario(mode: Mode) {
         &pods.web,
         &pods.noisy,
         &pods.system,
+        &pods.opted_out,
     ] {
         p.write_meta(&d.meta).unwrap();
     }
@@ -1159,7 +1243,7 @@ fn scenario(mode: Mode) {
     logs.phase = 2;
     let base2 = now_secs() - 60;
     let t = |i| tick(base2, i);
-    let raw_before = rt.block_on(list_keys(store.as_ref(), layout::RAW)).len();
+    let raw_before = rt.block_on(all_raw_keys(store.as_ref())).len();
     logs.line(
         &pods.cron2,
         "job",
@@ -1244,7 +1328,7 @@ fn scenario(mode: Mode) {
         std::thread::sleep(Duration::from_millis(5));
     }
     fb.kill();
-    let raw_at_kill = rt.block_on(list_keys(store.as_ref(), layout::RAW)).len();
+    let raw_at_kill = rt.block_on(all_raw_keys(store.as_ref())).len();
     assert!(
         raw_at_kill > raw_before,
         "the withheld upload is in the bucket"
@@ -1300,7 +1384,7 @@ fn scenario(mode: Mode) {
     // What Fluent Bit logged as uploaded is in the bucket (a PUT that landed
     // just before the kill may have gone unlogged).
     let raw_keys: BTreeSet<String> = rt
-        .block_on(list_keys(store.as_ref(), layout::RAW))
+        .block_on(all_raw_keys(store.as_ref()))
         .into_iter()
         .collect();
     let logged: BTreeSet<String> = logged_uploads(&first_run_stderr)
@@ -1309,7 +1393,8 @@ fn scenario(mode: Mode) {
         .collect();
     assert!(
         logged.is_subset(&raw_keys),
-        "logged uploads missing from the bucket"
+        "logged uploads missing from the bucket: {:?}",
+        logged.difference(&raw_keys).collect::<Vec<_>>()
     );
     let (objects, records, distinct) = rt.block_on(check_bucket(store.as_ref(), &logs, mode));
     eprintln!(
@@ -1383,24 +1468,30 @@ fn scenario(mode: Mode) {
         .into_iter()
         .enumerate()
     {
-        let c = Compactor {
-            store: store.clone(),
-            config: CompactorConfig::default(),
-            holder: "e2e".into(),
-            clock,
-        };
-        let report = rt.block_on(c.pass()).unwrap();
-        eprintln!("compaction pass {pass}: {report}");
+        // Each class's store on its own, as `afterlog compact` does.
+        for (class, store) in [
+            (afterlog_compactor::DEFAULT_CLASS, store.clone()),
+            (LONG, long_store.clone()),
+        ] {
+            let c = Compactor {
+                store,
+                class: class.into(),
+                config: CompactorConfig::default(),
+                holder: "e2e".into(),
+                clock,
+            };
+            let report = rt.block_on(c.pass()).unwrap();
+            eprintln!("compaction pass {pass} of class {class}: {report}");
+        }
     }
-    let raw_left = rt.block_on(list_keys(store.as_ref(), layout::RAW));
+    let raw_left = rt.block_on(all_raw_keys(store.as_ref()));
     assert!(
         raw_left.is_empty(),
         "raw objects left after compaction: {raw_left:?}"
     );
-    assert!(
-        !rt.block_on(list_keys(store.as_ref(), layout::DATA))
-            .is_empty()
-    );
+    for s in [&store, &long_store] {
+        assert!(!rt.block_on(list_keys(s.as_ref(), layout::DATA)).is_empty());
+    }
     for ((tool, job), was) in Pods::JOBS.iter().zip(&before) {
         let now = rt.block_on(svc.records(tool, job)).unwrap();
         assert_eq!(&now, was, "{tool}/{job}: the same after compaction");

@@ -159,7 +159,10 @@ fn labels_every_workload_kind_by_default() {
         assert_eq!(a["container"], json!("main"));
         assert_eq!(a["container_id"], json!("c0ffee".repeat(10) + "0123"));
         assert_eq!(a["node"], json!("node-7"));
-        assert_eq!(a["route"], json!(format!("default.{tool}.{job}.{pod}.main")));
+        assert_eq!(
+            a["route"],
+            json!(format!("default.{tool}.{job}.{pod}.main"))
+        );
         assert_eq!(a["class"], json!("default"));
         assert_eq!(
             out["ts"],
@@ -572,19 +575,42 @@ fn config_mistakes_are_reported_with_the_file() {
 fn routing_rules_drop_and_classify_and_reload() {
     let rules = |extra: Value| {
         json!({"reload_seconds": 10, "classes": [{"name": "long-retention"}],
-            "routes": [
-                {"match": {"labels": {"afterlog.io/collect": "false"}}, "action": "drop"},
-                {"match": {"labels": {"tekton.dev/pipelineRun": {"present": true}}}, "action": "class", "class": "long-retention"},
-                extra
-            ]})
+        "routes": [
+            {"match": {"labels": {"afterlog.io/collect": "false"}}, "action": "drop"},
+            {"match": {"labels": {"tekton.dev/pipelineRun": {"present": true}}}, "action": "class", "class": "long-retention"},
+            extra
+        ]})
     };
     let (mut h, d) = host_with(
-        Some(rules(json!({"match": {"namespace": "tool-never"}, "action": "drop"}))),
+        Some(rules(
+            json!({"match": {"namespace": "tool-never"}, "action": "drop"}),
+        )),
         Lifetime::Persistent,
     );
-    let opted_out = k8s_record("tool-foo", "web-1", "main", json!({"afterlog.io/collect": "false"}), "x", "2026-11-25T15:00:00Z");
-    let build = k8s_record("tool-foo", "foo-buildpacks-pipelinerun-vx8tq-build-pod", "step", json!({"tekton.dev/pipelineRun": "foo-buildpacks-pipelinerun-vx8tq"}), "x", "2026-11-25T15:00:00Z");
-    let web = k8s_record("tool-bar", "web-1", "main", json!({}), "x", "2026-11-25T15:00:00Z");
+    let opted_out = k8s_record(
+        "tool-foo",
+        "web-1",
+        "main",
+        json!({"afterlog.io/collect": "false"}),
+        "x",
+        "2026-11-25T15:00:00Z",
+    );
+    let build = k8s_record(
+        "tool-foo",
+        "foo-buildpacks-pipelinerun-vx8tq-build-pod",
+        "step",
+        json!({"tekton.dev/pipelineRun": "foo-buildpacks-pipelinerun-vx8tq"}),
+        "x",
+        "2026-11-25T15:00:00Z",
+    );
+    let web = k8s_record(
+        "tool-bar",
+        "web-1",
+        "main",
+        json!({}),
+        "x",
+        "2026-11-25T15:00:00Z",
+    );
     let as_msgpack = |rec: &[u8]| {
         let v: Value = serde_json::from_slice(rec).unwrap();
         let mut out = Vec::new();
@@ -597,7 +623,12 @@ fn routing_rules_drop_and_classify_and_reload() {
             o => {
                 let v = kept(&o);
                 let class = v["afterlog"]["class"].as_str().unwrap().to_string();
-                assert!(v["afterlog"]["route"].as_str().unwrap().starts_with(&format!("{class}.")));
+                assert!(
+                    v["afterlog"]["route"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with(&format!("{class}."))
+                );
                 class
             }
         };
@@ -623,17 +654,29 @@ fn routing_rules_drop_and_classify_and_reload() {
             h.call(TAG, SEC, 0, &foo_record("tick"));
         }
     };
-    std::fs::write(&file, rules(json!({"match": {"namespace": "tool-bar"}, "action": "drop"})).to_string()).unwrap();
+    std::fs::write(
+        &file,
+        rules(json!({"match": {"namespace": "tool-bar"}, "action": "drop"})).to_string(),
+    )
+    .unwrap();
     later(&mut h);
     assert_eq!(class(&mut h, &web), "DROP");
     // A broken edit: reported once, the running rules kept.
-    std::fs::write(&file, rules(json!({"match": {"pod": {"regex": "(x"}}, "action": "drop"})).to_string()).unwrap();
+    std::fs::write(
+        &file,
+        rules(json!({"match": {"pod": {"regex": "(x"}}, "action": "drop"})).to_string(),
+    )
+    .unwrap();
     later(&mut h);
     later(&mut h);
     assert_eq!(class(&mut h, &web), "DROP");
     assert_eq!(class(&mut h, &opted_out), "DROP");
     let err = h.stderr();
-    assert_eq!(err.matches("keeping the running config").count(), 1, "{err}");
+    assert_eq!(
+        err.matches("keeping the running config").count(),
+        1,
+        "{err}"
+    );
     assert!(err.contains("routes[2]: bad regex"), "{err}");
 }
 
@@ -641,10 +684,16 @@ fn to_rmpv(v: &Value) -> rmpv::Value {
     match v {
         Value::Null => rmpv::Value::Nil,
         Value::Bool(b) => rmpv::Value::Boolean(*b),
-        Value::Number(n) => n.as_u64().map_or_else(|| rmpv::Value::F64(n.as_f64().unwrap()), rmpv::Value::from),
+        Value::Number(n) => n
+            .as_u64()
+            .map_or_else(|| rmpv::Value::F64(n.as_f64().unwrap()), rmpv::Value::from),
         Value::String(s) => rmpv::Value::from(s.as_str()),
         Value::Array(a) => rmpv::Value::Array(a.iter().map(to_rmpv).collect()),
-        Value::Object(m) => rmpv::Value::Map(m.iter().map(|(k, v)| (rmpv::Value::from(k.as_str()), to_rmpv(v))).collect()),
+        Value::Object(m) => rmpv::Value::Map(
+            m.iter()
+                .map(|(k, v)| (rmpv::Value::from(k.as_str()), to_rmpv(v)))
+                .collect(),
+        ),
     }
 }
 

@@ -4,6 +4,7 @@
 
 use afterlog::api::Settings;
 use afterlog::auth::AuthConfig;
+use afterlog::classes::ClassStores;
 use afterlog::serve::Server;
 use afterlog_contract::layout::Origin;
 use afterlog_reader::{Store, StoreConfig, open};
@@ -63,20 +64,24 @@ pub async fn upload(
 pub struct TestServer {
     pub base: String,
     pub addr: SocketAddr,
+    /// The `default` class's store.
     pub store: Store,
     _task: tokio::task::JoinHandle<()>,
 }
 
 impl TestServer {
-    pub async fn start(store: Store, auth: AuthConfig, settings: Settings) -> TestServer {
-        let server = Server::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            store.clone(),
-            &auth,
-            settings,
-        )
-        .await
-        .unwrap();
+    /// Serves `stores`: a [`Store`] (the `default` class), or several
+    /// routing classes' stores.
+    pub async fn start(
+        stores: impl Into<ClassStores>,
+        auth: AuthConfig,
+        settings: Settings,
+    ) -> TestServer {
+        let stores = stores.into();
+        let store = stores.default_store().clone();
+        let server = Server::bind("127.0.0.1:0".parse().unwrap(), stores, &auth, settings)
+            .await
+            .unwrap();
         let addr = server.local_addr();
         let task = tokio::spawn(async move {
             server.run(std::future::pending()).await.unwrap();

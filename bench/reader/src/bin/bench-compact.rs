@@ -243,6 +243,7 @@ fn main() -> Result<()> {
     };
     let c = Compactor {
         store: store.clone(),
+        class: afterlog_compactor::DEFAULT_CLASS.into(),
         config,
         holder: "bench".into(),
         clock: || afterlog_compactor::system_clock() + 3_600_000_000_000,
