@@ -16,7 +16,7 @@ use thiserror::Error;
 /// Why the class flags are refused. Each names the flag and the value.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ClassError {
-    #[error("--class {0:?}: expected NAME=STORE, e.g. long-retention=s3://logs/long")]
+    #[error("--class {0:?}: expected NAME=STORE, e.g. long-retention=s3://logs/long-retention")]
     Syntax(String),
     #[error("--class {value:?}: {reason}")]
     Name { value: String, reason: String },

@@ -66,7 +66,8 @@ struct StoreArgs {
     s3_allow_http: bool,
     /// Another routing class's store, NAME=STORE (repeatable, or
     /// comma-separated in AFTERLOG_CLASSES): e.g.
-    /// long-retention=s3://logs/long. --store is the `default` class's.
+    /// long-retention=s3://logs/long-retention, where the drop-in's second
+    /// s3 output writes that class. --store is the `default` class's.
     /// Reads merge every class's store; each is compacted on its own. Same
     /// S3 endpoint, region and credentials as --store.
     #[arg(

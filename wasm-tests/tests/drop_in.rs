@@ -106,7 +106,7 @@ fn yaml_and_classic_drop_ins_are_the_same_pipeline() {
         "Name\t\tkubernetes.0 (kubernetes, id=0)",
         "labels              on",
         "Name\t\twasm.1 (wasm, id=1)",
-        "event_format        json",
+        "event_format        msgpack",
         "wasm_heap_size      8M",
         "Name\t\trewrite_tag.2 (rewrite_tag, id=2)",
         "rule                $afterlog['route'] ^(.+)$ afterlog.$afterlog['route'] false",
