@@ -224,7 +224,7 @@ impl Direct {
         // A map's msgpack ends where it ends, so a cached map the input
         // starts with is this very map.
         if let Some(i) = self.cache.iter().position(|e| {
-            *e.cid == *cid
+            json::bytes_eq(&e.cid, cid)
                 && rest.len() >= e.map.len()
                 && json::bytes_eq(&rest[..e.map.len()], &e.map)
         }) {

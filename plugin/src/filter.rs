@@ -291,7 +291,7 @@ impl Filter {
             hit = None;
             let rest = &record[start..];
             for (i, e) in cache.iter().enumerate() {
-                if *e.cid == **tag_cid
+                if json::bytes_eq(&e.cid, tag_cid)
                     && rest.len() >= e.map.len()
                     && json::bytes_eq(&rest[..e.map.len()], &e.map)
                 {

@@ -606,14 +606,16 @@ pub fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        if x != y {
+    // Whole words, not slices: comparing two 8-byte slices is a `memcmp`
+    // call per chunk (natively, and a byte loop in wasm).
+    let (wa, ra) = a.as_chunks::<8>();
+    let (wb, rb) = b.as_chunks::<8>();
+    for (x, y) in wa.iter().zip(wb) {
+        if u64::from_ne_bytes(*x) != u64::from_ne_bytes(*y) {
             return false;
         }
     }
-    ca.remainder() == cb.remainder()
+    ra.iter().zip(rb).all(|(x, y)| x == y)
 }
 
 #[cfg(test)]

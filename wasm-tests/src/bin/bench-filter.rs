@@ -123,15 +123,21 @@ fn main() -> anyhow::Result<()> {
         c
     };
 
-    let mut filter = Filter::new(unlimited())?;
-    let t = Instant::now();
+    // Twice, the faster counts: the first pass also pays for the records'
+    // first touch after they were generated.
+    let mut native = 0f64;
     let mut out = 0usize;
-    for (s, ns, r) in &recs {
-        if let Output::Record(b) = filter.process(*s, *ns, r) {
-            out += b.len();
+    for _ in 0..2 {
+        let mut filter = Filter::new(unlimited())?;
+        let t = Instant::now();
+        out = 0;
+        for (s, ns, r) in &recs {
+            if let Output::Record(b) = filter.process(*s, *ns, r) {
+                out += b.len();
+            }
         }
+        native = native.max(n as f64 / t.elapsed().as_secs_f64());
     }
-    let native = n as f64 / t.elapsed().as_secs_f64();
 
     let dir = tempfile::tempdir()?;
     std::fs::write(
