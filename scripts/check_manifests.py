@@ -16,7 +16,11 @@
    the right ConfigMap key); probes, ports, selectors; `afterlog` flags against
    the clap attributes in service/src/main.rs; the JSON files handed to
    --compactor-config / --members against the Rust structs that read them;
-   the patch's env against the `${NAME}`s of the drop-in files.
+   the patch's env against the `${NAME}`s of the drop-in files; the routing
+   classes: every class the drop-in stores apart (an s3 output of its own,
+   left out of the catch-all output's look-ahead) is read by `serve` and
+   compacted by `compact` with `--class NAME=STORE` at the prefix its output
+   writes, and no `--class` names a class the drop-in stores at the root.
 
 --self-test breaks a copy of the files in many ways and asserts each is caught.
 """
@@ -619,6 +623,87 @@ def check_fluent_bit(root: Path, patched: dict, problems: Problems) -> None:
             problems.add(FILTER_JSON, f"state_file {sf} is outside AFTERLOG_STATE_DIR {state_dir} (the filter's accessible paths)")
 
 
+def dropin_classes(root: Path, problems: Problems) -> tuple[dict[str, str], set[str]] | None:
+    """The drop-in's s3 outputs: {class: key prefix} of the classes with an
+    output of their own, and the classes the catch-all output's look-ahead
+    leaves out (it stores every other class at the bucket's root)."""
+    f = "fluent-bit/afterlog.yaml"
+    doc = yaml.safe_load((root / f).read_text())
+    own: dict[str, str] = {}
+    excluded: set[str] | None = None
+    for o in (doc.get("pipeline") or {}).get("outputs") or []:
+        if o.get("name") != "s3":
+            continue
+        key = str(o.get("s3_key_format", ""))
+        m = re.fullmatch(r"/((?:[^/]+/)*)raw/\$TAG\[2\]/\$TAG\[3\]/\$TAG\[4\]/\$TAG\[5\]/.*", key)
+        if not m:
+            problems.add(f, f"output {o.get('alias')}: s3_key_format {key!r} is not [/prefix]/raw/$TAG[2]/…/$TAG[5]/…")
+            continue
+        prefix = m.group(1).rstrip("/")
+        if "match_regex" in o:
+            look = re.fullmatch(r"\^afterlog\\\.\(\?!((?:[a-z0-9-]+\\\.\|?)+)\)", str(o["match_regex"]))
+            if not look or prefix:
+                problems.add(f, f"output {o.get('alias')}: the catch-all output must be match_regex '^afterlog\\.(?!a\\.|b\\.)' writing at the bucket's root")
+                continue
+            excluded = {c[:-2] for c in look.group(1).split("|") if c}
+        else:
+            mc = re.fullmatch(r"afterlog\.([a-z0-9-]+)\.\*", str(o.get("match", "")))
+            if not mc:
+                problems.add(f, f"output {o.get('alias')}: match {o.get('match')!r} is not afterlog.<class>.*")
+                continue
+            own[mc.group(1)] = prefix
+    if excluded is None:
+        problems.add(f, "no catch-all s3 output (match_regex '^afterlog\\.(?!…)'): a class without an output would be lost")
+        return None
+    if excluded != set(own):
+        problems.add(f, f"the catch-all output leaves out {sorted(excluded)} but the classes with an output of their own are {sorted(own)}")
+    return own, excluded
+
+
+def check_classes(root: Path, objs: list[dict], problems: Problems) -> None:
+    """Every afterlog workload reads (serve) or compacts (compact) exactly the
+    classes the drop-in stores apart, each at the prefix its output writes."""
+    got = dropin_classes(root, problems)
+    if got is None:
+        return
+    own, _ = got
+    for o in objs:
+        spec = pod_of(o)
+        if not spec:
+            continue
+        for c in containers_of(spec.get("spec") or {}):
+            if not is_afterlog(c):
+                continue
+            args = [str(a) for a in c.get("args") or []]
+            if not args or args[0] not in ("serve", "compact"):
+                continue
+            cw = f"{ident(o)} container {c.get('name')}"
+            store, classes = None, {}
+            for i, a in enumerate(args[:-1]):
+                if a == "--store":
+                    store = args[i + 1]
+                elif a == "--class":
+                    name, _, url = args[i + 1].partition("=")
+                    classes[name] = url
+            for e in c.get("env") or []:
+                if e.get("name") == "AFTERLOG_CLASSES" and e.get("value"):
+                    for pair in filter(None, (x.strip() for x in e["value"].split(","))):
+                        name, _, url = pair.partition("=")
+                        classes[name] = url
+            if not store:
+                continue
+            for name in sorted(set(own) - set(classes)):
+                problems.add(cw, f"afterlog {args[0]} has no --class {name}=…: the drop-in stores class {name} apart, so it would never be {'served' if args[0] == 'serve' else 'compacted or expired'}")
+            for name, url in sorted(classes.items()):
+                if name not in own:
+                    problems.add(cw, f"--class {name}: the drop-in has no output for class {name} (it is stored with the default class)")
+                    continue
+                want = f"{store.rstrip('/')}/{own[name]}"
+                if url.rstrip("/") != want:
+                    problems.add(cw, f"--class {name}={url}: the drop-in's output writes it at {want}")
+
+
+
 def documented_secrets(root: Path) -> dict[str, set[str]]:
     out = {}
     for d in yaml.safe_load_all((root / SECRET_EXAMPLE).read_text()):
@@ -672,6 +757,7 @@ def run_checks(root: Path, renderer: str, verbose: bool = True) -> list[str]:
             if pod_of(o):
                 check_workload(o, bundle, cli, root, problems)
         check_services(bundle, problems)
+    check_classes(root, service_objs, problems)
     ds = [o for o in patched if o.get("kind") == "DaemonSet"]
     if len(ds) != 1:
         problems.add(EXAMPLE_DS, f"expected one DaemonSet after patching, got {len(ds)}")
@@ -721,6 +807,11 @@ MUTATIONS = [
     ("DaemonSet name mismatch", PATCH, "  name: fluent-bit\n  namespace: logging", "  name: fluentbit\n  namespace: logging",
      "kustomize"),
     ("no /var/log", EXAMPLE_DS, "mountPath: /var/log\n", "mountPath: /var/logs\n", "/var/log"),
+    ("class prefix off the drop-in's", "fluent-bit/k8s/service.yaml", "- long-retention=s3://$(AFTERLOG_BUCKET)/long-retention",
+     "- long-retention=s3://$(AFTERLOG_BUCKET)/long", "the drop-in's output writes it"),
+    ("class not compacted", "fluent-bit/k8s/compactor.yaml", "                - --class\n                - long-retention=s3://$(AFTERLOG_BUCKET)/long-retention\n",
+     "", "has no --class long-retention"),
+    ("look-ahead misses a class", "fluent-bit/afterlog.yaml", "(?!long-retention\\.)'", "(?!long\\.)'", "leaves out"),
 ]
 
 COPY_FOR_SELF_TEST = ["fluent-bit", "service/src", "compactor/src"]
