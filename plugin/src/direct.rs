@@ -351,20 +351,12 @@ fn json_len(s: &[u8]) -> usize {
     n
 }
 
-/// A number in NF1, formatted on the stack (this runs twice a record).
-fn write_num(out: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
+/// A number in NF1.
+fn write_num(out: &mut Vec<u8>, v: u64) {
+    let mut buf = [0u8; 20];
     // ASCII digits: always UTF-8.
-    nf::write_number(out, std::str::from_utf8(&tmp[i..]).unwrap_or("0"));
+    let digits = std::str::from_utf8(json::u64_digits(v, &mut buf)).unwrap_or("0");
+    nf::write_number(out, digits);
 }
 
 #[cfg(test)]

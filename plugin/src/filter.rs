@@ -110,17 +110,12 @@ impl Filter {
         })
     }
 
-    /// Checks that `cfg` makes a filter (its regexes compile).
-    pub fn check(cfg: &Config) -> Result<(), ConfigError> {
-        Labeller::new(&cfg.labels)?;
-        Router::new(cfg)?;
-        Ok(())
-    }
-
     /// Takes a new config, keeping the quota state; on error nothing changes.
     pub fn reconfigure(&mut self, cfg: Config) -> Result<(), ConfigError> {
-        self.labeller = Labeller::new(&cfg.labels)?;
-        self.router = Router::new(&cfg)?;
+        let labeller = Labeller::new(&cfg.labels)?;
+        let router = Router::new(&cfg)?;
+        self.labeller = labeller;
+        self.router = router;
         self.cfg = cfg;
         self.cache.clear();
         Ok(())

@@ -585,18 +585,23 @@ pub fn write_str_body(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Appends the decimal form of `v`.
-pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
+pub fn write_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(u64_digits(v, &mut [0u8; 20]));
+}
+
+/// The decimal digits of `v`, formatted in `buf` (on the caller's stack:
+/// this runs for every record's numbers, and wasm has no fast allocator).
+pub fn u64_digits(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
     loop {
         i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
+        buf[i] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
             break;
         }
     }
-    out.extend_from_slice(&tmp[i..]);
+    &buf[i..]
 }
 
 /// Whether two byte strings are equal, eight bytes at a time: `memcmp` in

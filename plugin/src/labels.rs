@@ -38,6 +38,16 @@ pub struct PodMeta {
 }
 
 impl PodMeta {
+    /// The pod label `key`'s value, if it has that label.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        Self::lookup(&self.labels, key)
+    }
+
+    /// The pod annotation `key`'s value, if it has that annotation.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        Self::lookup(&self.annotations, key)
+    }
+
     fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         // Last wins, as with duplicate keys in JSON.
         pairs
@@ -81,8 +91,8 @@ impl Compiled {
     fn apply(&self, meta: &PodMeta) -> Option<String> {
         let key = self.rule.key.as_deref().unwrap_or("");
         let source = match self.rule.from {
-            Source::Label => PodMeta::lookup(&meta.labels, key)?,
-            Source::Annotation => PodMeta::lookup(&meta.annotations, key)?,
+            Source::Label => meta.label(key)?,
+            Source::Annotation => meta.annotation(key)?,
             Source::Namespace => &meta.namespace,
             Source::Pod => &meta.pod,
             Source::Container => &meta.container,

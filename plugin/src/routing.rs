@@ -87,15 +87,6 @@ pub struct Router {
     classes: Vec<Class>,
 }
 
-fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    // Last wins, as with duplicate keys in JSON.
-    pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
 impl Router {
     /// Compiles `cfg`'s routes (already checked by [`Config::parse`]).
     pub fn new(cfg: &Config) -> Result<Router, ConfigError> {
@@ -168,12 +159,10 @@ impl Router {
                 }))
             });
             if fields
-                && r.labels
-                    .iter()
-                    .all(|(k, m)| m.matches(lookup(&meta.labels, k)))
+                && r.labels.iter().all(|(k, m)| m.matches(meta.label(k)))
                 && r.annotations
                     .iter()
-                    .all(|(k, m)| m.matches(lookup(&meta.annotations, k)))
+                    .all(|(k, m)| m.matches(meta.annotation(k)))
             {
                 return match r.class {
                     None => Route::Drop,

@@ -78,14 +78,10 @@ fn stamp(path: &Path) -> Option<Stamp> {
         .map(|m| (m.modified().ok(), m.len()))
 }
 
-/// Reads and checks a config file; the error names the file.
+/// Reads a config file; the error names the file.
 fn load(path: &Path) -> Result<Config, String> {
     let text = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    // Rules that do not compile are a mistake in this file too: say which
-    // file, as for a syntax error.
-    Config::parse(&text)
-        .and_then(|c| Filter::check(&c).map(|_| c))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    Config::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn complain(msg: &str) {
@@ -98,7 +94,7 @@ impl Runtime {
     /// stderr and never stop the filter: a bad config means built-in
     /// defaults, an unwritable state directory means memory-only quotas.
     pub fn open(dirs: &[PathBuf], clock: fn() -> u64) -> Runtime {
-        let mut cfg = Config::default();
+        let mut filter = None;
         let mut cfg_dir = dirs.first().cloned();
         let mut watched = cfg_dir.as_ref().map(|d| d.join(config::FILE_NAME));
         for d in dirs {
@@ -106,8 +102,12 @@ impl Runtime {
             match fs::metadata(&p) {
                 Ok(_) => {
                     cfg_dir = Some(d.clone());
-                    match load(&p) {
-                        Ok(c) => cfg = c,
+                    // Rules that do not compile are a mistake in this file
+                    // too: say which file, as for a syntax error.
+                    let made = load(&p)
+                        .and_then(|c| Filter::new(c).map_err(|e| format!("{}: {e}", p.display())));
+                    match made {
+                        Ok(f) => filter = Some(f),
                         Err(e) => complain(&format!("{e}; using the built-in defaults")),
                     }
                     watched = Some(p);
@@ -117,12 +117,14 @@ impl Runtime {
                 Err(e) => complain(&format!("{}: {e}", p.display())),
             }
         }
-        let state = cfg
+        let filter = filter.unwrap_or_else(default_filter);
+        let state = filter
+            .config()
             .state_file
             .as_ref()
             .map(PathBuf::from)
             .or_else(|| cfg_dir.map(|d| d.join(config::STATE_FILE_NAME)));
-        let mut rt = Self::with_config(cfg, state, clock);
+        let mut rt = Self::with_filter(filter, state, clock);
         if let Some(path) = watched
             && rt.filter.config().reload_seconds > 0
         {
@@ -162,7 +164,12 @@ impl Runtime {
             return;
         }
         let path = w.path.clone();
-        match load(&path).and_then(|c| self.filter.reconfigure(c).map_err(|e| e.to_string())) {
+        let taken = load(&path).and_then(|c| {
+            self.filter
+                .reconfigure(c)
+                .map_err(|e| format!("{}: {e}", path.display()))
+        });
+        match taken {
             Ok(()) => {
                 // Cached labels were derived under the old rules.
                 self.direct = Direct::default();
@@ -175,14 +182,18 @@ impl Runtime {
 
     /// Starts with a given config and state file (`None`: memory only).
     pub fn with_config(cfg: Config, state: Option<PathBuf>, clock: fn() -> u64) -> Runtime {
-        let interval_ns = cfg.checkpoint_seconds.saturating_mul(1_000_000_000);
-        let filter = match Filter::new(cfg) {
-            Ok(f) => f,
-            Err(e) => {
-                complain(&format!("{e}; using the built-in defaults"));
-                Filter::new(Config::default()).unwrap_or_else(|_| unreachable_defaults())
-            }
-        };
+        let filter = Filter::new(cfg).unwrap_or_else(|e| {
+            complain(&format!("{e}; using the built-in defaults"));
+            default_filter()
+        });
+        Self::with_filter(filter, state, clock)
+    }
+
+    fn with_filter(filter: Filter, state: Option<PathBuf>, clock: fn() -> u64) -> Runtime {
+        let interval_ns = filter
+            .config()
+            .checkpoint_seconds
+            .saturating_mul(1_000_000_000);
         let now = clock();
         let mut rt = Runtime {
             filter,
@@ -445,7 +456,7 @@ fn snapshot(p: &mut Persist, filter: &Filter, now_ns: u64) -> std::io::Result<()
     Ok(())
 }
 
-fn unreachable_defaults() -> Filter {
-    // The built-in defaults are covered by tests; this cannot happen.
-    std::process::abort()
+fn default_filter() -> Filter {
+    // The built-in defaults are covered by tests: they always make a filter.
+    Filter::new(Config::default()).unwrap_or_else(|_| std::process::abort())
 }

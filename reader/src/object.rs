@@ -62,12 +62,17 @@ pub fn lines(
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            return Some(LogRecord::parse(line).map_err(|error| BadLine {
-                key: key.clone(),
-                line: n,
-                error,
-            }));
+            return Some(parsed(&key, n, line));
         }
+    })
+}
+
+/// Line `line` of object `key` as a record, or why it is none.
+fn parsed(key: &str, line: usize, bytes: impl Into<Vec<u8>>) -> Result<LogRecord, BadLine> {
+    LogRecord::parse(bytes).map_err(|error| BadLine {
+        key: key.to_string(),
+        line,
+        error,
     })
 }
 
@@ -91,21 +96,13 @@ pub fn streamed_lines<B: AsRef<[u8]> + Send>(
                     // A final line without its break may be cut short by a
                     // truncated upload; it is still whole JSON or it fails.
                     done = true;
-                    return Some(LogRecord::parse(line).map_err(|error| BadLine {
-                        key: key.clone(),
-                        line: n,
-                        error,
-                    }));
+                    return Some(parsed(&key, n, line));
                 }
                 Ok(_) => {
                     if line.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    return Some(LogRecord::parse(line).map_err(|error| BadLine {
-                        key: key.clone(),
-                        line: n,
-                        error,
-                    }));
+                    return Some(parsed(&key, n, line));
                 }
                 Err(e) => {
                     done = true;

@@ -428,17 +428,6 @@ fn afterlog(home: &std::path::Path) -> Command {
     c
 }
 
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {}\nstdout: {}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
 /// `afterlog serve` as a child process; killed on drop.
 struct Served {
     child: Child,

@@ -6,7 +6,7 @@
 mod common;
 
 use afterlog_testkit::Proxy;
-use common::TestServer;
+use common::{TestServer, ok};
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
@@ -83,17 +83,6 @@ impl Env {
             .unwrap();
         assert!(r.status().is_success(), "push: {}", r.status());
     }
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {}\nstdout: {}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
 }
 
 fn failed(o: &Output) -> String {

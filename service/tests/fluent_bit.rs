@@ -1170,26 +1170,21 @@ fn scenario(mode: Mode) {
         .enable_all()
         .build()
         .unwrap();
-    let store: Store = afterlog_reader::open(&StoreConfig {
-        endpoint: Some(endpoint.clone()),
-        region: Some(REGION.into()),
-        path_style: true,
-        allow_http: true,
-        access_key_id: Some(KEY.into()),
-        secret_access_key: Some(SECRET.into()),
-        ..StoreConfig::new(format!("s3://{BUCKET}"))
-    })
-    .unwrap();
-    let long_store: Store = afterlog_reader::open(&StoreConfig {
-        endpoint: Some(endpoint.clone()),
-        region: Some(REGION.into()),
-        path_style: true,
-        allow_http: true,
-        access_key_id: Some(KEY.into()),
-        secret_access_key: Some(SECRET.into()),
-        ..StoreConfig::new(format!("s3://{BUCKET}/{LONG}"))
-    })
-    .unwrap();
+    let open = |url: String| -> Store {
+        afterlog_reader::open(&StoreConfig {
+            endpoint: Some(endpoint.clone()),
+            region: Some(REGION.into()),
+            path_style: true,
+            allow_http: true,
+            access_key_id: Some(KEY.into()),
+            secret_access_key: Some(SECRET.into()),
+            ..StoreConfig::new(url)
+        })
+        .unwrap()
+    };
+    // The bucket, and the long-retention class's store within it.
+    let store = open(format!("s3://{BUCKET}"));
+    let long_store = open(format!("s3://{BUCKET}/{LONG}"));
 
     let pods = Pods::new();
     for (p, _) in [

@@ -340,3 +340,57 @@ fn damage(r: &mut Rng, b: &mut Vec<u8>) {
         _ => b.extend_from_slice(b" x"),
     }
 }
+
+/// A JSON value as msgpack, as Fluent Bit holds records (the msgpack
+/// mode's input): map keys in the value's order, integers as uint64.
+pub fn msgpack(v: &serde_json::Value) -> Vec<u8> {
+    fn put(v: &serde_json::Value, out: &mut Vec<u8>) {
+        use serde_json::Value as V;
+        match v {
+            V::Null => out.push(0xc0),
+            V::Bool(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+            V::Number(n) => match n.as_u64() {
+                Some(u) => {
+                    out.push(0xcf);
+                    out.extend_from_slice(&u.to_be_bytes());
+                }
+                None => {
+                    out.push(0xcb);
+                    out.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_be_bytes());
+                }
+            },
+            V::String(s) => {
+                let n = s.len();
+                match n {
+                    0..=31 => out.push(0xa0 | n as u8),
+                    32..=255 => out.extend_from_slice(&[0xd9, n as u8]),
+                    _ => {
+                        out.push(0xdb);
+                        out.extend_from_slice(&(n as u32).to_be_bytes());
+                    }
+                }
+                out.extend_from_slice(s.as_bytes());
+            }
+            V::Array(a) => {
+                out.push(0xdd);
+                out.extend_from_slice(&(a.len() as u32).to_be_bytes());
+                a.iter().for_each(|x| put(x, out));
+            }
+            V::Object(m) => {
+                if m.len() < 16 {
+                    out.push(0x80 | m.len() as u8);
+                } else {
+                    out.push(0xdf);
+                    out.extend_from_slice(&(m.len() as u32).to_be_bytes());
+                }
+                for (k, x) in m {
+                    put(&V::String(k.clone()), out);
+                    put(x, out);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    put(v, &mut out);
+    out
+}

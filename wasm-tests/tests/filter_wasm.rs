@@ -611,12 +611,7 @@ fn routing_rules_drop_and_classify_and_reload() {
         "x",
         "2026-11-25T15:00:00Z",
     );
-    let as_msgpack = |rec: &[u8]| {
-        let v: Value = serde_json::from_slice(rec).unwrap();
-        let mut out = Vec::new();
-        rmpv::encode::write_value(&mut out, &to_rmpv(&v)).unwrap();
-        out
-    };
+    let as_msgpack = |rec: &[u8]| records::msgpack(&serde_json::from_slice(rec).unwrap());
     let class = |h: &mut FilterHost, rec: &[u8]| -> String {
         let json_mode = match h.call(TAG, SEC, 0, rec) {
             Outcome::Dropped(_) => "DROP".to_string(),
@@ -678,23 +673,6 @@ fn routing_rules_drop_and_classify_and_reload() {
         "{err}"
     );
     assert!(err.contains("routes[2]: bad regex"), "{err}");
-}
-
-fn to_rmpv(v: &Value) -> rmpv::Value {
-    match v {
-        Value::Null => rmpv::Value::Nil,
-        Value::Bool(b) => rmpv::Value::Boolean(*b),
-        Value::Number(n) => n
-            .as_u64()
-            .map_or_else(|| rmpv::Value::F64(n.as_f64().unwrap()), rmpv::Value::from),
-        Value::String(s) => rmpv::Value::from(s.as_str()),
-        Value::Array(a) => rmpv::Value::Array(a.iter().map(to_rmpv).collect()),
-        Value::Object(m) => rmpv::Value::Map(
-            m.iter()
-                .map(|(k, v)| (rmpv::Value::from(k.as_str()), to_rmpv(v)))
-                .collect(),
-        ),
-    }
 }
 
 /// An NF1 answer as the reader sees it.

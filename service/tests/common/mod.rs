@@ -154,3 +154,15 @@ impl S3Store for S3Server {
         .unwrap()
     }
 }
+
+/// A command that exited 0: its stdout (else the whole story, failed).
+pub fn ok(o: &std::process::Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}

@@ -6,7 +6,7 @@
 
 use afterlog_filter::{Config, Filter, Output};
 use afterlog_wasm_tests::host::{FilterHost, HostConfig};
-use afterlog_wasm_tests::records::Rng;
+use afterlog_wasm_tests::records::{self, Rng};
 use std::time::Instant;
 
 fn records(n: usize) -> Vec<(u32, u32, Vec<u8>)> {
@@ -54,59 +54,6 @@ fn records(n: usize) -> Vec<(u32, u32, Vec<u8>)> {
             (sec, (i % 1_000_000_000) as u32, rec.into_bytes())
         })
         .collect()
-}
-
-/// A JSON value as msgpack, as Fluent Bit holds records.
-fn msgpack(v: &serde_json::Value) -> Vec<u8> {
-    fn put(v: &serde_json::Value, out: &mut Vec<u8>) {
-        use serde_json::Value as V;
-        match v {
-            V::Null => out.push(0xc0),
-            V::Bool(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
-            V::Number(n) => match n.as_u64() {
-                Some(u) => {
-                    out.push(0xcf);
-                    out.extend_from_slice(&u.to_be_bytes());
-                }
-                None => {
-                    out.push(0xcb);
-                    out.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_be_bytes());
-                }
-            },
-            V::String(s) => {
-                let n = s.len();
-                match n {
-                    0..=31 => out.push(0xa0 | n as u8),
-                    32..=255 => out.extend_from_slice(&[0xd9, n as u8]),
-                    _ => {
-                        out.push(0xdb);
-                        out.extend_from_slice(&(n as u32).to_be_bytes());
-                    }
-                }
-                out.extend_from_slice(s.as_bytes());
-            }
-            V::Array(a) => {
-                out.push(0xdd);
-                out.extend_from_slice(&(a.len() as u32).to_be_bytes());
-                a.iter().for_each(|x| put(x, out));
-            }
-            V::Object(m) => {
-                if m.len() < 16 {
-                    out.push(0x80 | m.len() as u8);
-                } else {
-                    out.push(0xdf);
-                    out.extend_from_slice(&(m.len() as u32).to_be_bytes());
-                }
-                for (k, x) in m {
-                    put(&V::String(k.clone()), out);
-                    put(x, out);
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    put(v, &mut out);
-    out
 }
 
 fn main() -> anyhow::Result<()> {
@@ -172,7 +119,7 @@ fn main() -> anyhow::Result<()> {
     // The same records in the msgpack mode (`event_format: msgpack`).
     let packed: Vec<Vec<u8>> = recs
         .iter()
-        .map(|(_, _, r)| Ok(msgpack(&serde_json::from_slice(r)?)))
+        .map(|(_, _, r)| Ok(records::msgpack(&serde_json::from_slice(r)?)))
         .collect::<anyhow::Result<_>>()?;
     let t = Instant::now();
     let mut kept = 0;
