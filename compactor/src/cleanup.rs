@@ -1,108 +1,107 @@
-//! DESIGN §5 step 4 and the collection of what crashes leave: consumed raw
-//! objects go once the grace period (longer than any read) has passed, then
-//! leave the pending list; merged objects that no meta references (a crash
-//! between writing one and referencing it) go once they are old enough that
-//! no compaction can still be about to reference them.
+//! Step 4 of compaction and the collection of what crashes leave: what a
+//! job's manifest lists as consumed goes once the grace period (longer than
+//! any read) has passed, then leaves the list; chunks and periods that no
+//! manifest names (a crash between writing one and naming it) go once they
+//! are old enough that no compaction can still be about to name them.
 
 use crate::versioned;
 use crate::{CompactError, Compactor, Report, delete_if_present};
 use afterlog_contract::layout;
-use afterlog_reader::job::JobIndex;
+use afterlog_reader::index::ToolJob;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore};
 use std::collections::HashSet;
 
-pub async fn pod(
+async fn list(store: &dyn ObjectStore, prefix: &str) -> Result<Vec<ObjectMeta>, CompactError> {
+    match store.list(Some(&Path::from(prefix))).try_collect().await {
+        Ok(v) => Ok(v),
+        Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Cleans up a job; returns its summary for the tool's index (`None`
+/// without a manifest: the job is not compacted yet).
+pub async fn job(
     c: &Compactor,
-    index: &JobIndex,
     tool: &str,
     job: &str,
-    pod: &str,
     report: &mut Report,
-) -> Result<(), CompactError> {
+) -> Result<Option<ToolJob>, CompactError> {
     let store = c.store.as_ref();
-    let meta_key = layout::meta_key(tool, job, pod);
-    let mut v = versioned::read(store, &meta_key).await?;
+    let manifest_key = layout::manifest_key(tool, job);
+    let mut v = versioned::read(store, &manifest_key).await?;
+    if v.version.is_none() {
+        return Ok(None);
+    }
     let now = c.now();
     let grace = c.config.grace().as_nanos() as u64;
+    let chunks = list(store, &layout::job_prefix(layout::CHUNKS, tool, job)).await?;
+    let named: HashSet<&str> = v
+        .manifest
+        .periods
+        .iter()
+        .flat_map(|p| p.chunks.iter().map(String::as_str))
+        .collect();
     let due: Vec<String> = v
-        .meta
+        .manifest
         .consumed
         .iter()
         .filter(|r| r.since_ns.saturating_add(grace) <= now)
         .map(|r| r.key.clone())
         .collect();
     if !due.is_empty() {
-        // Never a raw key the meta does not show as covered by a merged
-        // object that exists: check before the first deletion.
-        let listed: HashSet<&str> = index.objects.iter().map(|l| l.key.as_str()).collect();
-        if let Some(missing) = v
-            .meta
-            .merged
-            .iter()
-            .find(|m| !listed.contains(m.key.as_str()))
-            && !object_exists(c, &missing.key).await?
-        {
+        // Never a key the manifest lists as consumed while a chunk it names
+        // is missing: check before the first deletion.
+        let present: HashSet<String> = chunks.iter().map(|m| m.location.to_string()).collect();
+        if let Some(missing) = named.iter().find(|k| !present.contains(**k)) {
             tracing::error!(
                 tool,
                 job,
-                pod,
-                key = %missing.key,
-                "a merged object the meta references is missing; its consumed raw objects are kept"
+                key = %missing,
+                "a chunk the job's index names is missing; what it consumed is kept"
             );
             report.skipped += 1;
-            return Ok(());
+            return Ok(Some(ToolJob::of(&v.manifest)));
         }
         for key in &due {
             if delete_if_present(store, key).await? {
                 report.raw_deleted += 1;
-                tracing::debug!(key, "deleted consumed raw object");
+                tracing::debug!(key, "deleted a consumed object");
             }
         }
-        v.meta.consumed.retain(|r| !due.contains(&r.key));
-        versioned::write(store, &meta_key, &v).await?;
+        let due: HashSet<&String> = due.iter().collect();
+        v.manifest.consumed.retain(|r| !due.contains(&r.key));
+        versioned::write(store, &manifest_key, &v).await?;
     }
 
-    // Without a meta, "unreferenced" proves nothing: the meta may have been
-    // lost, and these merged objects be all that is left of the pod. A crash
-    // before a pod's first meta leaves objects that the next pass, merging
-    // the same raw objects, writes again under the same keys and references.
-    if v.version.is_none() {
-        let unreferenced = index
-            .objects
-            .iter()
-            .filter(|l| !l.is_raw() && l.parsed.origin.pod == pod)
-            .count();
-        if unreferenced > 0 {
-            tracing::warn!(
-                tool,
-                job,
-                pod,
-                objects = unreferenced,
-                "merged objects without a meta are kept, not collected as orphans"
-            );
-        }
-        return Ok(());
-    }
-    let referenced: HashSet<&str> = v.meta.merged.iter().map(|m| m.key.as_str()).collect();
+    // Chunks and periods neither named nor waiting for deletion: left by a
+    // crash before the manifest named them. A rerun of the same merge
+    // rewrites the same chunk keys (fresh), so only old ones go.
+    let consumed: HashSet<&str> = v.manifest.consumed.iter().map(|r| r.key.as_str()).collect();
+    let periods: HashSet<&str> = v.manifest.periods.iter().map(|p| p.key.as_str()).collect();
     let old_enough = (now / 1_000_000_000).saturating_sub(c.config.orphan_age().as_secs()) as i64;
-    for l in &index.objects {
-        if !l.is_raw()
-            && l.parsed.origin.pod == pod
-            && !referenced.contains(l.key.as_str())
-            && l.modified_secs <= old_enough
-            && delete_if_present(store, &l.key).await?
+    let index_prefix = format!(
+        "{}{}",
+        layout::tool_prefix(layout::INDEX, tool),
+        afterlog_contract::keys::encode(job)
+    );
+    let period_files = list(store, &format!("{index_prefix}/")).await?;
+    for m in chunks.iter().chain(&period_files) {
+        let key = m.location.to_string();
+        if !named.contains(key.as_str())
+            && !periods.contains(key.as_str())
+            && !consumed.contains(key.as_str())
+            && m.last_modified.timestamp() <= old_enough
+            && delete_if_present(store, &key).await?
         {
             report.orphans_deleted += 1;
-            tracing::info!(key = %l.key, "deleted a merged object no meta references (left by a crash)");
+            tracing::info!(
+                key,
+                "deleted an object no job index names (left by a crash)"
+            );
         }
     }
-    Ok(())
-}
-
-async fn object_exists(c: &Compactor, key: &str) -> Result<bool, CompactError> {
-    use object_store::ObjectStoreExt;
-    match c.store.head(&object_store::path::Path::from(key)).await {
-        Ok(_) => Ok(true),
-        Err(object_store::Error::NotFound { .. }) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    Ok(Some(ToolJob::of(&v.manifest)))
 }

@@ -1,159 +1,101 @@
-//! Merging one pod's settled raw objects (DESIGN §5 steps 1–3): read them
-//! through the reader's merge, drop what the pod's merged objects already
-//! hold, write merged objects, then record them and the raw keys they
-//! consumed in the pod's meta with a conditional write.
+//! Job-level compaction: a job's settled raw objects, of every run, are
+//! merged by time into chunks (one UTC day each, up to the target size, in
+//! gzip members whose offsets the index keeps), and the job's index is
+//! updated in one conditional write of its manifest:
+//!
+//! 1. PUT the chunks (new keys: until referenced they are only duplicates).
+//! 2. PUT each touched day's period under the next generation (a key no
+//!    manifest names yet).
+//! 3. Conditionally PUT the manifest: the new periods, and the raw keys,
+//!    replaced chunks and periods, and per-pod layout it supersedes, listed
+//!    as consumed. Readers switch to the new snapshot at once.
+//! 4. A grace period later, delete what is consumed, then drop it from the
+//!    manifest ([`cleanup`]).
+//!
+//! A day's newest chunk below the target size is merged again with the new
+//! raw objects of its day, so that a job's chunks grow with its bytes, not
+//! with its runs or the compactor's passes. A job still in the per-pod
+//! layout (`meta/`, `data/`) is migrated by the same step: its merged
+//! objects are inputs like raw ones, and its metas are consumed.
 
-use crate::versioned::{self, MetaError};
-use crate::{CompactError, Compactor, Lease, Report, cleanup};
-use afterlog_contract::layout::{self, ObjectKind, Origin};
-use afterlog_reader::job::{JobIndex, Listed, RAW_SLACK_NS};
-use afterlog_reader::meta::{ConsumedRaw, MergedObject, PodInfo};
+use crate::cleanup;
+use crate::versioned::{self, MetaError, Versioned};
+use crate::{CompactError, Compactor, Lease, Report};
+use afterlog_contract::layout;
+use afterlog_reader::index::{
+    self, Chunk, ChunkPart, ChunkStats, INDEX_VERSION, LATEST_PODS, Member, Period, PeriodRef,
+    ToolJob, day_of,
+};
+use afterlog_reader::job::{IndexedChunk, JobIndex, Listed, Planned, plan};
+use afterlog_reader::meta::ConsumedRaw;
 use afterlog_reader::{Filter, JobReader, LogRecord};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::io::Write;
 
-/// Merges and cleans up every pod of a job.
+/// Compacts and cleans up one job; returns its summary for the tool's
+/// index (`None` if it has no index yet, or was left for the next pass).
 pub async fn job(
     c: &Compactor,
     lease: &mut Lease,
     tool: &str,
     job: &str,
     report: &mut Report,
-) -> Result<(), CompactError> {
-    let index = JobIndex::load(c.store.as_ref(), tool, job).await?;
-    let mut pods: BTreeSet<String> = index
-        .objects
-        .iter()
-        .map(|l| l.parsed.origin.pod.clone())
-        .collect();
-    pods.extend(index.metas.iter().flat_map(|m| m.keys().cloned()));
-    for pod in &pods {
-        lease.keep(c.store.as_ref(), c.now()).await?;
-        let merged = pod_merge(c, &index, tool, job, pod, report).await;
-        if !pod_done(merged, tool, job, pod, "pod skipped", report)? {
-            continue;
-        }
-        lease.keep(c.store.as_ref(), c.now()).await?;
-        let cleaned = cleanup::pod(c, &index, tool, job, pod, report).await;
-        pod_done(cleaned, tool, job, pod, "pod cleanup skipped", report)?;
+) -> Result<Option<ToolJob>, CompactError> {
+    let merged = merge(c, lease, tool, job, report).await;
+    if step_done(merged, tool, job, "job skipped", report)?.is_none() {
+        return Ok(None);
     }
-    Ok(())
+    lease.keep(c.store.as_ref(), c.now()).await?;
+    let cleaned = cleanup::job(c, tool, job, report).await;
+    Ok(step_done(cleaned, tool, job, "job cleanup skipped", report)?.flatten())
 }
 
-/// Whether a step on a pod went through. A meta another writer changed or
-/// that cannot be read leaves the pod for the next pass (counted); other
-/// failures end the pass.
-fn pod_done(
-    result: Result<(), CompactError>,
+/// What a step on a job gave, if it went through. A manifest another
+/// writer changed or that cannot be read leaves the job for the next pass
+/// (counted); other failures end the pass.
+fn step_done<T>(
+    result: Result<T, CompactError>,
     tool: &str,
     job: &str,
-    pod: &str,
     what: &str,
     report: &mut Report,
-) -> Result<bool, CompactError> {
+) -> Result<Option<T>, CompactError> {
     match result {
-        Ok(()) => Ok(true),
-        Err(CompactError::Meta(
-            e @ (MetaError::Conflict { .. }
-            | MetaError::Unreadable { .. }
-            | MetaError::Version { .. }),
-        )) => {
-            tracing::warn!(tool, job, pod, error = %e, "{what}");
+        Ok(t) => Ok(Some(t)),
+        Err(CompactError::Meta(e @ (MetaError::Conflict { .. } | MetaError::Unreadable(_)))) => {
+            tracing::warn!(tool, job, error = %e, "{what}");
             report.skipped += 1;
-            Ok(false)
+            Ok(None)
         }
         Err(e) => Err(e),
     }
 }
 
-/// Facts about the pod gathered from its records.
-#[derive(Default)]
-struct Facts {
-    info: PodInfo,
-    seen_ids: HashSet<String>,
-}
-
-impl Facts {
-    fn note(&mut self, r: &LogRecord) {
-        self.info.first_ts = Some(self.info.first_ts.map_or(r.ts, |t| t.min(r.ts)));
-        self.info.last_ts = Some(self.info.last_ts.map_or(r.ts, |t| t.max(r.ts)));
-        if self.seen_ids.contains(&r.container_id) {
-            return;
-        }
-        self.seen_ids.insert(r.container_id.clone());
-        let ids = self.info.containers.entry(r.container.clone()).or_default();
-        if !ids.contains(&r.container_id) {
-            ids.push(r.container_id.clone());
-        }
-        // Node and kind ride on every record; the first of each instance will do.
-        #[derive(serde::Deserialize)]
-        struct L {
-            afterlog: Option<A>,
-        }
-        #[derive(serde::Deserialize)]
-        struct A {
-            node: Option<String>,
-            kind: Option<String>,
-        }
-        if let Ok(L { afterlog: Some(a) }) = serde_json::from_slice::<L>(&r.line) {
-            if self.info.node.is_empty() {
-                self.info.node = a.node.unwrap_or_default();
-            }
-            if self.info.kind.is_empty() {
-                self.info.kind = a.kind.unwrap_or_default();
-            }
-        }
-    }
-
-    /// Adds what an earlier merge recorded.
-    fn into_merged(self, old: Option<PodInfo>) -> PodInfo {
-        let Some(mut old) = old else { return self.info };
-        if old.node.is_empty() {
-            old.node = self.info.node;
-        }
-        if old.kind.is_empty() {
-            old.kind = self.info.kind;
-        }
-        for (name, ids) in self.info.containers {
-            let have = old.containers.entry(name).or_default();
-            for id in ids {
-                if !have.contains(&id) {
-                    have.push(id);
-                }
-            }
-        }
-        old.first_ts = match (old.first_ts, self.info.first_ts) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        old.last_ts = match (old.last_ts, self.info.last_ts) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        old
-    }
-}
-
-/// A merged object being filled.
+/// A chunk being filled.
 ///
 /// Its text is compressed in 1 MiB members on other threads while the merge
 /// goes on (a gzip file may hold several members; every reader of this
 /// project and `zcat` read them as one stream), so that compression, the
-/// slowest step, does not hold the merge up.
+/// slowest step, does not hold the merge up; the index keeps each member's
+/// offset and time range, so a read can fetch just the members it needs.
 struct Part {
-    chunk: Vec<u8>,
-    members: std::collections::VecDeque<tokio::task::JoinHandle<std::io::Result<Vec<u8>>>>,
+    text: Vec<u8>,
+    text_first: u64,
+    text_lines: u64,
+    members: VecDeque<(Member, tokio::task::JoinHandle<std::io::Result<Vec<u8>>>)>,
     body: Vec<u8>,
+    done: Vec<Member>,
     level: u32,
-    raw_bytes: u64,
+    text_bytes: u64,
     lines: u64,
     first_ts: u64,
     last_ts: u64,
+    stats: ChunkStats,
 }
 
 const MEMBER: usize = 1 << 20;
@@ -169,38 +111,57 @@ fn compress(text: Vec<u8>, level: u32) -> std::io::Result<Vec<u8>> {
 impl Part {
     fn new(level: u32, ts: u64) -> Part {
         Part {
-            chunk: Vec::with_capacity(MEMBER + 64 * 1024),
-            members: Default::default(),
+            text: Vec::with_capacity(MEMBER + 64 * 1024),
+            text_first: ts,
+            text_lines: 0,
+            members: VecDeque::new(),
             body: Vec::new(),
+            done: Vec::new(),
             level,
-            raw_bytes: 0,
+            text_bytes: 0,
             lines: 0,
             first_ts: ts,
             last_ts: ts,
+            stats: ChunkStats::default(),
         }
     }
 
     async fn push(&mut self, r: &LogRecord) -> Result<(), CompactError> {
-        self.chunk.extend_from_slice(&r.line);
-        self.chunk.push(b'\n');
-        self.raw_bytes += r.line.len() as u64 + 1;
+        if self.text_lines == 0 {
+            self.text_first = r.ts;
+        }
+        self.text.extend_from_slice(&r.line);
+        self.text.push(b'\n');
+        self.text_bytes += r.line.len() as u64 + 1;
+        self.text_lines += 1;
         self.lines += 1;
         self.last_ts = r.ts;
-        if self.chunk.len() >= MEMBER {
+        self.stats.note(r);
+        if self.text.len() >= MEMBER {
             self.seal().await?;
         }
         Ok(())
     }
 
-    /// Sends the current chunk off to be compressed.
+    /// Sends the current text off to be compressed as one member.
     async fn seal(&mut self) -> Result<(), CompactError> {
-        if self.chunk.is_empty() {
+        if self.text.is_empty() {
             return Ok(());
         }
-        let text = std::mem::replace(&mut self.chunk, Vec::with_capacity(MEMBER + 64 * 1024));
+        let text = std::mem::replace(&mut self.text, Vec::with_capacity(MEMBER + 64 * 1024));
+        let member = Member {
+            offset: 0,
+            len: 0,
+            first_ts: self.text_first,
+            last_ts: self.last_ts,
+            lines: self.text_lines,
+        };
+        self.text_lines = 0;
         let level = self.level;
-        self.members
-            .push_back(tokio::task::spawn_blocking(move || compress(text, level)));
+        self.members.push_back((
+            member,
+            tokio::task::spawn_blocking(move || compress(text, level)),
+        ));
         while self.members.len() > IN_FLIGHT {
             self.collect_one().await?;
         }
@@ -208,23 +169,38 @@ impl Part {
     }
 
     async fn collect_one(&mut self) -> Result<(), CompactError> {
-        if let Some(h) = self.members.pop_front() {
-            let member = h
+        if let Some((mut m, h)) = self.members.pop_front() {
+            let gz = h
                 .await
                 .map_err(|e| gz_err(std::io::Error::other(e.to_string())))?
                 .map_err(gz_err)?;
-            self.body.extend_from_slice(&member);
+            m.offset = self.body.len() as u64;
+            m.len = gz.len() as u64;
+            self.body.extend_from_slice(&gz);
+            self.done.push(m);
         }
         Ok(())
     }
 
-    async fn finish(mut self) -> Result<(Vec<u8>, Part), CompactError> {
+    async fn finish(mut self) -> Result<(Vec<u8>, Chunk, String), CompactError> {
         self.seal().await?;
         while !self.members.is_empty() {
             self.collect_one().await?;
         }
-        let body = std::mem::take(&mut self.body);
-        Ok((body, self))
+        let kind = self.stats.kind().to_string();
+        let mut chunk = Chunk {
+            key: String::new(),
+            first_ts: self.first_ts,
+            last_ts: self.last_ts,
+            lines: self.lines,
+            bytes: self.body.len() as u64,
+            text_bytes: self.text_bytes,
+            members: self.done,
+            runs: Vec::new(),
+            volume: Vec::new(),
+        };
+        self.stats.finish(&mut chunk);
+        Ok((self.body, chunk, kind))
     }
 }
 
@@ -235,12 +211,12 @@ fn gz_err(e: std::io::Error) -> CompactError {
     })
 }
 
-/// The id of a merged object: a digest of what it was made from, so that a
-/// pass rerun after a crash rewrites the same key instead of another.
-fn part_id(settled: &[&Listed], part: usize) -> String {
+/// The id of a chunk: a digest of what it was made from, so that a pass
+/// rerun after a crash rewrites the same key instead of another.
+fn part_id(inputs: &[String], part: usize) -> String {
     let mut h = Sha256::new();
-    for l in settled {
-        h.update(l.key.as_bytes());
+    for k in inputs {
+        h.update(k.as_bytes());
         h.update(b"\n");
     }
     h.update(part.to_le_bytes());
@@ -251,125 +227,116 @@ fn part_id(settled: &[&Listed], part: usize) -> String {
         .collect()
 }
 
-async fn pod_merge(
+fn ns(secs: i64) -> u64 {
+    (secs.max(0) as u64).saturating_mul(1_000_000_000)
+}
+
+/// Merges what is settled into chunks and writes the new snapshot.
+async fn merge(
     c: &Compactor,
-    index: &JobIndex,
+    lease: &mut Lease,
     tool: &str,
     job: &str,
-    pod: &str,
     report: &mut Report,
 ) -> Result<(), CompactError> {
     let store = c.store.as_ref();
-    let meta_key = layout::meta_key(tool, job, pod);
-    // The meta as it is now: the index's snapshot may be a pass old.
-    let mut v = versioned::read(store, &meta_key).await?;
-    let consumed: HashSet<&str> = v.meta.consumed.iter().map(|c| c.key.as_str()).collect();
+    let manifest_key = layout::manifest_key(tool, job);
+    let mut v = versioned::read(store, &manifest_key).await?;
+    let index = JobIndex::load(store, tool, job).await?;
+    // In the per-pod layout (no manifest yet), its merged objects are
+    // input too, and the raw keys its metas list as consumed are not (the
+    // merged objects hold them): both go, with the metas, once migrated.
+    let legacy = v.version.is_none();
     let settle_ns = c.config.settle().as_nanos() as u64;
     let now = c.now();
-    let settled: Vec<&Listed> = index
+    let covered: HashSet<&str> = index.metas[0]
+        .values()
+        .flat_map(|m| m.consumed.iter().map(|c| c.key.as_str()))
+        .collect();
+    let listed: Vec<Listed> = index
         .objects
         .iter()
         .filter(|l| {
-            l.is_raw()
-                && l.parsed.origin.pod == pod
-                && !consumed.contains(l.key.as_str())
-                && (l.modified_secs.max(0) as u64).saturating_mul(1_000_000_000) + settle_ns <= now
+            if l.is_raw() {
+                !covered.contains(l.key.as_str()) && ns(l.modified_secs) + settle_ns <= now
+            } else {
+                legacy
+            }
         })
-        .collect();
-    if settled.is_empty() {
-        return Ok(());
-    }
-    let referenced: HashSet<&str> = v.meta.merged.iter().map(|m| m.key.as_str()).collect();
-    // Merged objects are per container, like raw ones: readers select a
-    // container by key.
-    let containers: BTreeSet<&str> = settled
-        .iter()
-        .map(|l| l.parsed.origin.container.as_str())
-        .collect();
-    let mut parts: Vec<MergedObject> = Vec::new();
-    let mut facts = Facts::default();
-    for container in containers {
-        let mine: Vec<&Listed> = settled
-            .iter()
-            .copied()
-            .filter(|l| l.parsed.origin.container == container)
-            .collect();
-        let origin = Origin {
-            tool: tool.to_string(),
-            job: job.to_string(),
-            pod: pod.to_string(),
-            container: container.to_string(),
-        };
-        let existing: Vec<Listed> = index
-            .objects
-            .iter()
-            .filter(|l| {
-                referenced.contains(l.key.as_str()) && l.parsed.origin.container == container
-            })
-            .cloned()
-            .collect();
-        parts.extend(merge_container(c, &origin, &mine, &existing, &mut facts, report).await?);
-    }
-    report.pods_merged += 1;
-
-    // Step 3: reference the merged objects and list what they consumed,
-    // in one conditional write. Until it lands, readers ignore the new
-    // objects' existence (they are only duplicates of raw objects).
-    v.meta.merged.extend(parts);
-    v.meta.consumed.extend(settled.iter().map(|l| ConsumedRaw {
-        key: l.key.clone(),
-        since_ns: now,
-    }));
-    v.meta.pod = Some(facts.into_merged(v.meta.pod.take()));
-    versioned::write(store, &meta_key, &v).await?;
-    tracing::info!(
-        tool,
-        job,
-        pod,
-        raw = settled.len(),
-        "merged {} raw objects",
-        settled.len()
-    );
-    Ok(())
-}
-
-/// Merges one container's settled raw objects into merged objects, leaving
-/// out records its existing merged objects hold.
-async fn merge_container(
-    c: &Compactor,
-    origin: &Origin,
-    settled: &[&Listed],
-    existing: &[Listed],
-    facts: &mut Facts,
-    report: &mut Report,
-) -> Result<Vec<MergedObject>, CompactError> {
-    let lower = settled
-        .iter()
-        .map(|l| l.first_ts.unwrap_or(0).saturating_sub(RAW_SLACK_NS))
-        .min()
-        .unwrap_or(0);
-    let existing: Vec<Listed> = existing
-        .iter()
-        .filter(|l| matches!(l.parsed.kind, ObjectKind::Data { last_ts, .. } if last_ts >= lower))
         .cloned()
         .collect();
-    let settled_owned: Vec<Listed> = settled.iter().map(|l| (*l).clone()).collect();
-    let mut new = JobReader::over(c.store.clone(), &settled_owned, Filter::default());
-    let mut old = JobReader::over(
-        c.store.clone(),
-        &existing,
-        Filter {
-            since: Some(lower),
-            ..Filter::default()
-        },
-    );
-    let mut old_head = old.next().await?;
+    let mut metas: Vec<String> = Vec::new();
+    if legacy {
+        metas.extend(
+            index.metas[0]
+                .keys()
+                .map(|pod| layout::meta_key(tool, job, pod)),
+        );
+        metas.extend(
+            index
+                .objects
+                .iter()
+                .filter(|l| covered.contains(l.key.as_str()))
+                .map(|l| l.key.clone()),
+        );
+    }
+    if listed.is_empty() && metas.is_empty() {
+        return Ok(());
+    }
+    // The newest chunk of each day the inputs reach, if still small, is
+    // merged again with them.
+    let input_days: BTreeSet<u32> = listed
+        .iter()
+        .map(|l| day_of(l.first_ts.unwrap_or(ns(l.modified_secs))))
+        .collect();
     let target = c.config.target_bytes();
-    let mut parts = Vec::new();
+    let mut open_days: BTreeMap<u32, &IndexedChunk> = BTreeMap::new();
+    for ch in &index.chunks {
+        let day = day_of(ch.chunk.first_ts);
+        if input_days.contains(&day)
+            && ch.chunk.text_bytes < target
+            && open_days
+                .get(&day)
+                .is_none_or(|o| o.chunk.first_ts < ch.chunk.first_ts)
+        {
+            open_days.insert(day, ch);
+        }
+    }
+    let reopened: HashSet<&str> = open_days.values().map(|c| c.chunk.key.as_str()).collect();
+    let mut inputs: Vec<String> = listed.iter().map(|l| l.key.clone()).collect();
+    inputs.extend(reopened.iter().map(|k| k.to_string()));
+    inputs.sort();
+
+    let mut planned = plan(&listed, &HashSet::new(), &Filter::default(), Vec::new()).objects;
+    for ch in open_days.values() {
+        for part in index::chunk_parts(&ch.chunk, &Filter::default()) {
+            planned.push(Planned::chunk(part, 0));
+        }
+    }
+    planned.sort_by(|a, b| (a.lower, &a.key).cmp(&(b.lower, &b.key)));
+    let lower = planned.iter().map(|p| p.lower).min().unwrap_or(0);
+    // Records other chunks already hold are left out (a retried upload
+    // that arrived after its first copy was compacted).
+    let since = Filter {
+        since: Some(lower),
+        ..Filter::default()
+    };
+    let mut old_parts: Vec<Planned> = index
+        .chunks
+        .iter()
+        .filter(|ch| !reopened.contains(ch.chunk.key.as_str()))
+        .flat_map(|ch| index::chunk_parts(&ch.chunk, &since))
+        .map(|p: ChunkPart| Planned::chunk(p, 0))
+        .collect();
+    old_parts.sort_by(|a, b| (a.lower, &a.key).cmp(&(b.lower, &b.key)));
+
+    let mut new = JobReader::over_planned(c.store.clone(), planned, Filter::default());
+    let mut old = JobReader::over_planned(c.store.clone(), old_parts, since);
+    let mut old_head = old.next().await?;
+    let mut written: Vec<Chunk> = Vec::new();
+    let mut kind = String::new();
     let mut part: Option<Part> = None;
     while let Some(r) = new.next().await? {
-        // Drop what a merged object already holds (a retried upload that
-        // arrived after its first copy was merged).
         while let Some(o) = &old_head
             && o.order_key() < r.order_key()
         {
@@ -381,51 +348,178 @@ async fn merge_container(
         {
             continue;
         }
-        facts.note(&r);
-        let p = part.get_or_insert_with(|| Part::new(c.config.gzip_level, r.ts));
-        p.push(&r).await?;
-        if p.raw_bytes >= target
+        // A chunk holds one UTC day: a period names it, whole.
+        if part
+            .as_ref()
+            .is_some_and(|p| p.text_bytes >= target || day_of(p.first_ts) != day_of(r.ts))
             && let Some(done) = part.take()
         {
-            let n = parts.len();
-            parts.push(put_part(c, origin, done, settled, n, report).await?);
+            lease.keep(store, c.now()).await?;
+            put_chunk(c, tool, job, done, &inputs, &mut written, &mut kind, report).await?;
         }
+        part.get_or_insert_with(|| Part::new(c.config.gzip_level, r.ts))
+            .push(&r)
+            .await?;
     }
     if let Some(done) = part.take() {
-        let n = parts.len();
-        parts.push(put_part(c, origin, done, settled, n, report).await?);
+        put_chunk(c, tool, job, done, &inputs, &mut written, &mut kind, report).await?;
     }
     for w in new.warnings.iter().chain(&old.warnings) {
-        tracing::warn!(key = %origin.route(), "{w}");
+        tracing::warn!(tool, job, "{w}");
     }
     report.damaged += new.stats.bad_lines + new.stats.bad_objects;
     report.raw_read += new.stats.objects_read;
     report.bytes_read += new.stats.bytes;
-    Ok(parts)
+    lease.keep(store, c.now()).await?;
+
+    // Steps 2 and 3: the touched days' periods, then the manifest.
+    let mut by_day: BTreeMap<u32, Vec<Chunk>> = BTreeMap::new();
+    for ch in &index.chunks {
+        if !reopened.contains(ch.chunk.key.as_str()) {
+            by_day
+                .entry(day_of(ch.chunk.first_ts))
+                .or_default()
+                .push(ch.chunk.clone());
+        }
+    }
+    let mut touched: BTreeSet<u32> = open_days.keys().copied().collect();
+    for ch in written {
+        let day = day_of(ch.first_ts);
+        touched.insert(day);
+        by_day.entry(day).or_default().push(ch);
+    }
+    let m = &mut v.manifest;
+    let generation = m.generation + 1;
+    let mut consumed: Vec<String> = inputs;
+    consumed.extend(metas);
+    let mut periods: BTreeMap<u32, PeriodRef> = m.periods.drain(..).map(|p| (p.day, p)).collect();
+    for day in &touched {
+        if let Some(old) = periods.remove(day) {
+            consumed.push(old.key);
+        }
+        let Some(chunks) = by_day.get_mut(day).filter(|c| !c.is_empty()) else {
+            continue;
+        };
+        chunks.sort_by(|a, b| (a.first_ts, &a.key).cmp(&(b.first_ts, &b.key)));
+        let key = layout::period_key(tool, job, *day, generation);
+        let period = Period {
+            version: INDEX_VERSION,
+            day: *day,
+            chunks: chunks.clone(),
+        };
+        store
+            .put(
+                &Path::from(key.as_str()),
+                PutPayload::from(index::encode_period(&period)),
+            )
+            .await?;
+        periods.insert(
+            *day,
+            PeriodRef {
+                day: *day,
+                key,
+                first_ts: chunks.iter().map(|c| c.first_ts).min().unwrap_or(0),
+                last_ts: chunks.iter().map(|c| c.last_ts).max().unwrap_or(0),
+                runs: 0,
+                lines: chunks.iter().map(|c| c.lines).sum(),
+                bytes: chunks.iter().map(|c| c.bytes).sum(),
+                chunks: chunks.iter().map(|c| c.key.clone()).collect(),
+            },
+        );
+    }
+    // A run is counted in the day of its first record.
+    let mut seen: HashSet<&str> = HashSet::new();
+    for (day, p) in periods.iter_mut() {
+        let pods: BTreeSet<&str> = by_day
+            .get(day)
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c.runs.iter().map(|r| r.pod.as_str()))
+            .collect();
+        p.runs = pods.iter().filter(|pod| !seen.contains(*pod)).count() as u64;
+        seen.extend(pods);
+    }
+    m.periods = periods.into_values().collect();
+    m.generation = generation;
+    if m.kind.is_empty() {
+        m.kind = kind;
+    }
+    m.last_upload_secs = listed
+        .iter()
+        .filter(|l| l.is_raw())
+        .map(|l| l.modified_secs)
+        .chain(m.last_upload_secs)
+        .max();
+    let mut latest: Vec<(u64, &str)> = by_day
+        .values()
+        .flatten()
+        .flat_map(|c| c.runs.iter().map(|r| (r.last_ts, r.pod.as_str())))
+        .collect();
+    latest.sort_unstable_by(|a, b| b.cmp(a));
+    let mut pods = Vec::new();
+    for (_, pod) in latest {
+        if pods.len() >= LATEST_PODS {
+            break;
+        }
+        if !pods.iter().any(|p: &String| p == pod) {
+            pods.push(pod.to_string());
+        }
+    }
+    m.latest_pods = pods;
+    let already: HashSet<String> = m.consumed.iter().map(|c| c.key.clone()).collect();
+    m.consumed.extend(
+        consumed
+            .into_iter()
+            .filter(|k| !already.contains(k))
+            .map(|key| ConsumedRaw { key, since_ns: now }),
+    );
+    versioned::write(store, &manifest_key, &v).await?;
+    report.jobs_merged += 1;
+    tracing::info!(
+        tool,
+        job,
+        inputs = listed.len(),
+        generation,
+        migrated = legacy,
+        "compacted {} objects",
+        listed.len()
+    );
+    Ok(())
 }
 
-async fn put_part(
+#[allow(clippy::too_many_arguments)]
+async fn put_chunk(
     c: &Compactor,
-    origin: &Origin,
+    tool: &str,
+    job: &str,
     p: Part,
-    settled: &[&Listed],
-    n: usize,
+    inputs: &[String],
+    written: &mut Vec<Chunk>,
+    kind: &mut String,
     report: &mut Report,
-) -> Result<MergedObject, CompactError> {
-    let (body, p) = p.finish().await?;
-    let key = origin.data_key(p.first_ts, p.last_ts, &part_id(settled, n));
-    let bytes = body.len() as u64;
+) -> Result<(), CompactError> {
+    let (body, mut chunk, k) = p.finish().await?;
+    if kind.is_empty() {
+        *kind = k;
+    }
+    chunk.key = layout::chunk_key(
+        tool,
+        job,
+        chunk.first_ts,
+        chunk.last_ts,
+        &part_id(inputs, written.len()),
+    );
     c.store
-        .put(&Path::from(key.as_str()), PutPayload::from(body))
+        .put(&Path::from(chunk.key.as_str()), PutPayload::from(body))
         .await?;
     report.data_written += 1;
-    report.bytes_written += bytes;
-    report.records_written += p.lines;
-    Ok(MergedObject {
-        key,
-        first_ts: p.first_ts,
-        last_ts: p.last_ts,
-        lines: p.lines,
-        bytes,
-    })
+    report.bytes_written += chunk.bytes;
+    report.records_written += chunk.lines;
+    written.push(chunk);
+    Ok(())
+}
+
+/// A manifest's summary for the tool's index.
+pub fn summary(v: &Versioned) -> Option<ToolJob> {
+    v.version.as_ref().map(|_| ToolJob::of(&v.manifest))
 }

@@ -1,7 +1,9 @@
-//! The compactor (DESIGN §5): merges each pod's settled raw objects into
-//! sorted, deduplicated merged objects, deletes what is merged once no read
-//! can need it, and keeps each tool within its retention limits — so that a
-//! crash at any step loses, duplicates or reorders nothing.
+//! The compactor: merges each job's settled raw objects, across its runs,
+//! into sorted, deduplicated chunks and keeps the job's index (see
+//! `afterlog_reader::index`), deletes what is merged once no read can need
+//! it, keeps each tool within its retention limits, and writes each tool's
+//! index — so that a crash at any step loses, duplicates or reorders
+//! nothing. Jobs still in the per-pod layout are migrated on the way.
 //!
 //! Reading goes through `afterlog-reader` (the same merge that serves
 //! logs); this crate only decides what to merge, writes, and deletes.
@@ -18,9 +20,10 @@ pub use lease::{Lease, LeaseError};
 
 use afterlog_contract::keys;
 use afterlog_contract::layout;
+use afterlog_reader::index::{INDEX_VERSION, ToolIndex};
 use afterlog_reader::{Store, StoreError};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::collections::BTreeSet;
 use std::time::Instant;
 use thiserror::Error;
@@ -42,7 +45,8 @@ pub enum CompactError {
 pub struct Report {
     pub tools: u64,
     pub jobs: u64,
-    pub pods_merged: u64,
+    /// Jobs whose index a merge updated.
+    pub jobs_merged: u64,
     pub raw_read: u64,
     pub bytes_read: u64,
     pub records_written: u64,
@@ -64,12 +68,12 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} tools, {} jobs: merged {} pods ({} raw objects, {} bytes read) into {} objects ({} records, {} bytes); \
-             deleted {} consumed raw and {} orphaned objects; retention removed {} runs ({} objects, {} bytes); \
+            "{} tools, {} jobs: merged {} jobs ({} objects, {} bytes read) into {} chunks ({} records, {} bytes); \
+             deleted {} consumed and {} orphaned objects; retention removed {} runs ({} objects, {} bytes); \
              {} damaged, {} skipped; {:.1} s",
             self.tools,
             self.jobs,
-            self.pods_merged,
+            self.jobs_merged,
             self.raw_read,
             self.bytes_read,
             self.data_written,
@@ -124,6 +128,20 @@ pub fn holder_name() -> String {
     )
 }
 
+/// Where tools and jobs have objects: the per-pod layout's tops too, until
+/// every job is migrated.
+const TOPS: [&str; 5] = [
+    layout::RAW,
+    layout::CHUNKS,
+    layout::INDEX,
+    layout::DATA,
+    layout::META,
+];
+
+fn expired(r: &Report) -> u64 {
+    r.runs_expired + r.objects_expired
+}
+
 /// The decoded names directly under `prefix` (`raw/`, `raw/<tool>/`, …).
 pub(crate) async fn names_under(
     store: &dyn ObjectStore,
@@ -140,6 +158,36 @@ pub(crate) async fn names_under(
         .filter_map(|p| p.filename())
         .filter_map(|n| keys::decode(n).ok())
         .collect())
+}
+
+/// Writes a tool's index if it changed. Only the lease holder writes it,
+/// and a reader takes it as a summary (what it lacks, the listing of raw
+/// objects shows), so a plain PUT will do.
+async fn write_tool_index(
+    store: &dyn ObjectStore,
+    tool: &str,
+    summaries: &ToolIndex,
+) -> Result<(), CompactError> {
+    let key = Path::from(layout::tool_index_key(tool));
+    let body = serde_json::to_vec(summaries).unwrap_or_default();
+    let exists = match store.get(&key).await {
+        Ok(g) => {
+            if g.bytes().await? == body {
+                return Ok(());
+            }
+            true
+        }
+        Err(object_store::Error::NotFound { .. }) => false,
+        Err(e) => return Err(e.into()),
+    };
+    if summaries.jobs.is_empty() {
+        if exists {
+            delete_if_present(store, key.as_ref()).await?;
+        }
+        return Ok(());
+    }
+    store.put(&key, PutPayload::from(body)).await?;
+    Ok(())
 }
 
 pub(crate) async fn delete_if_present(
@@ -202,21 +250,26 @@ impl Compactor {
     async fn pass_with(&self, lease: &mut Lease, report: &mut Report) -> Result<(), CompactError> {
         let store = self.store.as_ref();
         let mut tools = BTreeSet::new();
-        for top in [layout::RAW, layout::DATA, layout::META] {
+        for top in TOPS {
             tools.extend(names_under(store, &format!("{top}/")).await?);
         }
         let mut last_progress = Instant::now();
         for (i, tool) in tools.iter().enumerate() {
             report.tools += 1;
             lease.keep(store, self.now()).await?;
-            retention::apply(self, lease, tool, report).await?;
             let mut jobs = BTreeSet::new();
-            for top in [layout::RAW, layout::DATA, layout::META] {
+            for top in TOPS {
                 jobs.extend(names_under(store, &layout::tool_prefix(top, tool)).await?);
             }
+            let mut summaries = ToolIndex {
+                version: INDEX_VERSION,
+                ..ToolIndex::default()
+            };
             for job in &jobs {
                 report.jobs += 1;
-                compact::job(self, lease, tool, job, report).await?;
+                if let Some(s) = compact::job(self, lease, tool, job, report).await? {
+                    summaries.jobs.insert(job.clone(), s);
+                }
                 if last_progress.elapsed().as_secs() >= 10 {
                     last_progress = Instant::now();
                     tracing::info!(
@@ -228,6 +281,19 @@ impl Compactor {
                     );
                 }
             }
+            // After merging, so that retention sees every job's index.
+            lease.keep(store, self.now()).await?;
+            let expired = expired(report);
+            retention::apply(self, lease, tool, report).await?;
+            if crate::expired(report) != expired {
+                for job in &jobs {
+                    let v = versioned::read(store, &layout::manifest_key(tool, job)).await?;
+                    if let Some(s) = compact::summary(&v) {
+                        summaries.jobs.insert(job.clone(), s);
+                    }
+                }
+            }
+            write_tool_index(store, tool, &summaries).await?;
         }
         Ok(())
     }

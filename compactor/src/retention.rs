@@ -1,23 +1,23 @@
-//! Keeping a tool within its retention limits: whole runs (pods) are
-//! removed, oldest first, meta → merged → raw (DESIGN §5), so that a crash
-//! half-way leaves objects that still read correctly (without the meta,
-//! consumed raw objects count again and deduplicate against merged ones)
-//! and that the next pass removes.
+//! Keeping a tool within its retention limits: whole days of a job's index
+//! are removed, oldest first. Removing a day is one conditional write of the
+//! job's manifest, which stops naming the day's period and lists it and its
+//! chunks as consumed: readers stop reading them at once, and cleanup
+//! deletes them a grace period later (a read under way finishes first).
 
-use crate::{CompactError, Compactor, Lease, Report, delete_if_present, names_under, versioned};
+use crate::versioned::{self, Versioned};
+use crate::{CompactError, Compactor, Lease, Report, names_under};
 use afterlog_contract::layout;
-use afterlog_reader::job::JobIndex;
-use futures::TryStreamExt;
-use object_store::path::Path;
+use afterlog_reader::meta::ConsumedRaw;
+use std::collections::BTreeMap;
 
-/// A run and what it holds.
+/// A day of a job and what it holds.
 #[derive(Debug, Clone)]
-struct Run {
+struct Day {
     job: String,
-    pod: String,
+    day: u32,
     bytes: u64,
-    objects: u64,
-    /// Event time (ns) of its newest line, as far as keys and meta tell.
+    runs: u64,
+    chunks: u64,
     last_ns: u64,
 }
 
@@ -32,94 +32,77 @@ pub async fn apply(
         return Ok(());
     }
     let store = c.store.as_ref();
-    let mut jobs = std::collections::BTreeSet::new();
-    for top in [layout::RAW, layout::DATA, layout::META] {
-        jobs.extend(names_under(store, &layout::tool_prefix(top, tool)).await?);
-    }
-    let mut runs = Vec::new();
+    let jobs = names_under(store, &layout::tool_prefix(layout::INDEX, tool)).await?;
+    let mut manifests: BTreeMap<String, Versioned> = BTreeMap::new();
+    let mut days = Vec::new();
     for job in &jobs {
-        let ix = JobIndex::load(store, tool, job).await?;
-        for r in ix.runs() {
-            let meta_last = ix
-                .pod_metas(&r.pod)
-                .filter_map(|m| m.pod.as_ref()?.last_ts)
-                .max();
-            let upload = r
-                .summary
-                .last_upload_secs
-                .map(|s| (s.max(0) as u64).saturating_mul(1_000_000_000));
-            runs.push(Run {
+        let v = versioned::read(store, &layout::manifest_key(tool, job)).await?;
+        if v.version.is_none() {
+            continue;
+        }
+        for p in &v.manifest.periods {
+            days.push(Day {
                 job: job.clone(),
-                pod: r.pod,
-                bytes: r.summary.bytes,
-                objects: r.summary.objects,
-                last_ns: [r.summary.last_ns, meta_last, upload]
-                    .into_iter()
-                    .flatten()
-                    .max()
-                    .unwrap_or(0),
+                day: p.day,
+                bytes: p.bytes,
+                runs: p.runs,
+                chunks: p.chunks.len() as u64,
+                last_ns: p.last_ts,
             });
         }
-        // Metas of runs whose objects are all gone (a crash after the
-        // meta's objects went? no: meta goes first) — nothing to do.
+        manifests.insert(job.clone(), v);
     }
-    runs.sort_by(|a, b| (a.last_ns, &a.job, &a.pod).cmp(&(b.last_ns, &b.job, &b.pod)));
+    days.sort_by(|a, b| (a.last_ns, &a.job, a.day).cmp(&(b.last_ns, &b.job, b.day)));
     let now = c.now();
     let cutoff = limits
         .max_age_days
         .map(|d| now.saturating_sub(d.saturating_mul(86_400_000_000_000)));
-    let mut total: u64 = runs.iter().map(|r| r.bytes).sum();
-    for run in runs {
-        let too_old = cutoff.is_some_and(|t| run.last_ns < t);
+    let mut total: u64 = days.iter().map(|d| d.bytes).sum();
+    let mut expired: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for d in days {
+        let too_old = cutoff.is_some_and(|t| d.last_ns < t);
         let too_big = limits.max_bytes.is_some_and(|m| total > m);
         if !too_old && !too_big {
             break;
         }
-        lease.keep(store, c.now()).await?;
         tracing::info!(
             class = %c.class,
             tool,
-            job = %run.job,
-            pod = %run.pod,
-            bytes = run.bytes,
-            objects = run.objects,
+            job = %d.job,
+            day = d.day,
+            bytes = d.bytes,
+            runs = d.runs,
             reason = if too_old { "max_age_days" } else { "max_bytes" },
-            "retention: removing run"
+            "retention: removing a day of a job"
         );
-        remove_run(c, tool, &run, report).await?;
-        total = total.saturating_sub(run.bytes);
+        total = total.saturating_sub(d.bytes);
+        report.runs_expired += d.runs;
+        report.objects_expired += d.chunks;
+        report.bytes_expired += d.bytes;
+        expired.entry(d.job).or_default().push(d.day);
     }
-    Ok(())
-}
-
-async fn remove_run(
-    c: &Compactor,
-    tool: &str,
-    run: &Run,
-    report: &mut Report,
-) -> Result<(), CompactError> {
-    let store = c.store.as_ref();
-    versioned::delete(store, &layout::meta_key(tool, &run.job, &run.pod)).await?;
-    for top in [layout::DATA, layout::RAW] {
-        let prefix = format!(
-            "{}{}/",
-            layout::job_prefix(top, tool, &run.job),
-            afterlog_contract::keys::encode(&run.pod)
-        );
-        let listed: Vec<_> = match store.list(Some(&Path::from(prefix))).try_collect().await {
-            Ok(v) => v,
-            Err(object_store::Error::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(e.into()),
+    for (job, gone) in expired {
+        lease.keep(store, c.now()).await?;
+        let Some(mut v) = manifests.remove(&job) else {
+            continue;
         };
-        for m in listed {
-            let key = m.location.to_string();
-            if delete_if_present(store, &key).await? {
-                report.objects_expired += 1;
-                report.bytes_expired += m.size;
-                tracing::info!(key, "retention: deleted");
-            }
+        let m = &mut v.manifest;
+        let (out, keep): (Vec<_>, Vec<_>) =
+            m.periods.drain(..).partition(|p| gone.contains(&p.day));
+        m.periods = keep;
+        for p in out {
+            m.consumed.push(ConsumedRaw {
+                key: p.key,
+                since_ns: now,
+            });
+            m.consumed.extend(
+                p.chunks
+                    .into_iter()
+                    .map(|key| ConsumedRaw { key, since_ns: now }),
+            );
         }
+        m.generation += 1;
+        versioned::write(store, &layout::manifest_key(tool, &job), &v).await?;
     }
-    report.runs_expired += 1;
     Ok(())
 }

@@ -1,15 +1,16 @@
-//! Reading and conditionally writing a pod's meta (DESIGN §5 step 3):
-//! the write goes through only if the object is still the version read.
+//! Reading and conditionally writing a job's manifest: the write goes
+//! through only if the object is still the version read, so that a reader
+//! always sees one whole snapshot and two writers never both win.
 
-use afterlog_reader::meta::{META_VERSION, PodMeta};
+use afterlog_reader::index::{self, INDEX_VERSION, JobManifest};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 
-/// A meta as read, with what identifies that version.
+/// A manifest as read, with what identifies that version.
 #[derive(Debug, Clone)]
 pub struct Versioned {
-    pub meta: PodMeta,
-    /// `None`: no meta existed.
+    pub manifest: JobManifest,
+    /// `None`: no manifest existed.
     pub version: Option<UpdateVersion>,
 }
 
@@ -17,13 +18,8 @@ pub struct Versioned {
 pub enum MetaError {
     #[error("{key}: changed by someone else since it was read")]
     Conflict { key: String },
-    #[error("{key}: {source}; not touched")]
-    Unreadable {
-        key: String,
-        source: serde_json::Error,
-    },
-    #[error("{key}: version {version} not understood; not touched")]
-    Version { key: String, version: u32 },
+    #[error("{0}; not touched")]
+    Unreadable(index::IndexError),
     #[error(transparent)]
     Store(#[from] object_store::Error),
 }
@@ -36,26 +32,16 @@ pub async fn read(store: &dyn ObjectStore, key: &str) -> Result<Versioned, MetaE
                 version: g.meta.version.clone(),
             };
             let body = g.bytes().await?;
-            let meta: PodMeta =
-                serde_json::from_slice(&body).map_err(|source| MetaError::Unreadable {
-                    key: key.to_string(),
-                    source,
-                })?;
-            if meta.version != META_VERSION {
-                return Err(MetaError::Version {
-                    key: key.to_string(),
-                    version: meta.version,
-                });
-            }
+            let manifest = index::parse_manifest(key, &body).map_err(MetaError::Unreadable)?;
             Ok(Versioned {
-                meta,
+                manifest,
                 version: Some(version),
             })
         }
         Err(object_store::Error::NotFound { .. }) => Ok(Versioned {
-            meta: PodMeta {
-                version: META_VERSION,
-                ..PodMeta::default()
+            manifest: JobManifest {
+                version: INDEX_VERSION,
+                ..JobManifest::default()
             },
             version: None,
         }),
@@ -63,12 +49,12 @@ pub async fn read(store: &dyn ObjectStore, key: &str) -> Result<Versioned, MetaE
     }
 }
 
-/// Writes `v.meta` if the stored meta is still `v.version` (create-only if
-/// there was none). A store without compare-and-swap on existing objects (a
-/// local directory) is overwritten: the compactor's lease already makes
-/// it the only writer there.
+/// Writes `v.manifest` if the stored one is still `v.version` (create-only
+/// if there was none). A store without compare-and-swap on existing objects
+/// (a local directory) is overwritten: the compactor's lease already makes
+/// it the only writer there, and its writes replace the file atomically.
 pub async fn write(store: &dyn ObjectStore, key: &str, v: &Versioned) -> Result<(), MetaError> {
-    let body = serde_json::to_vec_pretty(&v.meta).unwrap_or_default();
+    let body = serde_json::to_vec(&v.manifest).unwrap_or_default();
     let path = Path::from(key);
     let mode = match &v.version {
         None => PutMode::Create,
@@ -95,13 +81,5 @@ pub async fn write(store: &dyn ObjectStore, key: &str, v: &Versioned) -> Result<
             key: key.to_string(),
         }),
         Err(e) => Err(e.into()),
-    }
-}
-
-/// Deletes a meta (retention; the lease holder is the only writer).
-pub async fn delete(store: &dyn ObjectStore, key: &str) -> Result<(), object_store::Error> {
-    match store.delete(&Path::from(key)).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(e),
     }
 }

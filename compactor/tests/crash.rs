@@ -5,7 +5,8 @@
 mod common;
 
 use afterlog_compactor::{CompactError, Compactor, Config, LeaseError, Limits};
-use afterlog_reader::meta::PodMeta;
+use afterlog_contract::layout;
+use afterlog_reader::index;
 use afterlog_reader::{Store, StoreConfig, open};
 use common::*;
 use object_store::ObjectStoreExt;
@@ -45,48 +46,84 @@ fn steps(start: u64) -> [u64; 3] {
 }
 
 async fn run_steps(store: Store, holder: &str, start: u64) -> Result<(), CompactError> {
-    for t in steps(start) {
+    run_steps_late(store, holder, start, None).await
+}
+
+/// [`run_steps`], with late uploads (`late`: the store underneath) arriving
+/// after the first pass: the day's chunk is merged again with them.
+async fn run_steps_late(
+    store: Store,
+    holder: &str,
+    start: u64,
+    late: Option<&Store>,
+) -> Result<(), CompactError> {
+    for (i, t) in steps(start).into_iter().enumerate() {
         set_clock(t);
         compactor(store.clone(), holder).pass().await?;
+        if let (0, Some(inner)) = (i, late) {
+            populate_late(inner).await;
+        }
     }
     Ok(())
 }
 
-/// After everything has run: nothing raw left, every merged object
-/// referenced by exactly the meta of its pod, no pending deletions.
+/// After everything has run: nothing raw or in the per-pod layout left,
+/// every chunk named by exactly its job's manifest, nothing pending.
 async fn check_settled_state(store: &Store, what: &str) {
-    assert_eq!(
-        keys(store, "raw").await,
-        Vec::<String>::new(),
-        "{what}: raw objects left"
-    );
-    let mut referenced = HashSet::new();
-    for key in keys(store, "meta").await {
+    for top in ["raw", "data", "meta"] {
+        assert_eq!(
+            keys(store, top).await,
+            Vec::<String>::new(),
+            "{what}: {top} objects left"
+        );
+    }
+    let mut named = HashSet::new();
+    let mut periods = HashSet::new();
+    for (tool, job) in JOBS {
+        let key = layout::manifest_key(tool, job);
         let body = store
             .get(&Path::from(key.as_str()))
             .await
-            .unwrap()
+            .unwrap_or_else(|e| panic!("{what}: {key}: {e}"))
             .bytes()
             .await
             .unwrap();
-        let meta: PodMeta = serde_json::from_slice(&body).unwrap();
+        let m = index::parse_manifest(&key, &body).unwrap();
         assert!(
-            meta.consumed.is_empty(),
-            "{what}: {key} still lists consumed keys"
+            m.consumed.is_empty(),
+            "{what}: {key} still lists consumed keys: {:?}",
+            m.consumed
         );
-        let pod = meta
-            .pod
-            .as_ref()
-            .unwrap_or_else(|| panic!("{what}: {key} has no pod facts"));
-        assert_eq!(pod.node, "node-1");
-        assert_eq!(pod.kind, "job");
-        referenced.extend(meta.merged.into_iter().map(|m| m.key));
+        assert_eq!(m.kind, "job", "{what}: {key}");
+        for p in &m.periods {
+            periods.insert(p.key.clone());
+            let body = store
+                .get(&Path::from(p.key.as_str()))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let period = index::parse_period(&p.key, &body).unwrap();
+            let keys: Vec<&String> = period.chunks.iter().map(|c| &c.key).collect();
+            assert_eq!(keys, p.chunks.iter().collect::<Vec<_>>(), "{what}");
+            for r in period.chunks.iter().flat_map(|c| &c.runs) {
+                assert_eq!((r.node.as_str(), r.kind.as_str()), ("node-1", "job"));
+            }
+        }
+        named.extend(m.periods.iter().flat_map(|p| p.chunks.clone()));
     }
-    let data: HashSet<String> = keys(store, "data").await.into_iter().collect();
+    let chunks: HashSet<String> = keys(store, "chunks").await.into_iter().collect();
     assert_eq!(
-        data, referenced,
-        "{what}: merged objects and references differ"
+        chunks, named,
+        "{what}: chunks and the names in manifests differ"
     );
+    let index_files: HashSet<String> = keys(store, "index")
+        .await
+        .into_iter()
+        .filter(|k| k.ends_with(".json.gz"))
+        .collect();
+    assert_eq!(index_files, periods, "{what}: periods left over");
 }
 
 /// The crash matrix on one kind of store: `fresh(k)` gives an empty store
@@ -99,13 +136,20 @@ fn crash_matrix(fresh: impl Fn(usize) -> Store + Sync, threads: usize) {
             .unwrap()
     };
     // The reference, and how many mutations a clean run makes.
-    let (reference, start, total) = rt().block_on(async {
+    let (reference, total) = rt().block_on(async {
+        let reference = {
+            let store = fresh(usize::MAX - 1);
+            populate(&store).await;
+            populate_late(&store).await;
+            outputs(&store).await
+        };
         let store = fresh(usize::MAX);
         populate(&store).await;
-        let reference = outputs(&store).await;
         let start = real_now() + 7 * MIN;
         let counting = Crashing::new(store.clone(), usize::MAX);
-        run_steps(counting.clone(), "clean", start).await.unwrap();
+        run_steps_late(counting.clone(), "clean", start, Some(&store))
+            .await
+            .unwrap();
         let total = counting.count.load(Ordering::SeqCst);
         assert!(counting.violations.lock().unwrap().is_empty());
         assert_eq!(
@@ -128,7 +172,7 @@ fn crash_matrix(fresh: impl Fn(usize) -> Store + Sync, threads: usize) {
             0,
             "a second pass mutated"
         );
-        (reference, start, total)
+        (reference, total)
     });
 
     std::thread::scope(|s| {
@@ -140,9 +184,15 @@ fn crash_matrix(fresh: impl Fn(usize) -> Store + Sync, threads: usize) {
                         let store = fresh(k);
                         populate(&store).await;
                         let crashing = Crashing::new(store.clone(), k);
-                        let crashed = run_steps(crashing.clone(), "crashing", start).await;
+                        // Times from now: the matrix takes minutes, and the
+                        // uploads must be as settled as in the clean run.
+                        let start = real_now() + 7 * MIN;
+                        let crashed =
+                            run_steps_late(crashing.clone(), "crashing", start, Some(&store)).await;
                         assert!(crashed.is_err(), "k={k}: no crash");
                         let what = format!("crash at mutation {k} of {total}");
+                        // The late uploads arrive whenever the crash was.
+                        populate_late(&store).await;
                         assert_eq!(
                             &outputs(&store).await,
                             reference,
@@ -283,7 +333,10 @@ fn two_compactors_never_both_mutate() {
     });
 }
 
-/// Retention removes whole runs, oldest first, and only what is over.
+/// What [`outputs`] gives for a job with nothing stored.
+const NOTHING: &str = "-- tail 7\n-- since 30m\n";
+
+/// Retention removes whole days of jobs, oldest first, and only what is over.
 #[test]
 fn retention_removes_oldest_runs() {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -317,8 +370,8 @@ fn retention_removes_oldest_runs() {
         let report = c.pass().await.unwrap();
         assert_eq!(report.runs_expired, 4, "{report}");
         let after = outputs(&store).await;
-        assert_eq!(after[0], "");
-        assert_eq!(after[1], "");
+        assert_eq!(after[0], NOTHING);
+        assert_eq!(after[1], NOTHING);
         assert_eq!(after[2], before[2], "beta untouched");
         // By age: the scenario's lines are from 2026-11-25; a day later
         // than the newest of them with max_age_days 1, beta's runs go too.
@@ -336,19 +389,22 @@ fn retention_removes_oldest_runs() {
         set_clock(real_now().max(common::BASE) + 3 * 86_400_000_000_000);
         let report = c.pass().await.unwrap();
         assert_eq!(report.runs_expired, 2, "{report}");
-        assert!(outputs(&store).await.iter().all(String::is_empty));
-        assert!(
-            keys(&store, "raw").await.is_empty()
-                && keys(&store, "data").await.is_empty()
-                && keys(&store, "meta").await.is_empty()
-        );
+        assert!(outputs(&store).await.iter().all(|o| o == NOTHING));
+        // A grace period later, the expired days' objects are gone.
+        set_clock(real_now().max(common::BASE) + 4 * 86_400_000_000_000);
+        c.pass().await.unwrap();
+        for top in ["raw", "data", "meta", "chunks"] {
+            assert_eq!(keys(&store, top).await, Vec::<String>::new(), "{top}");
+        }
     });
 }
 
-/// Merged objects of a pod whose meta is gone are not "orphans": they may be
-/// all that is left of its lines, so no pass deletes them.
+/// A store in the per-pod layout (merged objects under `data/`, a meta per
+/// pod listing them and the raw keys they consumed, some of those already
+/// deleted) reads the same before, during and after the compactor migrates
+/// it to the job index, and nothing of the old layout is left.
 #[test]
-fn merged_objects_without_a_meta_are_kept() {
+fn the_per_pod_layout_is_migrated() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -356,23 +412,88 @@ fn merged_objects_without_a_meta_are_kept() {
     rt.block_on(async {
         let store: Store = Arc::new(InMemory::new());
         populate(&store).await;
-        let start = real_now() + 7 * MIN;
-        run_steps(store.clone(), "c", start).await.unwrap();
-        let before = outputs(&store).await;
-        let data_before = keys(&store, "data").await;
-        let metas = keys(&store, "meta").await;
-        assert!(!metas.is_empty() && !data_before.is_empty());
-        for m in &metas {
-            store.delete(&Path::from(m.as_str())).await.unwrap();
+        let reference = outputs(&store).await;
+        // Each pod's containers merged into one object each, as the per-pod
+        // compactor did; half of the consumed raw objects already deleted.
+        for (tool, job) in JOBS {
+            let log = afterlog_reader::read_job(store.clone(), tool, job, Default::default())
+                .await
+                .unwrap();
+            let mut by_pod: std::collections::BTreeMap<(String, String), Vec<_>> =
+                Default::default();
+            for r in log.records {
+                by_pod
+                    .entry((r.pod.clone(), r.container.clone()))
+                    .or_default()
+                    .push(r);
+            }
+            let mut metas: std::collections::BTreeMap<String, afterlog_reader::PodMeta> =
+                Default::default();
+            for ((pod, container), recs) in by_pod {
+                let origin = layout::Origin {
+                    tool: tool.into(),
+                    job: job.into(),
+                    pod: pod.clone(),
+                    container: container.clone(),
+                };
+                let lines: Vec<String> = recs
+                    .iter()
+                    .map(|r| String::from_utf8(r.line.clone()).unwrap())
+                    .collect();
+                let (first, last) = (recs[0].ts, recs[recs.len() - 1].ts);
+                let key = origin.data_key(first, last, "legacy");
+                let body = gz(&lines);
+                store
+                    .put(&Path::from(key.as_str()), body.clone().into())
+                    .await
+                    .unwrap();
+                let meta = metas
+                    .entry(pod.clone())
+                    .or_insert_with(|| afterlog_reader::PodMeta {
+                        version: 1,
+                        ..Default::default()
+                    });
+                meta.merged.push(afterlog_reader::meta::MergedObject {
+                    key,
+                    first_ts: first,
+                    last_ts: last,
+                    lines: lines.len() as u64,
+                    bytes: body.len() as u64,
+                });
+                let raw_prefix = format!(
+                    "{}{}/{}/",
+                    layout::job_prefix("raw", tool, job),
+                    afterlog_contract::keys::encode(&pod),
+                    afterlog_contract::keys::encode(&container)
+                );
+                for (i, k) in keys(&store, &raw_prefix).await.into_iter().enumerate() {
+                    meta.consumed.push(afterlog_reader::meta::ConsumedRaw {
+                        key: k.clone(),
+                        since_ns: 1,
+                    });
+                    if i % 2 == 0 {
+                        store.delete(&Path::from(k.as_str())).await.unwrap();
+                    }
+                }
+            }
+            for (pod, meta) in metas {
+                store
+                    .put(
+                        &Path::from(layout::meta_key(tool, job, &pod)),
+                        serde_json::to_vec(&meta).unwrap().into(),
+                    )
+                    .await
+                    .unwrap();
+            }
         }
-        // Days later, far past orphan_hours.
-        set_clock(start + 5 * 24 * 60 * MIN);
-        compactor(store.clone(), "c").pass().await.unwrap();
-        assert_eq!(
-            keys(&store, "data").await,
-            data_before,
-            "merged objects kept"
-        );
-        assert_eq!(outputs(&store).await, before, "and still read");
+        assert!(!keys(&store, "meta").await.is_empty());
+        assert_eq!(outputs(&store).await, reference, "the per-pod layout reads");
+        let start = real_now() + 7 * MIN;
+        set_clock(start);
+        compactor(store.clone(), "m").pass().await.unwrap();
+        assert_eq!(outputs(&store).await, reference, "migrated, not cleaned up");
+        run_steps(store.clone(), "m", start + MIN).await.unwrap();
+        assert_eq!(outputs(&store).await, reference, "migrated");
+        check_settled_state(&store, "migrated").await;
     });
 }

@@ -4,7 +4,16 @@
 //! raw/<tool>/<job>/<pod>/<container>/<YYYYMMDDTHHMMSSZ>-<uuid>.gz
 //! data/<tool>/<job>/<pod>/<container>/<first_ts>-<last_ts>-<id>.gz
 //! meta/<tool>/<job>/<pod>.json
+//! chunks/<tool>/<job>/<first_ts>-<last_ts>-<id>.gz   job-level merged objects
+//! index/<tool>/<job>.json                            the job's manifest
+//! index/<tool>/<job>/<YYYYMMDD>-<generation>.json.gz one day of the job's index
+//! index/<tool>/_tool.json                            the tool's index
 //! ```
+//!
+//! `meta/` and `data/` are the per-pod layout that job-level compaction
+//! replaces (see `afterlog_reader::index`): still read, migrated by the
+//! compactor. `_tool` cannot be an encoded job name (`_` always starts a
+//! hex escape), so the tool's index never collides with a job's manifest.
 
 use crate::keys::{self, KeyError};
 use crate::time;
@@ -13,6 +22,8 @@ use thiserror::Error;
 pub const RAW: &str = "raw";
 pub const DATA: &str = "data";
 pub const META: &str = "meta";
+pub const CHUNKS: &str = "chunks";
+pub const INDEX: &str = "index";
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum LayoutError {
@@ -100,6 +111,36 @@ pub fn meta_key(tool: &str, job: &str, pod: &str) -> String {
         keys::encode(tool),
         keys::encode(job),
         keys::encode(pod)
+    )
+}
+
+/// `index/<tool>/<job>.json`: the job's manifest, the one object a reader
+/// takes as the snapshot of everything compacted.
+pub fn manifest_key(tool: &str, job: &str) -> String {
+    format!("{INDEX}/{}/{}.json", keys::encode(tool), keys::encode(job))
+}
+
+/// `index/<tool>/<job>/<day>-<generation>.json.gz`: one UTC day of a job's
+/// index. Written once under a new generation, never overwritten.
+pub fn period_key(tool: &str, job: &str, day: u32, generation: u64) -> String {
+    format!(
+        "{INDEX}/{}/{}/{day:08}-{generation:012}.json.gz",
+        keys::encode(tool),
+        keys::encode(job)
+    )
+}
+
+/// `index/<tool>/_tool.json`: the tool's jobs, summarised.
+pub fn tool_index_key(tool: &str) -> String {
+    format!("{INDEX}/{}/_tool.json", keys::encode(tool))
+}
+
+/// `chunks/<tool>/<job>/<first_ts>-<last_ts>-<id>.gz`: a job-level merged
+/// object (records of any pod and container of the job, sorted).
+pub fn chunk_key(tool: &str, job: &str, first_ts: u64, last_ts: u64, id: &str) -> String {
+    format!(
+        "{}{first_ts:020}-{last_ts:020}-{id}.gz",
+        job_prefix(CHUNKS, tool, job)
     )
 }
 
@@ -232,6 +273,17 @@ mod tests {
         );
         assert_eq!(job_prefix(RAW, "foo", "../x"), "raw/foo/_2e_2e_2fx/");
         assert_eq!(meta_key("foo", "j", "p"), "meta/foo/j/p.json");
+        assert_eq!(manifest_key("foo", "a.b"), "index/foo/a_2eb.json");
+        assert_eq!(
+            period_key("foo", "j", 20261204, 7),
+            "index/foo/j/20261204-000000000007.json.gz"
+        );
+        assert_eq!(tool_index_key("foo"), "index/foo/_tool.json");
+        assert!(keys::decode("_tool").is_err(), "never a job's name");
+        assert_eq!(
+            chunk_key("foo", "j", 1, 2, "ab"),
+            "chunks/foo/j/00000000000000000001-00000000000000000002-ab.gz"
+        );
     }
 
     #[test]

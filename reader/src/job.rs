@@ -5,6 +5,7 @@
 //! therefore follows the objects that overlap in time, not the job's size,
 //! and `tail=N` opens only the newest objects it needs.
 
+use crate::index::{self, ChunkPart, JobManifest, Period, RunStats, Scope};
 use crate::merge::{Filter, Limit, Merge};
 use crate::meta::{META_VERSION, PodMeta};
 use crate::record::{LogRecord, ParseError};
@@ -98,6 +99,19 @@ async fn fetch(store: &dyn ObjectStore, key: &str) -> Result<Option<bytes::Bytes
     }
 }
 
+/// GETs a byte range of an object; `Ok(None)` if it does not exist (any more).
+async fn fetch_range(
+    store: &dyn ObjectStore,
+    key: &str,
+    range: std::ops::Range<u64>,
+) -> Result<Option<bytes::Bytes>, StoreError> {
+    match store.get_range(&Path::from(key), range).await {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// First times of raw objects already read, kept by a long-running reader
 /// (the service): objects never change, and follows and paging clients ask
 /// for the same ones again and again. Keyed by store, key, size and
@@ -134,34 +148,52 @@ impl FirstTimes {
 /// or left over from before a restart are named after the buffer's creation
 /// or the restart (docs/fluent-bit-facts.md), so the key time is only an
 /// upper bound of the first record's.
-pub async fn first_time(store: &dyn ObjectStore, key: &str, size: u64) -> Option<u64> {
-    let line = first_line(store, key, size).await?;
-    LogRecord::parse(line).ok().map(|r| r.ts)
+///
+/// `Ok(None)`: the object has no readable first record (or is gone); a
+/// failure of the store is an error, never taken for an answer.
+pub async fn first_time(
+    store: &dyn ObjectStore,
+    key: &str,
+    size: u64,
+) -> Result<Option<u64>, StoreError> {
+    let Some(line) = first_line(store, key, size).await? else {
+        return Ok(None);
+    };
+    Ok(LogRecord::parse(line).ok().map(|r| r.ts))
 }
 
 /// The first line of a stored object (`size` bytes), from its first 16 KiB
-/// — or the whole object if the line is longer. `None` if it cannot be read.
-pub async fn first_line(store: &dyn ObjectStore, key: &str, size: u64) -> Option<Vec<u8>> {
+/// — or the whole object if the line is longer. `Ok(None)` if it has none
+/// or is gone.
+pub async fn first_line(
+    store: &dyn ObjectStore,
+    key: &str,
+    size: u64,
+) -> Result<Option<Vec<u8>>, StoreError> {
     let path = Path::from(key);
     for len in [16 * 1024, u64::MAX] {
         let body = if len >= size {
             match store.get(&path).await {
-                Ok(g) => g.bytes().await.ok(),
-                Err(_) => None,
+                Ok(g) => g.bytes().await,
+                Err(e) => Err(e),
             }
         } else {
-            store.get_range(&path, 0..len).await.ok()
+            store.get_range(&path, 0..len).await
         };
-        let body = body?;
+        let body = match body {
+            Ok(b) => b,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
         let (text, _) = gunzip(&body);
         if let Some(line) = text.split(|&b| b == b'\n').find(|l| !l.is_empty()) {
-            return Some(line.to_vec());
+            return Ok(Some(line.to_vec()));
         }
         if len >= size {
             break;
         }
     }
-    None
+    Ok(None)
 }
 
 /// The stores one read spans: one per routing class, each holding the
@@ -237,8 +269,30 @@ async fn list_objects(
     warnings: &mut Vec<String>,
     stats: &mut ReadStats,
 ) -> Result<Vec<Listed>, StoreError> {
+    list_objects_in(
+        store,
+        store_ix,
+        tool,
+        job,
+        &[layout::RAW, layout::DATA],
+        warnings,
+        stats,
+    )
+    .await
+}
+
+/// [`list_objects`] under the tops named (`raw`, `data`).
+async fn list_objects_in(
+    store: &dyn ObjectStore,
+    store_ix: usize,
+    tool: &str,
+    job: Option<&str>,
+    tops: &[&str],
+    warnings: &mut Vec<String>,
+    stats: &mut ReadStats,
+) -> Result<Vec<Listed>, StoreError> {
     let mut out = Vec::new();
-    for top in [layout::RAW, layout::DATA] {
+    for &top in tops {
         let prefix = match job {
             Some(job) => layout::job_prefix(top, tool, job),
             None => layout::tool_prefix(top, tool),
@@ -272,6 +326,41 @@ async fn list_objects(
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(out)
+}
+
+/// The raw objects of a job in every one of `stores`, by key (a follow's
+/// view of what arrived), with keys outside the layout counted and warned.
+pub async fn list_raw(
+    stores: &Stores,
+    tool: &str,
+    job: &str,
+) -> Result<(Vec<Listed>, Vec<String>, ReadStats), StoreError> {
+    let (mut warnings, mut stats) = (Vec::new(), ReadStats::default());
+    let mut all = Vec::new();
+    for (i, s) in stores.iter().enumerate() {
+        all.extend(
+            list_objects_in(
+                s.as_ref(),
+                i,
+                tool,
+                Some(job),
+                &[layout::RAW],
+                &mut warnings,
+                &mut stats,
+            )
+            .await?,
+        );
+    }
+    all.sort_by(|a, b| (&a.key, a.store).cmp(&(&b.key, b.store)));
+    Ok((all, warnings, stats))
+}
+
+/// A raw object uploaded before `scope` begins holds none of its records
+/// (see [`uploaded_bound`]): not even its first record is read.
+fn before_scope(l: &Listed, scope: &Scope) -> bool {
+    l.is_raw()
+        && !l.parsed.origin.pod.starts_with('@')
+        && scope.since.is_some_and(|s| uploaded_bound(l) < s)
 }
 
 /// Reads a pod's meta; `None` if there is none or it is unusable (warned).
@@ -318,8 +407,24 @@ pub struct JobIndex {
     pub objects: Vec<Listed>,
     /// Per store (indexed like [`Listed::store`]), each pod's meta.
     pub metas: Vec<BTreeMap<String, PodMeta>>,
+    /// Per store, the job's manifest, if the job is compacted at job level
+    /// there (then `objects` holds only raw objects it does not cover, and
+    /// there are no metas).
+    pub manifests: Vec<Option<JobManifest>>,
+    /// The chunks of the periods loaded (by the load's [`Scope`]).
+    pub chunks: Vec<IndexedChunk>,
+    /// Older periods were left out by the load's scope: records before
+    /// [`JobIndex::loaded_from`] may be missing.
+    pub partial: bool,
     pub warnings: Vec<String>,
     pub stats: ReadStats,
+}
+
+/// A chunk of a loaded period, with the store that holds it.
+#[derive(Debug, Clone)]
+pub struct IndexedChunk {
+    pub store: usize,
+    pub chunk: index::Chunk,
 }
 
 impl JobIndex {
@@ -340,7 +445,7 @@ impl JobIndex {
         job: &str,
         cache: &FirstTimes,
     ) -> Result<JobIndex, StoreError> {
-        Self::load_part(store, 0, tool, job, cache).await
+        Self::load_part(store, 0, tool, job, cache, Scope::ALL).await
     }
 
     /// The job as stored across `stores` (one per routing class): each
@@ -353,15 +458,27 @@ impl JobIndex {
         job: &str,
         cache: &FirstTimes,
     ) -> Result<JobIndex, StoreError> {
+        Self::load_scoped(stores, tool, job, cache, Scope::ALL).await
+    }
+
+    /// [`JobIndex::load_all`] of only the periods of the job index that
+    /// `scope` selects (stores in the per-pod layout are loaded whole).
+    pub async fn load_scoped(
+        stores: &Stores,
+        tool: &str,
+        job: &str,
+        cache: &FirstTimes,
+        scope: Scope,
+    ) -> Result<JobIndex, StoreError> {
         if let [store] = &stores.0[..] {
-            return Self::load_part(store.as_ref(), 0, tool, job, cache).await;
+            return Self::load_part(store.as_ref(), 0, tool, job, cache, scope).await;
         }
         let parts = futures::future::try_join_all(
             stores
                 .0
                 .iter()
                 .enumerate()
-                .map(|(i, s)| Self::load_part(s.as_ref(), i, tool, job, cache)),
+                .map(|(i, s)| Self::load_part(s.as_ref(), i, tool, job, cache, scope)),
         )
         .await?;
         let mut ix = JobIndex {
@@ -372,6 +489,9 @@ impl JobIndex {
         for part in parts {
             ix.objects.extend(part.objects);
             ix.metas.extend(part.metas);
+            ix.manifests.extend(part.manifests);
+            ix.chunks.extend(part.chunks);
+            ix.partial |= part.partial;
             ix.warnings.extend(part.warnings);
             ix.stats.add(&part.stats);
         }
@@ -387,13 +507,71 @@ impl JobIndex {
         tool: &str,
         job: &str,
         cache: &FirstTimes,
+        scope: Scope,
     ) -> Result<JobIndex, StoreError> {
         let mut ix = JobIndex {
             tool: tool.to_string(),
             job: job.to_string(),
             metas: vec![BTreeMap::new()],
+            manifests: vec![None],
             ..JobIndex::default()
         };
+        // The manifest first: if there is one, it is the snapshot of all
+        // that is compacted (it lists what it consumed of the per-pod
+        // layout too), and only raw objects not in it remain to be listed.
+        let manifest_key = layout::manifest_key(tool, job);
+        if let Some(body) = fetch(store, &manifest_key).await? {
+            let manifest = match index::parse_manifest(&manifest_key, &body) {
+                Ok(m) => m,
+                // A manifest this reader cannot use would make it read the
+                // per-pod layout the manifest replaced: an error, not a guess.
+                Err(e) => return Err(StoreError::Index(e.to_string())),
+            };
+            let (periods, partial) = scope.select(&manifest);
+            let keys: Vec<String> = periods.iter().map(|p| p.key.clone()).collect();
+            let got: Vec<Result<Period, StoreError>> = futures::stream::iter(keys)
+                .map(|key| async move {
+                    let body = fetch(store, &key).await?.ok_or_else(|| {
+                        StoreError::Index(format!("{key}: named by the manifest but missing"))
+                    })?;
+                    index::parse_period(&key, &body).map_err(|e| StoreError::Index(e.to_string()))
+                })
+                .buffered(8)
+                .collect()
+                .await;
+            let loaded = got
+                .into_iter()
+                .collect::<Result<Vec<Period>, StoreError>>()?;
+            ix.partial = partial;
+            ix.chunks = loaded
+                .into_iter()
+                .flat_map(|p| p.chunks)
+                .map(|chunk| IndexedChunk {
+                    store: store_ix,
+                    chunk,
+                })
+                .collect();
+            let consumed: HashSet<&str> =
+                manifest.consumed.iter().map(|c| c.key.as_str()).collect();
+            let mut raw = list_objects_in(
+                store,
+                store_ix,
+                tool,
+                Some(job),
+                &[layout::RAW],
+                &mut ix.warnings,
+                &mut ix.stats,
+            )
+            .await?;
+            let before = raw.len();
+            raw.retain(|l| !consumed.contains(l.key.as_str()));
+            ix.stats.consumed_skipped += (before - raw.len()) as u64;
+            raw.retain(|l| !before_scope(l, &scope));
+            ix.objects = raw;
+            ix.manifests[0] = Some(manifest);
+            ix.read_first_times(store, cache).await;
+            return Ok(ix);
+        }
         // Metas first, objects second: a merged object written after the
         // snapshot is then listed too (its lines come out once), while a raw
         // object the snapshot does not list as consumed is still there (it
@@ -430,6 +608,14 @@ impl JobIndex {
             &mut ix.stats,
         )
         .await?;
+        ix.objects.retain(|l| !before_scope(l, &scope));
+        ix.read_first_times(store, cache).await;
+        Ok(ix)
+    }
+
+    /// Reads the first time of each raw object not consumed.
+    async fn read_first_times(&mut self, store: &dyn ObjectStore, cache: &FirstTimes) {
+        let ix = self;
         let consumed: HashSet<String> = ix.metas[0]
             .values()
             .flat_map(|m| m.consumed.iter().map(|c| c.key.clone()))
@@ -443,25 +629,49 @@ impl JobIndex {
                 }
             }
         }
-        let firsts: Vec<(usize, Option<u64>)> = futures::stream::iter(wanted)
+        let firsts: Vec<(usize, Result<Option<u64>, StoreError>)> = futures::stream::iter(wanted)
             .map(|(i, key, size)| async move { (i, first_time(store, &key, size).await) })
             .buffer_unordered(16)
             .collect()
             .await;
         for (i, t) in firsts {
-            ix.objects[i].first_ts = t;
-            cache.put(&ix.objects[i], t);
+            match t {
+                Ok(t) => {
+                    ix.objects[i].first_ts = t;
+                    cache.put(&ix.objects[i], t);
+                }
+                // Not cached: the next read asks again. This one opens the
+                // object first, as one it cannot place.
+                Err(e) => ix.warnings.push(format!(
+                    "{}: first record unreadable: {e}",
+                    ix.objects[i].key
+                )),
+            }
         }
-        Ok(ix)
     }
 
+    /// Nothing stored for the job: no object listed and no day indexed
+    /// (whether or not the load's scope included it).
     pub fn is_empty(&self) -> bool {
         self.objects.is_empty()
+            && self.chunks.is_empty()
+            && self
+                .manifests
+                .iter()
+                .flatten()
+                .all(|m| m.periods.is_empty())
     }
 
-    /// The runs (pods), oldest first.
+    /// The runs (pods), oldest first: what the loaded chunks hold of each,
+    /// and its objects not compacted yet.
     pub fn runs(&self) -> Vec<RunSummary> {
         let mut runs: BTreeMap<&str, Summary> = BTreeMap::new();
+        for c in &self.chunks {
+            let ratio = c.chunk.bytes as f64 / c.chunk.text_bytes.max(1) as f64;
+            for r in &c.chunk.runs {
+                runs.entry(&r.pod).or_default().add_indexed(c, r, ratio);
+            }
+        }
         for l in &self.objects {
             runs.entry(&l.parsed.origin.pod).or_default().add(l);
         }
@@ -486,9 +696,65 @@ impl JobIndex {
         self.metas.iter().filter_map(move |m| m.get(pod))
     }
 
+    /// What the compactor recorded about a pod: from the loaded chunks and
+    /// the metas of the per-pod layout, of every store.
+    pub fn pod_info(&self, pod: &str) -> Option<crate::meta::PodInfo> {
+        let mut all: Option<RunStats> = None;
+        for c in &self.chunks {
+            for r in c.chunk.runs.iter().filter(|r| r.pod == pod) {
+                all.get_or_insert_with(RunStats::default).absorb(r);
+            }
+        }
+        for info in self.pod_metas(pod).filter_map(|m| m.pod.as_ref()) {
+            let as_run = RunStats {
+                pod: pod.to_string(),
+                kind: info.kind.clone(),
+                node: info.node.clone(),
+                containers: info.containers.clone(),
+                first_ts: info.first_ts.unwrap_or(0),
+                last_ts: info.last_ts.unwrap_or(0),
+                lines: u64::from(info.first_ts.is_some()),
+                bytes: 0,
+            };
+            all.get_or_insert_with(RunStats::default).absorb(&as_run);
+        }
+        all.map(|r| r.pod_info())
+    }
+
+    /// The job's kind as the index records it.
+    pub fn indexed_kind(&self) -> Option<String> {
+        self.manifests
+            .iter()
+            .flatten()
+            .map(|m| m.kind.clone())
+            .find(|k| !k.is_empty())
+    }
+
+    /// The first event time the loaded index is complete from: `None` if
+    /// nothing was left out.
+    pub fn loaded_from(&self) -> Option<u64> {
+        self.partial
+            .then(|| self.chunks.iter().map(|c| c.chunk.first_ts).min())
+            .flatten()
+    }
+
     /// The objects `filter` needs, in the order they are to be opened.
     /// Each store's metas speak for that store's keys only.
     pub fn plan(&self, filter: &Filter) -> Plan {
+        self.plan_with(filter, index::chunk_parts)
+    }
+
+    /// [`JobIndex::plan`] with each gzip member of a chunk on its own:
+    /// where a tail finds the newest members that hold enough lines.
+    pub fn plan_members(&self, filter: &Filter) -> Plan {
+        self.plan_with(filter, index::member_parts)
+    }
+
+    fn plan_with(
+        &self,
+        filter: &Filter,
+        parts: fn(&index::Chunk, &Filter) -> Vec<ChunkPart>,
+    ) -> Plan {
         let consumed: HashSet<(usize, &str)> = self
             .metas
             .iter()
@@ -520,7 +786,16 @@ impl JobIndex {
             })
             .map(|m| m.key.clone())
             .collect();
-        plan(&self.objects, &consumed, filter, missing)
+        let mut out = plan(&self.objects, &consumed, filter, missing);
+        for c in &self.chunks {
+            for part in parts(&c.chunk, filter) {
+                out.objects.push(Planned::chunk(part, c.store));
+            }
+        }
+        out.objects.sort_by(|a, b| {
+            (a.lower, &a.key, a.range, a.store).cmp(&(b.lower, &b.key, b.range, b.store))
+        });
+        out
     }
 }
 
@@ -543,6 +818,15 @@ fn selects(filter: &Filter, k: &ObjectKey) -> bool {
 /// line); `since`, cursors and tails skip objects by them.
 pub const RAW_SLACK_NS: u64 = 10 * 1_000_000_000;
 
+/// The latest event time a raw object's records can have: its upload
+/// (the store's modification time) — Fluent Bit uploads what was logged
+/// before — give or take the slack for the node's and the store's clocks.
+fn uploaded_bound(l: &Listed) -> u64 {
+    (l.modified_secs.max(0) as u64 + 1)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(RAW_SLACK_NS)
+}
+
 /// An object to read, with the event-time range its records lie in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Planned {
@@ -555,6 +839,23 @@ pub struct Planned {
     pub size: u64,
     /// Which of the read's [`Stores`] holds it.
     pub store: usize,
+    /// Only these bytes (gzip members of a chunk); `None`: the whole object.
+    pub range: Option<(u64, u64)>,
+}
+
+impl Planned {
+    /// A part of a chunk in store number `store`.
+    pub fn chunk(p: ChunkPart, store: usize) -> Planned {
+        Planned {
+            key: p.key,
+            raw: false,
+            lower: p.lower,
+            upper: Some(p.upper),
+            size: p.size,
+            store,
+            range: p.range,
+        }
+    }
 }
 
 /// The objects of one read, sorted by `lower`.
@@ -616,10 +917,16 @@ pub fn plan(
                         )];
                         let after = starts.partition_point(|&s| s <= t);
                         // Pushed logs (`@` sources) carry client times in any order.
-                        let upper = starts
-                            .get(after)
-                            .filter(|_| !l.parsed.origin.pod.starts_with('@'))
-                            .map(|&n| n.saturating_add(RAW_SLACK_NS));
+                        let upper = if l.parsed.origin.pod.starts_with('@') {
+                            None
+                        } else {
+                            starts
+                                .get(after)
+                                .map(|&n| n.saturating_add(RAW_SLACK_NS))
+                                .into_iter()
+                                .chain(Some(uploaded_bound(l)))
+                                .min()
+                        };
                         (true, t.saturating_sub(RAW_SLACK_NS), upper)
                     }
                 }
@@ -642,6 +949,7 @@ pub fn plan(
             upper,
             size: l.size,
             store: l.store,
+            range: None,
         });
     }
     out.objects
@@ -665,7 +973,11 @@ const AHEAD_BYTES: u64 = 1 << 20;
 
 async fn open_object(stores: Stores, p: Planned) -> Result<(Planned, Opened), StoreError> {
     let store = stores.get(p.store).ok_or(StoreError::NoStore(p.store))?;
-    let Some(body) = fetch(store.as_ref(), &p.key).await? else {
+    let body = match p.range {
+        None => fetch(store.as_ref(), &p.key).await?,
+        Some((a, b)) => fetch_range(store.as_ref(), &p.key, a..b).await?,
+    };
+    let Some(body) = body else {
         return Ok((p, Opened::Vanished));
     };
     let key = p.key.clone();
@@ -727,7 +1039,7 @@ impl JobReader {
                 .map(|k| format!("{k}: listed in meta but missing")),
         );
         let stats = ReadStats {
-            consumed_skipped: plan.consumed_skipped,
+            consumed_skipped: plan.consumed_skipped + index.stats.consumed_skipped,
             foreign_keys: index.stats.foreign_keys,
             ..ReadStats::default()
         };
@@ -741,6 +1053,22 @@ impl JobReader {
         Self::from_plan(
             stores.into(),
             plan.objects,
+            filter,
+            Vec::new(),
+            ReadStats::default(),
+        )
+    }
+
+    /// A read of exactly `objects`, in the order given (sorted by `lower`):
+    /// the compactor's view of what it merges, chunks included.
+    pub fn over_planned(
+        stores: impl Into<Stores>,
+        objects: Vec<Planned>,
+        filter: Filter,
+    ) -> JobReader {
+        Self::from_plan(
+            stores.into(),
+            objects,
             filter,
             Vec::new(),
             ReadStats::default(),
@@ -894,8 +1222,14 @@ pub async fn read_tail(
         limit: Limit::All,
         ..filter
     };
-    let objects = index.plan(&base).objects;
+    let objects = index.plan_members(&base).objects;
     let mut take = 4usize;
+    // Records found so far: everything from `upper` on. Each widening
+    // reads only the window before it, so objects already read are fetched
+    // again only where they straddle the boundary.
+    let mut found: VecDeque<LogRecord> = VecDeque::new();
+    let mut upper: Option<u64> = None;
+    let mut log = JobLog::default();
     loop {
         // Everything at or after `cut` is in the objects that reach it.
         let from = objects.len().saturating_sub(take);
@@ -909,25 +1243,43 @@ pub async fn read_tail(
                 (Some(s), Some(c)) => Some(s.max(c)),
                 (s, c) => s.or(c),
             },
+            until: match (base.until, upper) {
+                (Some(u), Some(c)) => Some(u.min(c)),
+                (u, c) => u.or(c),
+            },
             ..base.clone()
         };
-        let mut rd = JobReader::new(stores.clone(), index, f);
-        let mut ring = VecDeque::with_capacity(n.min(4096));
-        while let Some(r) = rd.next().await? {
-            if ring.len() == n {
-                ring.pop_front();
+        let want = n - found.len().min(n);
+        let mut ring = VecDeque::with_capacity(want.min(4096));
+        if f.since.is_none_or(|s| f.until.is_none_or(|u| s < u)) {
+            let mut rd = JobReader::new(stores.clone(), index, f);
+            while let Some(r) = rd.next().await? {
+                if ring.len() == want {
+                    ring.pop_front();
+                }
+                if want > 0 {
+                    ring.push_back(r);
+                }
             }
-            if n > 0 {
-                ring.push_back(r);
+            for w in rd.warnings {
+                if !log.warnings.contains(&w) {
+                    log.warnings.push(w);
+                }
             }
+            // What the index skipped is the same in every window: once.
+            let (skipped, foreign) = (log.stats.consumed_skipped, log.stats.foreign_keys);
+            log.stats.add(&rd.stats);
+            log.stats.consumed_skipped = skipped.max(rd.stats.consumed_skipped);
+            log.stats.foreign_keys = foreign.max(rd.stats.foreign_keys);
         }
-        if ring.len() >= n || cut.is_none() {
-            return Ok(JobLog {
-                records: ring.into(),
-                warnings: rd.warnings,
-                stats: rd.stats,
-            });
+        while let Some(r) = ring.pop_back() {
+            found.push_front(r);
         }
+        if found.len() >= n || cut.is_none() {
+            log.records = found.into();
+            return Ok(log);
+        }
+        upper = cut;
         take = take.saturating_mul(4);
     }
 }
@@ -983,9 +1335,51 @@ pub struct Summary {
     pub sample_store: usize,
     /// Stored bytes by store (of the read's [`Stores`]).
     pub store_bytes: BTreeMap<usize, u64>,
+    /// Runs a tool's index counts besides `pods`.
+    pub indexed_runs: u64,
+    /// Pods of the newest indexed runs: a pod listed here is counted in
+    /// `indexed_runs` already.
+    pub pods_indexed: BTreeSet<String>,
+    /// The kind a tool's index records.
+    pub kind: Option<String>,
 }
 
 impl Summary {
+    /// How many runs: those indexed and the pods listed that are not.
+    pub fn runs(&self) -> u64 {
+        self.indexed_runs + self.pods.difference(&self.pods_indexed).count() as u64
+    }
+
+    /// Adds what a tool's index sums up of the same job.
+    fn absorb_indexed(&mut self, ix: Summary) {
+        self.first_ns = self.first_ns.into_iter().chain(ix.first_ns).min();
+        self.last_ns = self.last_ns.into_iter().chain(ix.last_ns).max();
+        self.bytes += ix.bytes;
+        for (k, v) in ix.store_bytes {
+            *self.store_bytes.entry(k).or_default() += v;
+        }
+        self.objects += ix.objects;
+        self.indexed_runs += ix.indexed_runs;
+        self.pods_indexed.extend(ix.pods_indexed);
+        self.last_upload_secs = self.last_upload_secs.max(ix.last_upload_secs);
+        self.kind = self.kind.take().or(ix.kind);
+    }
+}
+
+impl Summary {
+    /// Adds what chunk `c` holds of run `r`; its stored bytes are the
+    /// run's share of the chunk's, at the chunk's compression `ratio`.
+    fn add_indexed(&mut self, c: &IndexedChunk, r: &RunStats, ratio: f64) {
+        self.pods.insert(r.pod.clone());
+        self.containers.extend(r.containers.keys().cloned());
+        self.first_ns = Some(self.first_ns.map_or(r.first_ts, |f| f.min(r.first_ts)));
+        self.last_ns = Some(self.last_ns.map_or(r.last_ts, |f| f.max(r.last_ts)));
+        let bytes = (r.bytes as f64 * ratio).round() as u64;
+        self.bytes += bytes;
+        *self.store_bytes.entry(c.store).or_default() += bytes;
+        self.objects += 1;
+    }
+
     fn add(&mut self, l: &Listed) {
         let (first, last) = match l.parsed.kind {
             ObjectKind::Raw { first_secs, .. } => {
@@ -1057,18 +1451,69 @@ pub async fn list_jobs(store: &dyn ObjectStore, tool: &str) -> Result<Vec<JobSum
 }
 
 /// [`list_jobs`] across `stores` (one per routing class): a job counts
-/// everything it has in any of them.
+/// everything it has in any of them. What a store's tool index sums up
+/// is taken from it; only objects it does not cover are listed.
 pub async fn list_jobs_all(stores: &Stores, tool: &str) -> Result<Vec<JobSummary>, StoreError> {
-    let listed =
-        futures::future::try_join_all(stores.iter().enumerate().map(|(i, s)| async move {
-            let (mut w, mut st) = (Vec::new(), ReadStats::default());
-            list_objects(s.as_ref(), i, tool, None, &mut w, &mut st).await
-        }))
+    let parts = futures::future::try_join_all(stores.iter().enumerate().map(|(i, s)| async move {
+        let key = layout::tool_index_key(tool);
+        let (mut w, mut st) = (Vec::new(), ReadStats::default());
+        let (tool_index, listed) = futures::future::try_join(
+            fetch(s.as_ref(), &key),
+            list_objects(s.as_ref(), i, tool, None, &mut w, &mut st),
+        )
         .await?;
+        let tool_index = match tool_index {
+            Some(body) => Some(
+                index::parse_tool_index(&key, &body)
+                    .map_err(|e| StoreError::Index(e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok::<_, StoreError>((i, tool_index, listed))
+    }))
+    .await?;
+    let mut indexed: BTreeMap<String, Summary> = BTreeMap::new();
+    let mut all: Vec<Listed> = Vec::new();
+    for (store, tool_index, listed) in parts {
+        let mut consumed: HashSet<String> = HashSet::new();
+        let mut latest: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+        for (job, j) in tool_index.map(|t| t.jobs).unwrap_or_default() {
+            consumed.extend(j.consumed_raw.iter().cloned());
+            latest.insert(job.clone(), j.latest_pods.iter().cloned().collect());
+            let s = indexed.entry(job).or_default();
+            if j.runs > 0 || j.objects > 0 {
+                s.first_ns = Some(s.first_ns.map_or(j.first_ts, |f| f.min(j.first_ts)));
+                s.last_ns = Some(s.last_ns.map_or(j.last_ts, |f| f.max(j.last_ts)));
+            }
+            s.bytes += j.bytes;
+            *s.store_bytes.entry(store).or_default() += j.bytes;
+            s.objects += j.objects;
+            s.indexed_runs += j.runs;
+            s.last_upload_secs = s.last_upload_secs.max(j.last_upload_secs);
+            if s.kind.is_none() && !j.kind.is_empty() {
+                s.kind = Some(j.kind);
+            }
+        }
+        all.extend(listed.into_iter().filter(|l| !consumed.contains(&l.key)));
+        for (job, pods) in latest {
+            indexed.entry(job).or_default().pods_indexed.extend(pods);
+        }
+    }
     // Listing order decides which object samples a job: keep it by key.
-    let mut all: Vec<Listed> = listed.into_iter().flatten().collect();
     all.sort_by(|a, b| (&a.key, a.store).cmp(&(&b.key, b.store)));
-    Ok(summarize_jobs(all))
+    let mut jobs = summarize_jobs(all);
+    for j in &mut jobs {
+        if let Some(ix) = indexed.remove(&j.job) {
+            j.summary.absorb_indexed(ix);
+        }
+    }
+    for (job, ix) in indexed {
+        let mut summary = Summary::default();
+        summary.absorb_indexed(ix);
+        jobs.push(JobSummary { job, summary });
+    }
+    jobs.sort_by(|a, b| a.job.cmp(&b.job));
+    Ok(jobs)
 }
 
 fn summarize_jobs(listed: Vec<Listed>) -> Vec<JobSummary> {

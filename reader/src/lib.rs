@@ -11,6 +11,9 @@
 //! (`adapter-wasm/`).
 
 #[cfg(feature = "store")]
+pub mod counting;
+pub mod index;
+#[cfg(feature = "store")]
 pub mod job;
 pub mod merge;
 pub mod meta;

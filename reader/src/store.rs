@@ -28,6 +28,9 @@ pub enum StoreError {
     ObjectStore(#[from] object_store::Error),
     #[error("a read task failed: {0}")]
     Task(String),
+    /// The job index cannot be used: its reads would be wrong, not partial.
+    #[error("job index: {0}")]
+    Index(String),
     /// An object of a read names a store the read was not given: an index
     /// loaded from other stores than it is read from.
     #[error("store number {0} is not among the read's stores")]

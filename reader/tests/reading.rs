@@ -473,3 +473,103 @@ async fn reads_only_the_objects_it_needs() {
     assert_eq!(all.records.len(), 4000);
     assert_eq!(all.stats.objects_read, 200);
 }
+
+/// A raw object uploaded before a read's window holds none of its records:
+/// a read from `since` neither opens it nor reads its first record, and
+/// still returns every record in the window.
+#[test]
+fn uploads_before_the_window_are_not_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = afterlog_reader::open(&afterlog_reader::StoreConfig::new(format!(
+        "file://{}",
+        dir.path().display()
+    )))
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let o = Origin {
+        tool: "t".into(),
+        job: "j".into(),
+        pod: "j-1".into(),
+        container: "c".into(),
+    };
+    let rec = |secs: u64, off: u64| {
+        json!({"ts": secs * 1_000_000_000, "off": off, "stream": "stdout", "log": format!("at {secs}"),
+            "afterlog": {"tool": "t", "job": "j", "pod": "j-1", "container": "c", "container_id": "cid"}})
+        .to_string()
+    };
+    let old = o.raw_key((now - 3 * 3600) as i64, "old");
+    let new = o.raw_key((now - 60) as i64, "new");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for (key, lines) in [
+            (
+                &old,
+                vec![rec(now - 3 * 3600, 1), rec(now - 3 * 3600 + 30, 2)],
+            ),
+            (&new, vec![rec(now - 60, 3), rec(now - 30, 4)]),
+        ] {
+            let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+            for l in lines {
+                e.write_all(l.as_bytes()).unwrap();
+                e.write_all(b"\n").unwrap();
+            }
+            store
+                .put(
+                    &Path::from(key.as_str()),
+                    PutPayload::from(e.finish().unwrap()),
+                )
+                .await
+                .unwrap();
+        }
+    });
+    // The old upload arrived three hours ago.
+    let f = std::fs::File::options()
+        .write(true)
+        .open(dir.path().join(&old))
+        .unwrap();
+    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(now - 3 * 3600 + 60))
+        .unwrap();
+    rt.block_on(async {
+        let since = Filter {
+            since: Some((now - 3600) * 1_000_000_000),
+            ..Filter::default()
+        };
+        let stores = Stores::from(store.clone());
+        let cache = afterlog_reader::job::FirstTimes::default();
+        let ix = afterlog_reader::JobIndex::load_scoped(
+            &stores,
+            "t",
+            "j",
+            &cache,
+            afterlog_reader::index::Scope::of_filter(&since),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            ix.objects.len(),
+            1,
+            "the old upload is not even listed for the read"
+        );
+        let mut rd = afterlog_reader::JobReader::new(stores.clone(), &ix, since);
+        let mut got = Vec::new();
+        while let Some(r) = rd.next().await.unwrap() {
+            got.push(r.log);
+        }
+        assert_eq!(
+            got,
+            [format!("at {}", now - 60), format!("at {}", now - 30)]
+        );
+        assert_eq!(rd.stats.objects_read, 1);
+        // A full read still has both.
+        let all = read_job(store.clone(), "t", "j", Filter::default())
+            .await
+            .unwrap();
+        assert_eq!(all.records.len(), 4);
+    });
+}

@@ -9,6 +9,7 @@ use crate::reply::{ApiError, ErrorBody, Messages};
 use afterlog_contract::keys;
 use afterlog_contract::time::rfc3339_nanos;
 use afterlog_reader::Store;
+use afterlog_reader::index::Scope;
 use afterlog_reader::job::{
     FirstTimes, JobIndex, JobSummary, Listed, RunSummary, Summary, list_jobs_all,
 };
@@ -291,7 +292,9 @@ struct PeekedLabels {
 }
 
 async fn peek(store: &Store, key: &str, size: u64) -> Option<PeekedLabels> {
-    let line = afterlog_reader::job::first_line(store.as_ref(), key, size).await?;
+    let line = afterlog_reader::job::first_line(store.as_ref(), key, size)
+        .await
+        .ok()??;
     serde_json::from_slice::<Peeked>(&line).ok()?.afterlog
 }
 
@@ -300,33 +303,6 @@ fn status(app: &AppState, s: &Summary) -> String {
         .last_upload_secs
         .is_some_and(|t| now_secs() - t <= app.settings.active_window.as_secs() as i64);
     if active { "active" } else { "archived" }.to_string()
-}
-
-/// What the compactor recorded about a pod, from the meta of each class's
-/// store that holds a part of it (a pod's containers may be routed to
-/// different classes).
-fn pod_info(ix: &JobIndex, pod: &str) -> Option<afterlog_reader::meta::PodInfo> {
-    let mut infos = ix.pod_metas(pod).filter_map(|m| m.pod.clone());
-    let mut all = infos.next()?;
-    for info in infos {
-        if all.node.is_empty() {
-            all.node = info.node;
-        }
-        if all.kind.is_empty() {
-            all.kind = info.kind;
-        }
-        for (name, ids) in info.containers {
-            let have = all.containers.entry(name).or_default();
-            for id in ids {
-                if !have.contains(&id) {
-                    have.push(id);
-                }
-            }
-        }
-        all.first_ts = all.first_ts.into_iter().chain(info.first_ts).min();
-        all.last_ts = all.last_ts.into_iter().chain(info.last_ts).max();
-    }
-    Some(all)
 }
 
 fn time_of(ns: Option<u64>) -> Option<String> {
@@ -361,19 +337,27 @@ async fn jobs(
     let listed = tool_jobs(&app, &tool).await?;
     // The kind rides on every record: one peek per job, at the object the
     // listing already found.
-    let samples: Vec<Option<(String, u64, usize)>> = listed
+    // A job's index records it: no peek.
+    // Key, size and store of the object to peek at.
+    type Sample = (String, u64, usize);
+    let samples: Vec<(Option<String>, Option<Sample>)> = listed
         .iter()
         .map(|j| {
             let s = &j.summary;
-            s.sample
+            let sample = s
+                .sample
                 .clone()
-                .map(|(key, size)| (key, size, s.sample_store))
+                .map(|(key, size)| (key, size, s.sample_store));
+            (s.kind.clone(), sample)
         })
         .collect();
     let kinds: Vec<Option<String>> = futures::stream::iter(samples)
-        .map(|sample| {
+        .map(|(kind, sample)| {
             let app = app.clone();
             async move {
+                if let Some(kind) = kind {
+                    return Some(kind);
+                }
                 let (key, size, store) = sample?;
                 peek(app.classes.stores().get(store)?, &key, size)
                     .await?
@@ -392,7 +376,7 @@ async fn jobs(
             status: status(&app, &j.summary),
             first_time: time_of(j.summary.first_ns),
             last_time: time_of(j.summary.last_ns),
-            runs: j.summary.pods.len(),
+            runs: j.summary.runs() as usize,
             stored_bytes: j.summary.bytes,
             objects: j.summary.objects,
         })
@@ -435,12 +419,56 @@ pub struct JobDetail {
 pub struct JobResponse {
     pub messages: Messages,
     pub job: JobDetail,
+    /// Pass as `cursor` for the next (older) runs; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Runs of one page of `GET …/jobs/{job}`.
+pub const DEFAULT_RUNS: usize = 100;
+pub const MAX_RUNS: usize = 1000;
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JobQuery {
+    /// Runs per page, newest first (default 100, at most 1000).
+    pub limit: Option<usize>,
+    /// From a previous page's `next_cursor`: the runs that started before.
+    pub cursor: Option<String>,
+}
+
+/// A page of runs ends before this run: its first time and pod.
+fn encode_run_cursor(first_ns: u64, pod: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{first_ns}/{pod}"))
+}
+
+fn decode_run_cursor(c: &str) -> Result<(u64, String), ApiError> {
+    use base64::Engine;
+    let bad = || ApiError::bad_request(format!("cursor {c:?} is not one this service gave"));
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let (t, pod) = text.split_once('/').ok_or_else(bad)?;
+    Ok((t.parse().map_err(|_| bad())?, pod.to_string()))
 }
 
 /// Loads a job's index from every class's store: 404 if nothing is
 /// stored for it in any.
 pub async fn load_job(app: &AppState, tool: &str, job: &str) -> Result<JobIndex, ApiError> {
-    let ix = JobIndex::load_all(app.classes.stores(), tool, job, &app.first_times)
+    load_job_scoped(app, tool, job, Scope::ALL).await
+}
+
+/// [`load_job`] of only the part of the job index `scope` selects.
+pub async fn load_job_scoped(
+    app: &AppState,
+    tool: &str,
+    job: &str,
+    scope: Scope,
+) -> Result<JobIndex, ApiError> {
+    let ix = JobIndex::load_scoped(app.classes.stores(), tool, job, &app.first_times, scope)
         .await
         .map_err(ApiError::store)?;
     if ix.is_empty() {
@@ -454,20 +482,48 @@ pub async fn load_job(app: &AppState, tool: &str, job: &str) -> Result<JobIndex,
 /// Peeks at most this many objects to describe a job's runs.
 const PEEK_BUDGET: usize = 64;
 
-/// A job's runs (pods), oldest first, with their containers.
+/// A job's runs (pods), oldest first, with their containers: a page of
+/// the newest `limit` runs (before `cursor`).
 #[utoipa::path(get, path = "/v1/tool/{tool}/jobs/{job}", tag = "jobs",
-    params(("tool" = String, Path, description = "Tool name"), ("job" = String, Path, description = "Job name")),
+    params(("tool" = String, Path, description = "Tool name"), ("job" = String, Path, description = "Job name"), JobQuery),
     responses((status = 200, body = JobResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn job(
     State(app): State<App>,
     Caller(who): Caller,
     JobPath { tool, job }: JobPath,
+    q: Result<axum::extract::Query<JobQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<JobResponse>, ApiError> {
     who.check_tool(&tool)?;
-    let ix = load_job(&app, &tool, &job).await?;
+    let axum::extract::Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = q.limit.unwrap_or(DEFAULT_RUNS);
+    if limit == 0 || limit > MAX_RUNS {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1 to {MAX_RUNS}, not {limit}"
+        )));
+    }
+    let cursor = q.cursor.as_deref().map(decode_run_cursor).transpose()?;
+    // The newest runs (before the cursor) and one more, to know if there
+    // are older ones.
+    let scope = Scope {
+        until: cursor.as_ref().map(|(t, _)| t.saturating_add(1)),
+        newest_runs: Some(limit as u64 + 1),
+        ..Scope::ALL
+    };
+    let ix = load_job_scoped(&app, &tool, &job, scope).await?;
     let mut warnings = ix.warnings.clone();
-    let runs = ix.runs();
+    let mut runs = ix.runs();
+    if let Some((t, pod)) = &cursor {
+        runs.retain(|r| (r.summary.first_ns.unwrap_or(0), &r.pod) < (*t, pod));
+    }
+    let more = runs.len() > limit || ix.partial;
+    let runs = runs.split_off(runs.len().saturating_sub(limit));
+    let next_cursor = more
+        .then(|| {
+            runs.first()
+                .map(|r| encode_run_cursor(r.summary.first_ns.unwrap_or(0), &r.pod))
+        })
+        .flatten();
     // Container ids and node: from meta where the compactor recorded them,
     // else from the first record of each container's objects (one each,
     // newest runs first, within a budget).
@@ -484,7 +540,7 @@ async fn job(
     let mut infos = Vec::with_capacity(runs.len());
     let mut budget = PEEK_BUDGET;
     for RunSummary { pod, summary } in runs.iter().rev() {
-        let meta = pod_info(&ix, pod);
+        let meta = ix.pod_info(pod);
         let mut node = meta.as_ref().map(|m| m.node.clone());
         // Pushed lines (`@custom`, `@platform`) do not tell the job's kind.
         let pushed = pod.starts_with('@');
@@ -551,10 +607,11 @@ async fn job(
         all.last_upload_secs = all.last_upload_secs.max(r.summary.last_upload_secs);
     }
     Ok(Json(JobResponse {
+        next_cursor,
         messages: Messages::warnings(warnings),
         job: JobDetail {
             job,
-            kind: kind.or(pushed_kind),
+            kind: ix.indexed_kind().or(kind).or(pushed_kind),
             status: status(&app, &all),
             runs: infos,
         },

@@ -6,11 +6,14 @@
 //!
 //! `--store` is the `default` class's store; `--class NAME=STORE` (or
 //! `AFTERLOG_CLASSES=name=url,…`) adds the others. This module checks those
-//! flags and holds the stores, `default` first.
+//! flags and holds the stores, `default` first, each counting its requests
+//! in the same [`Counters`] (exported at `/v1/metrics`).
 
 use afterlog_contract::routing::{DEFAULT_CLASS, check_class_name};
 use afterlog_reader::Store;
+use afterlog_reader::counting::{Counters, counted};
 use afterlog_reader::job::Stores;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Why the class flags are refused. Each names the flag and the value.
@@ -135,34 +138,55 @@ pub fn check_urls(urls: &[(String, String, String)]) -> Result<(), ClassError> {
 }
 
 /// The stores the service reads, one per routing class, `default` first.
+/// Every request to them is counted in [`ClassStores::counters`].
 #[derive(Clone, Debug)]
 pub struct ClassStores {
     names: Vec<String>,
+    /// Each wrapped in a [`afterlog_reader::counting::CountingStore`].
     stores: Stores,
+    counters: Arc<Counters>,
 }
 
 impl ClassStores {
     /// Just the `default` class.
     pub fn single(store: Store) -> ClassStores {
-        ClassStores {
-            names: vec![DEFAULT_CLASS.to_string()],
-            stores: Stores::from(store),
-        }
+        ClassStores::new(store, Vec::new())
     }
 
     /// The `default` class's store and the others', by class (names
     /// checked by [`parse_flags`]).
     pub fn new(default: Store, others: Vec<(String, Store)>) -> ClassStores {
+        let counters = Counters::new();
         let mut names = vec![DEFAULT_CLASS.to_string()];
-        let mut stores = vec![default];
+        let mut stores = vec![counted(default, counters.clone())];
         for (name, store) in others {
             names.push(name);
-            stores.push(store);
+            stores.push(counted(store, counters.clone()));
         }
         ClassStores {
             names,
             stores: Stores::new(stores),
+            counters,
         }
+    }
+
+    /// The requests of every class's store (reads, pushes, compaction):
+    /// what `/v1/metrics` exports. Concurrent requests all count here; to
+    /// count one read's alone, read [`ClassStores::counted_stores`].
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// Every class's store as [`ClassStores::stores`], each request also
+    /// counted in `counters` (fresh ones, one read's): `counters.snapshot()`
+    /// after the read is what it cost, whatever ran beside it.
+    pub fn counted_stores(&self, counters: &Arc<Counters>) -> Stores {
+        Stores::new(
+            self.stores
+                .iter()
+                .map(|s| counted(s.clone(), counters.clone()))
+                .collect(),
+        )
     }
 
     /// Class names, in the order of [`ClassStores::stores`].
@@ -287,5 +311,29 @@ mod tests {
         assert_eq!(c.stores().len(), 2);
         assert_eq!(c.name(1), "long");
         assert_eq!(ClassStores::single(mem()).names(), ["default"]);
+    }
+
+    #[tokio::test]
+    async fn counts_every_class_stores_requests() {
+        use object_store::ObjectStoreExt;
+        use object_store::path::Path;
+        let mem = || -> Store { std::sync::Arc::new(object_store::memory::InMemory::new()) };
+        let c = ClassStores::new(mem(), vec![("long".into(), mem())]);
+        for (_, s) in c.iter() {
+            s.put(&Path::from("k"), "abc".into()).await.unwrap();
+        }
+        let read = Counters::new();
+        for s in c.counted_stores(&read).iter() {
+            s.get(&Path::from("k"))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+        }
+        let all = c.counters().snapshot();
+        assert_eq!((all.put, all.get, all.bytes_fetched), (2, 2, 6));
+        let one = read.snapshot();
+        assert_eq!((one.put, one.get, one.bytes_fetched), (0, 2, 6));
     }
 }

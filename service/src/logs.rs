@@ -2,13 +2,14 @@
 //! deduplicated, as a JSON page, or streamed as NDJSON or text — and then,
 //! with `follow=true`, kept open for what arrives.
 
-use crate::api::{App, AppState, Caller, JobPath, check_name, load_job, now_ns};
+use crate::api::{App, AppState, Caller, JobPath, check_name, load_job_scoped, now_ns};
 use crate::reply::{ApiError, ErrorBody, Messages};
-use afterlog_contract::layout;
 use afterlog_contract::time::{parse_rfc3339_nanos, rfc3339_nanos};
-use afterlog_reader::job::{JobIndex, gunzip};
+use afterlog_reader::counting::RequestCounts;
+use afterlog_reader::index::Scope;
+use afterlog_reader::job::{JobIndex, list_raw};
 use afterlog_reader::{
-    Filter, JobReader, Limit, LogRecord, Position, QuotaEvent, TextStyle, read_tail, sorted,
+    Filter, JobReader, Limit, LogRecord, Position, QuotaEvent, TextStyle, read_tail,
 };
 use axum::Json;
 use axum::body::Body;
@@ -19,8 +20,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use futures::StreamExt;
-use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -363,12 +362,25 @@ pub async fn get_logs(
     who.check_tool(&tool)?;
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let mut req = q.check(now_ns())?;
-    let index = load_job(&app, &tool, &job).await?;
+    let before = app.classes.counters().snapshot();
+    let mut index = load_job_scoped(&app, &tool, &job, scope_of(&req)).await?;
     if let Some(run) = &req.run {
         let pod = if run == "latest" {
-            latest_run(&index)
-                .ok_or_else(|| ApiError::not_found(format!("job {job:?} has no runs")))?
-        } else if index.objects.iter().any(|l| l.parsed.origin.pod == *run) {
+            let (pod, first) = latest_run(&index)
+                .ok_or_else(|| ApiError::not_found(format!("job {job:?} has no runs")))?;
+            // The run may have begun before the part of the index loaded.
+            if index.loaded_from().is_some_and(|t| t > first) {
+                let scope = Scope {
+                    since: Some(first),
+                    newest_runs: None,
+                    ..scope_of(&req)
+                };
+                index = load_job_scoped(&app, &tool, &job, scope).await?;
+            }
+            pod
+        } else if index.objects.iter().any(|l| l.parsed.origin.pod == *run)
+            || index.pod_info(run).is_some()
+        {
             run.clone()
         } else {
             return Err(ApiError::not_found(format!(
@@ -378,7 +390,7 @@ pub async fn get_logs(
         req.filter.pods = vec![pod];
     }
     if req.format == Format::Json {
-        return json_page(&app, index, req).await;
+        return json_page(&app, index, req, before).await;
     }
     let permit = if req.follow {
         match app.follows.clone().try_acquire_owned() {
@@ -406,7 +418,7 @@ pub async fn get_logs(
         let follow = permit.inspect(|_| {
             app.metrics.follows_active.inc();
         });
-        stream_logs(&app, index, req, &tx).await;
+        stream_logs(&app, index, req, &tx, before).await;
         if follow.is_some() {
             app.metrics.follows_active.dec();
         }
@@ -415,26 +427,86 @@ pub async fn get_logs(
     Ok(([(header::CONTENT_TYPE, ctype)], body).into_response())
 }
 
-/// The run that started last, leaving out pushed logs (their "pods" are
-/// sources, not runs).
-pub fn latest_run(index: &JobIndex) -> Option<String> {
+/// The run that started last, and its first time, leaving out pushed logs
+/// (their "pods" are sources, not runs).
+pub fn latest_run(index: &JobIndex) -> Option<(String, u64)> {
     index
         .runs()
         .into_iter()
         .rev()
         .find(|r| !r.pod.starts_with('@'))
-        .map(|r| r.pod)
+        .map(|r| (r.pod, r.summary.first_ns.unwrap_or(0)))
+}
+
+/// The part of a job's index a request needs: its time window; for a tail,
+/// the newest days that hold enough lines; for the latest run, the newest
+/// day's runs; a named run can be on any day.
+fn scope_of(req: &LogsRequest) -> Scope {
+    let window = Scope::of_filter(&req.filter);
+    match (&req.run, req.filter.limit) {
+        (Some(run), _) if run != "latest" => window,
+        (Some(_), _) => Scope {
+            newest_runs: Some(1),
+            ..window
+        },
+        (None, Limit::Tail(n)) => Scope {
+            newest_lines: Some(n as u64),
+            ..window
+        },
+        _ => window,
+    }
+}
+
+/// A tail of `index`; if the scope it was loaded with left out older days
+/// and the tail is short (a filter selects few of the newest lines), the
+/// whole window is loaded and read again.
+async fn tail_of(
+    app: &AppState,
+    index: &JobIndex,
+    req: &LogsRequest,
+    n: usize,
+) -> Result<afterlog_reader::JobLog, afterlog_reader::StoreError> {
+    let stores = app.classes.stores().clone();
+    let log = read_tail(stores.clone(), index, req.filter.clone(), n).await?;
+    if log.records.len() >= n || !index.partial {
+        return Ok(log);
+    }
+    let whole = afterlog_reader::JobIndex::load_scoped(
+        &stores,
+        &index.tool,
+        &index.job,
+        &app.first_times,
+        Scope::of_filter(&req.filter),
+    )
+    .await?;
+    read_tail(stores, &whole, req.filter.clone(), n).await
+}
+
+/// Logs at debug level what a read cost the store. The counters are the
+/// service's: reads running at the same time are counted in too.
+fn log_cost(app: &AppState, index: &JobIndex, before: &RequestCounts, lines: usize) {
+    let cost = app.classes.counters().snapshot().since(before);
+    tracing::debug!(
+        tool = %index.tool,
+        job = %index.job,
+        requests = cost.total(),
+        bytes_fetched = cost.bytes_fetched,
+        lines,
+        "read: {cost}"
+    );
 }
 
 async fn json_page(
     app: &AppState,
     index: JobIndex,
     req: LogsRequest,
+    before: RequestCounts,
 ) -> Result<Response, ApiError> {
     let stores = app.classes.stores().clone();
     let (records, warnings, stats, next) = match req.filter.limit {
         Limit::Tail(n) => {
-            let log = read_tail(stores, &index, req.filter, n)
+            let _ = &stores;
+            let log = tail_of(app, &index, &req, n)
                 .await
                 .map_err(ApiError::store)?;
             (log.records, log.warnings, log.stats, None)
@@ -469,6 +541,7 @@ async fn json_page(
         }
     };
     app.metrics.read(&stats);
+    log_cost(app, &index, &before, records.len());
     let bytes: u64 = records.iter().map(|r| r.log.len() as u64).sum();
     app.metrics.served(records.len() as u64, bytes);
     Ok(Json(LogsResponse {
@@ -498,6 +571,7 @@ async fn stream_logs(
     index: JobIndex,
     req: LogsRequest,
     tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+    before: RequestCounts,
 ) {
     let mut buf = Vec::with_capacity(CHUNK + 1024);
     let (mut lines, mut bytes) = (0u64, 0u64);
@@ -515,7 +589,7 @@ async fn stream_logs(
         std::io::Error::other("the log store failed during the read; the output is incomplete")
     };
     let warnings = match req.filter.limit {
-        Limit::Tail(n) => match read_tail(stores, &index, req.filter.clone(), n).await {
+        Limit::Tail(n) => match tail_of(app, &index, &req, n).await {
             Ok(log) => {
                 app.metrics.read(&log.stats);
                 for r in &log.records {
@@ -563,6 +637,7 @@ async fn stream_logs(
     };
     write_warnings(&mut buf, &warnings, req.format);
     app.metrics.served(lines, bytes);
+    log_cost(app, &index, &before, lines as usize);
     if !flush(tx, &mut buf, true).await || !req.follow {
         return;
     }
@@ -580,13 +655,17 @@ async fn follow(
     mut sent: HashMap<String, Position>,
 ) {
     let s = &app.settings;
+    // Raw objects the job's index holds (consumed, not deleted yet) are
+    // not new either.
     let mut seen: HashSet<(usize, String)> = index
         .objects
         .iter()
         .map(|l| (l.store, l.key.clone()))
+        .chain(index.manifests.iter().enumerate().flat_map(|(i, m)| {
+            m.iter()
+                .flat_map(move |m| m.consumed.iter().map(move |c| (i, c.key.clone())))
+        }))
         .collect();
-    let prefix =
-        object_store::path::Path::from(layout::job_prefix(layout::RAW, &index.tool, &index.job));
     let start = Instant::now();
     let mut last_send = Instant::now();
     let mut buf = Vec::new();
@@ -604,74 +683,86 @@ async fn follow(
             let _ = flush(tx, &mut buf, true).await;
             return;
         }
-        let mut new = Vec::new();
-        for (i, store) in app.classes.stores().iter().enumerate() {
-            let mut list = store.list(Some(&prefix));
-            while let Some(item) = list.next().await {
-                let Ok(m) = item else { break };
-                let key = (i, m.location.to_string());
+        // What arrived: new raw objects, read through the reader's merge
+        // (ordered, deduplicated, damage counted); only records newer than
+        // what each container instance already sent go out.
+        let stores = app.classes.stores().clone();
+        let listed = match list_raw(&stores, &index.tool, &index.job).await {
+            Ok((listed, warnings, stats)) => {
+                app.metrics.read(&stats);
+                write_warnings(&mut buf, &warnings, req.format);
+                listed
+            }
+            Err(e) => {
+                app.metrics.follow_errors.inc();
+                tracing::warn!(tool = %index.tool, job = %index.job, error = %e, "follow: listing failed");
+                write_warnings(
+                    &mut buf,
+                    &[format!("listing new objects failed ({e}); trying again")],
+                    req.format,
+                );
+                Vec::new()
+            }
+        };
+        let o = |l: &afterlog_reader::job::Listed| l.parsed.origin.clone();
+        let new: Vec<afterlog_reader::job::Listed> = listed
+            .into_iter()
+            .filter(|l| {
+                let key = (l.store, l.key.clone());
                 if seen.contains(&key) {
-                    continue;
+                    return false;
                 }
-                let Ok(parsed) = layout::parse_object_key(&key.1) else {
-                    seen.insert(key);
-                    continue;
-                };
-                let o = &parsed.origin;
-                if (!req.filter.pods.is_empty() && !req.filter.pods.contains(&o.pod))
-                    || req
+                seen.insert(key);
+                let origin = o(l);
+                (req.filter.pods.is_empty() || req.filter.pods.contains(&origin.pod))
+                    && req
                         .filter
                         .container
                         .as_ref()
-                        .is_some_and(|c| *c != o.container)
-                {
-                    seen.insert(key);
-                    continue;
-                }
-                new.push(key);
-            }
-        }
-        // By key: a container's uploads in time order, whichever class's
-        // store they are in.
-        new.sort_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
+                        .is_none_or(|c| *c == origin.container)
+            })
+            .collect();
         let (mut lines, mut bytes) = (0u64, 0u64);
-        for key in new {
-            let Some(store) = app.classes.stores().get(key.0) else {
-                continue;
+        if !new.is_empty() {
+            let filter = Filter {
+                limit: Limit::All,
+                after: None,
+                ..req.filter.clone()
             };
-            let body = match store
-                .get(&object_store::path::Path::from(key.1.as_str()))
-                .await
-            {
-                Ok(g) => match g.bytes().await {
-                    Ok(b) => b,
-                    Err(_) => continue,
-                },
-                // Gone already (compacted): its records are in a merged
-                // object of records this follow has seen or will not need.
-                Err(_) => {
-                    seen.insert(key);
-                    continue;
-                }
-            };
-            seen.insert(key.clone());
-            app.metrics.objects_read.inc();
-            let (text, _) = gunzip(&body);
-            let parsed = text
-                .split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty())
-                .map(|l| LogRecord::parse(l.to_vec()));
-            for r in sorted(parsed).flatten() {
-                let newer = sent
-                    .get(&r.container_id)
-                    .is_none_or(|p| p.cmp_to(&r).is_lt());
-                if newer && req.filter.accepts(&r) {
-                    write_record(&mut buf, &r, req.format);
-                    lines += 1;
-                    bytes += r.log.len() as u64;
-                    sent.insert(r.container_id.clone(), Position::of(&r));
+            let mut rd = JobReader::over(stores, &new, filter);
+            loop {
+                match rd.next().await {
+                    Ok(Some(r)) => {
+                        let newer = sent
+                            .get(&r.container_id)
+                            .is_none_or(|p| p.cmp_to(&r).is_lt());
+                        if newer {
+                            write_record(&mut buf, &r, req.format);
+                            lines += 1;
+                            bytes += r.log.len() as u64;
+                            sent.insert(r.container_id.clone(), Position::of(&r));
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        // Not seen after all: the next poll reads them again
+                        // (what was sent is not sent twice).
+                        for l in &new {
+                            seen.remove(&(l.store, l.key.clone()));
+                        }
+                        app.metrics.follow_errors.inc();
+                        tracing::warn!(tool = %index.tool, job = %index.job, error = %e, "follow: read failed");
+                        write_warnings(
+                            &mut buf,
+                            &[format!("reading new objects failed ({e}); trying again")],
+                            req.format,
+                        );
+                        break;
+                    }
                 }
             }
+            app.metrics.read(&rd.stats);
+            write_warnings(&mut buf, &rd.warnings, req.format);
         }
         app.metrics.served(lines, bytes);
         if buf.is_empty() && last_send.elapsed() >= s.follow_heartbeat {

@@ -2,16 +2,19 @@
 //! cost, and what was wrong with the stored data.
 
 use afterlog_reader::ReadStats;
+use afterlog_reader::counting::Counters;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -48,9 +51,53 @@ pub struct Metrics {
     pub decode_errors: Family<ErrorLabels, Counter>,
     pub follows_active: Gauge,
     pub follows_refused: Counter,
+    /// Store failures while following (listing or reading what arrived);
+    /// the follow tries again at its next poll.
+    pub follow_errors: Counter,
     pub lines_pushed: Counter,
     pub compactions: Family<ResultLabels, Counter>,
     pub compacted: Family<CompactLabels, Counter>,
+    /// The object store requests exported: see [`Metrics::count_store`].
+    store: StoreRequests,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabels {
+    /// An [`afterlog_reader::counting::Op`]'s name: `get`, `get_range`, …
+    pub op: &'static str,
+}
+
+/// The object store requests, read from their [`Counters`] at each scrape:
+/// nothing until the counters are given.
+#[derive(Clone, Debug, Default)]
+struct StoreRequests(Arc<OnceLock<Arc<Counters>>>);
+
+impl Collector for StoreRequests {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(counters) = self.0.get() else {
+            return Ok(());
+        };
+        let n = counters.snapshot();
+        {
+            let mut family = encoder.encode_descriptor(
+                "store_requests",
+                "Object store requests, by operation",
+                None,
+                MetricType::Counter,
+            )?;
+            for (op, count) in n.by_op() {
+                let labels = OpLabels { op: op.name() };
+                ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let bytes = encoder.encode_descriptor(
+            "store_bytes_fetched",
+            "Bytes of object bodies fetched from the object store",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(n.bytes_fetched).encode(bytes)
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -91,9 +138,11 @@ impl Metrics {
             decode_errors: Family::default(),
             follows_active: Gauge::default(),
             follows_refused: Counter::default(),
+            follow_errors: Counter::default(),
             lines_pushed: Counter::default(),
             compactions: Family::default(),
             compacted: Family::default(),
+            store: StoreRequests::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -137,6 +186,11 @@ impl Metrics {
             m.follows_refused.clone(),
         );
         registry.register(
+            "follow_errors",
+            "Store failures while following (listing or reading new objects); the follow retries",
+            m.follow_errors.clone(),
+        );
+        registry.register(
             "lines_pushed",
             "Log lines pushed through the API",
             m.lines_pushed.clone(),
@@ -151,7 +205,24 @@ impl Metrics {
             "What compaction and retention did, by kind (objects and bytes)",
             m.compacted.clone(),
         );
+        // `store_requests{op}` and `store_bytes_fetched`.
+        registry.register_collector(Box::new(m.store.clone()));
         Metrics { registry, ..m }
+    }
+
+    /// Exports the object store requests counted in `counters`: those of
+    /// the stores the service reads, [`crate::classes::ClassStores::counters`]
+    /// (done by [`crate::serve::Server::bind`]). Once: `false`, and nothing
+    /// changed, if other counters are exported already.
+    pub fn count_store(&self, counters: Arc<Counters>) -> bool {
+        let set = self.store.0.get_or_init(|| counters.clone());
+        Arc::ptr_eq(set, &counters)
+    }
+
+    /// The object store requests exported, once [`Metrics::count_store`]
+    /// gave them.
+    pub fn store(&self) -> Option<&Arc<Counters>> {
+        self.store.0.get()
     }
 
     /// Counts what a compaction pass over class `class`'s store did.
@@ -234,4 +305,36 @@ pub async fn track(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> R
         })
         .inc();
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use afterlog_reader::counting::Op;
+
+    #[test]
+    fn exports_the_store_requests_once_given() {
+        let m = Metrics::new();
+        assert!(!m.render().contains("afterlog_store_"), "{}", m.render());
+        let counters = Counters::new();
+        assert!(m.count_store(counters.clone()));
+        assert!(m.count_store(counters.clone()), "the same again");
+        assert!(!m.count_store(Counters::new()), "others refused");
+        counters.add(Op::Get, 3);
+        counters.add(Op::ListWithDelimiter, 1);
+        counters.add_fetched(1234);
+        let text = m.render();
+        for line in [
+            "# TYPE afterlog_store_requests counter",
+            "afterlog_store_requests_total{op=\"get\"} 3",
+            "afterlog_store_requests_total{op=\"get_range\"} 0",
+            "afterlog_store_requests_total{op=\"list_with_delimiter\"} 1",
+            "afterlog_store_requests_total{op=\"copy\"} 0",
+            "# TYPE afterlog_store_bytes_fetched counter",
+            "afterlog_store_bytes_fetched_total 1234",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}: {text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
 }

@@ -40,10 +40,10 @@ impl Server {
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        Ok(Server {
-            listener,
-            app: AppState::new(classes, auth, settings),
-        })
+        let app = AppState::new(classes, auth, settings);
+        // Every request to the stores, exported at /v1/metrics.
+        app.metrics.count_store(app.classes.counters().clone());
+        Ok(Server { listener, app })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -779,3 +779,92 @@ fn refuses_to_serve_without_auth_off_loopback() {
     let e = check_exposure(&AuthConfig::InsecureNone, "0.0.0.0:8080".parse().unwrap()).unwrap_err();
     assert!(e.to_string().contains("loopback"), "{e}");
 }
+
+/// A cron job of many one-upload runs, compacted: its runs come in pages,
+/// newest first, each a few store requests whatever the job's size, and
+/// `run=latest` and `tail` read from the job index.
+#[tokio::test]
+async fn runs_page_through_the_job_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(dir.path());
+    let mut want = Vec::new();
+    for run in 0..25u64 {
+        let o = origin(
+            "foo",
+            "every-minute",
+            &format!("every-minute-{run:03}"),
+            "job",
+        );
+        let lines: Vec<String> = (0..4)
+            .map(|i| {
+                record(
+                    &o,
+                    run * 60_000_000_000 + i,
+                    i * 10,
+                    "stdout",
+                    &format!("run {run} line {i}"),
+                )
+            })
+            .collect();
+        upload(&store, &o, run * 60, &format!("u{run}"), &lines).await;
+        want.push(format!("every-minute-{run:03}"));
+    }
+    let report = afterlog_compactor::Compactor {
+        clock: || afterlog_compactor::system_clock() + 3_600_000_000_000,
+        ..afterlog_compactor::Compactor::new(store.clone(), Default::default())
+    }
+    .pass()
+    .await
+    .unwrap();
+    assert_eq!(report.jobs_merged, 1, "{report}");
+    let tokens = tokens_file(dir.path());
+    let s = TestServer::start(store, AuthConfig::Token { tokens }, Settings::default()).await;
+    let c = Client::new();
+    let job = s.url("/v1/tool/foo/jobs/every-minute");
+
+    let mut pages = Vec::new();
+    let mut url = format!("{job}?limit=10");
+    loop {
+        let (st, v) = get_json(&c, &url, TOK_FOO).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let runs: Vec<String> = v["job"]["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["pod"].as_str().unwrap().to_string())
+            .collect();
+        assert!(runs.len() <= 10, "{v}");
+        assert_eq!(
+            v["job"]["runs"][0]["containers"][0]["container_ids"][0],
+            json!(format!("cid-{}-job", runs[0])),
+            "{v}"
+        );
+        pages.push(runs);
+        match v["next_cursor"].as_str() {
+            Some(cur) => url = format!("{job}?limit=10&cursor={cur}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    let all: Vec<String> = pages.into_iter().rev().flatten().collect();
+    assert_eq!(all, want, "every run once, oldest first within the pages");
+    for bad in ["limit=0", "limit=5000", "cursor=%21%21"] {
+        let (st, v) = get_json(&c, &format!("{job}?{bad}"), TOK_FOO).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+
+    let logs = s.url("/v1/tool/foo/jobs/every-minute/logs");
+    let (_, v) = get_json(&c, &format!("{logs}?run=latest"), TOK_FOO).await;
+    assert_eq!(logs_of(&v).len(), 4, "{v}");
+    assert!(logs_of(&v)[0].starts_with("run 24 line 0"), "{v}");
+    let (_, v) = get_json(&c, &format!("{logs}?tail=6"), TOK_FOO).await;
+    let tail = logs_of(&v);
+    assert_eq!(tail.len(), 6, "{v}");
+    assert!(
+        tail[0].starts_with("run 23 line 2") && tail[5].starts_with("run 24 line 3"),
+        "{tail:?}"
+    );
+    let (_, v) = get_json(&c, &s.url("/v1/tool/foo/jobs"), TOK_FOO).await;
+    assert_eq!(v["jobs"][0]["runs"], 25, "{v}");
+    assert_eq!(v["jobs"][0]["kind"], "job", "{v}");
+}

@@ -330,6 +330,10 @@ fn in_ten_days() -> u64 {
     afterlog_compactor::system_clock() + 10 * 86_400_000_000_000
 }
 
+fn in_eleven_days() -> u64 {
+    afterlog_compactor::system_clock() + 11 * 86_400_000_000_000
+}
+
 async fn keys(store: &Store, top: &str) -> Vec<String> {
     let listed: Vec<_> = store
         .list(Some(&Path::from(top)))
@@ -373,11 +377,11 @@ async fn two_prefixes_of_one_s3_bucket() {
     }
     for store in [&def, &long] {
         assert_eq!(keys(store, "raw").await, Vec::<String>::new());
-        assert!(!keys(store, "data").await.is_empty());
+        assert!(!keys(store, "chunks").await.is_empty());
         assert!(!keys(store, "lease").await.is_empty(), "a lease of its own");
     }
-    // The split run has a meta in each class's store.
-    let m3 = Path::from(meta_key("foo", "nightly", "nightly-3"));
+    // The job, split over two classes, has an index in each class's store.
+    let m3 = Path::from(afterlog_contract::layout::manifest_key("foo", "nightly"));
     assert!(def.head(&m3).await.is_ok() && long.head(&m3).await.is_ok());
 
     // Retention by class: ten days on, the default class keeps a day, the
@@ -407,7 +411,19 @@ async fn two_prefixes_of_one_s3_bucket() {
         .filter(|l| l.starts_with("r2") || l.contains("audit") || *l == "r3 main b")
         .collect();
     assert_eq!(served(&c, &s).await.0, kept);
-    assert!(keys(&def, "raw").await.is_empty() && keys(&def, "data").await.is_empty());
+    // The expired days' objects go a grace period later.
+    Compactor {
+        store: def.clone(),
+        class: DEFAULT_CLASS.into(),
+        config: cfg.clone(),
+        holder: "retention".into(),
+        clock: in_eleven_days,
+    }
+    .pass()
+    .await
+    .unwrap();
+    assert_eq!(served(&c, &s).await.0, kept);
+    assert!(keys(&def, "raw").await.is_empty() && keys(&def, "chunks").await.is_empty());
     let (_, v) = get_json(&c, &s.url("/v1/tool/foo/jobs/nightly")).await;
     assert_eq!(strs(&v["job"]["runs"], "pod"), ["nightly-2", "nightly-3"]);
     let (_, v) = get_json(&c, &s.url("/v1/tool/foo/jobs")).await;
@@ -544,12 +560,12 @@ async fn two_local_directories_through_the_binary() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
     assert!(
-        lines[0].starts_with("class default: ") && lines[0].contains("merged 3 pods"),
+        lines[0].starts_with("class default: ") && lines[0].contains("merged 1 jobs"),
         "{out}"
     );
     assert!(lines[1].starts_with(&format!("class {LONG}: ")), "{out}");
     for store in [&def, &long] {
-        assert!(!keys(store, "data").await.is_empty(), "{out}");
+        assert!(!keys(store, "chunks").await.is_empty(), "{out}");
         assert!(!keys(store, "lease").await.is_empty(), "{out}");
     }
     assert_eq!(served(&c, &s).await.1, api_ndjson, "after compaction");

@@ -60,7 +60,7 @@ async fn compacting_the_demo_changes_no_line() {
     .unwrap();
     let before = outputs(&store, &jobs).await;
     let raw_before = count(&store, "raw").await;
-    let data_before = count(&store, "data").await;
+    let data_before = count(&store, "chunks").await;
 
     // The CLI, as a CronJob runs it (real clock: recent uploads are not
     // settled yet and stay raw).
@@ -75,7 +75,7 @@ async fn compacting_the_demo_changes_no_line() {
     );
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("merged"), "{report}");
-    assert!(count(&store, "data").await > data_before, "{report}");
+    assert!(count(&store, "chunks").await > data_before, "{report}");
     assert_eq!(
         outputs(&store, &jobs).await,
         before,

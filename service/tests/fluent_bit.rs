@@ -1485,7 +1485,10 @@ fn scenario(mode: Mode) {
         "raw objects left after compaction: {raw_left:?}"
     );
     for s in [&store, &long_store] {
-        assert!(!rt.block_on(list_keys(s.as_ref(), layout::DATA)).is_empty());
+        assert!(
+            !rt.block_on(list_keys(s.as_ref(), layout::CHUNKS))
+                .is_empty()
+        );
     }
     for ((tool, job), was) in Pods::JOBS.iter().zip(&before) {
         let now = rt.block_on(svc.records(tool, job)).unwrap();

@@ -122,9 +122,65 @@ pub async fn populate(store: &Store) {
     }
 }
 
-/// Every job's log as the reader serves it (NDJSON of the stored lines).
+/// Uploads that arrive after a first compaction: a new run of beta's cron
+/// job, and a retried upload of one of its first run's (same lines, new key).
+pub async fn populate_late(store: &Store) {
+    let o = Origin {
+        tool: "beta".into(),
+        job: "cron".into(),
+        pod: "cron-2".into(),
+        container: "main".into(),
+    };
+    let recs: Vec<(u64, String)> = (0..12u64)
+        .map(|i| {
+            let ts = BASE + 2 * 3_600_000_000_000 + i * 20_000_000_000;
+            (ts, line(&o, "cron-2-0-a", ts, i * 10))
+        })
+        .collect();
+    for (u, chunk) in recs.chunks(5).enumerate() {
+        let lines: Vec<String> = chunk.iter().map(|(_, l)| l.clone()).collect();
+        let key = o.raw_key((chunk[0].0 / 1_000_000_000) as i64, &format!("L{u:07}"));
+        store
+            .put(&Path::from(key), PutPayload::from(gz(&lines)))
+            .await
+            .unwrap();
+    }
+    let first = Origin {
+        pod: "cron-0".into(),
+        ..o
+    };
+    let lines: Vec<String> = (0..5u64)
+        .map(|i| {
+            line(
+                &first,
+                "cron-0-0-b",
+                BASE + 240_000_000_000 + i * 20_000_000_000,
+                i * 10,
+            )
+        })
+        .collect();
+    let key = first.raw_key((BASE / 1_000_000_000) as i64 + 240, "LATERETRY");
+    store
+        .put(&Path::from(key), PutPayload::from(gz(&lines)))
+        .await
+        .unwrap();
+}
+
+/// Every job's log as the reader serves it (NDJSON of the stored lines),
+/// then its last 7 lines and its lines from half an hour in, each read
+/// from only the part of the job's index that read needs.
 pub async fn outputs(store: &Store) -> Vec<String> {
+    use afterlog_reader::index::Scope;
+    use afterlog_reader::job::{FirstTimes, JobIndex, Stores};
     let mut out = Vec::new();
+    let text = |records: &[afterlog_reader::LogRecord]| {
+        let mut s = String::new();
+        for r in records {
+            s.push_str(std::str::from_utf8(&r.line).unwrap());
+            s.push('\n');
+        }
+        s
+    };
     for (tool, job) in JOBS {
         let log = read_job(store.clone(), tool, job, Filter::default())
             .await
@@ -134,11 +190,40 @@ pub async fn outputs(store: &Store) -> Vec<String> {
             "{tool}/{job}: {:?}",
             log.warnings
         );
-        let mut s = String::new();
-        for r in &log.records {
-            s.push_str(std::str::from_utf8(&r.line).unwrap());
-            s.push('\n');
+        let mut s = text(&log.records);
+        let stores = Stores::from(store.clone());
+        let tail_scope = Scope {
+            newest_lines: Some(7),
+            ..Scope::ALL
+        };
+        let ix = JobIndex::load_scoped(&stores, tool, job, &FirstTimes::default(), tail_scope)
+            .await
+            .unwrap();
+        let tail = afterlog_reader::read_tail(stores.clone(), &ix, Filter::default(), 7)
+            .await
+            .unwrap();
+        s.push_str("-- tail 7\n");
+        s.push_str(&text(&tail.records));
+        let since = Filter {
+            since: Some(BASE + 1_800_000_000_000),
+            ..Filter::default()
+        };
+        let ix = JobIndex::load_scoped(
+            &stores,
+            tool,
+            job,
+            &FirstTimes::default(),
+            Scope::of_filter(&since),
+        )
+        .await
+        .unwrap();
+        let mut rd = afterlog_reader::JobReader::new(stores, &ix, since);
+        let mut recs = Vec::new();
+        while let Some(r) = rd.next().await.unwrap() {
+            recs.push(r);
         }
+        s.push_str("-- since 30m\n");
+        s.push_str(&text(&recs));
         out.push(s);
     }
     out
@@ -204,28 +289,43 @@ impl Crashing {
     }
 }
 
-/// Checks the protocol's promise before a raw object goes.
-async fn check_raw_delete(inner: Store, key: String, violations: Arc<Mutex<Vec<String>>>) {
-    let Ok(k) = layout::parse_object_key(&key) else {
+/// Checks the protocol's promise before a stored object of a job goes:
+/// its job's manifest lists it as consumed (or retention removed its run
+/// in the per-pod layout), and every chunk the manifest names exists.
+async fn check_delete(inner: Store, key: String, violations: Arc<Mutex<Vec<String>>>) {
+    let mut parts = key.split('/');
+    let (Some(top), Some(tool), Some(job)) = (parts.next(), parts.next(), parts.next()) else {
         return;
     };
-    if !key.starts_with("raw/") {
+    if ![layout::RAW, layout::DATA, layout::META, layout::CHUNKS].contains(&top) {
         return;
     }
-    let o = &k.origin;
-    let meta_key = layout::meta_key(&o.tool, &o.job, &o.pod);
+    let (Ok(tool), Ok(job)) = (
+        afterlog_contract::keys::decode(tool),
+        afterlog_contract::keys::decode(job.trim_end_matches(".json")),
+    ) else {
+        return;
+    };
     let bad = |why: String| violations.lock().unwrap().push(format!("{key}: {why}"));
-    let Ok(g) = inner.get(&Path::from(meta_key.as_str())).await else {
-        // Retention deletes meta first; then raw objects go with the run.
+    let manifest_key = layout::manifest_key(&tool, &job);
+    let Ok(g) = inner.get(&Path::from(manifest_key.as_str())).await else {
+        bad("deleted while its job has no index".into());
         return;
     };
-    let meta: afterlog_reader::PodMeta = serde_json::from_slice(&g.bytes().await.unwrap()).unwrap();
-    if !meta.consumed.iter().any(|c| c.key == key) {
-        bad("deleted while its meta does not list it as consumed".into());
+    let m =
+        afterlog_reader::index::parse_manifest(&manifest_key, &g.bytes().await.unwrap()).unwrap();
+    let named = m.periods.iter().any(|p| p.chunks.contains(&key));
+    if top == layout::CHUNKS {
+        // Consumed, or an orphan a crash left: never one the manifest names.
+        if named {
+            bad("deleted while the job's manifest names it".into());
+        }
+    } else if !m.consumed.iter().any(|c| c.key == key) {
+        bad("deleted while the job's manifest does not list it as consumed".into());
     }
-    for m in &meta.merged {
-        if inner.head(&Path::from(m.key.as_str())).await.is_err() {
-            bad(format!("deleted while merged object {} is missing", m.key));
+    for c in m.periods.iter().flat_map(|p| &p.chunks) {
+        if inner.head(&Path::from(c.as_str())).await.is_err() {
+            bad(format!("deleted while chunk {c} is missing"));
         }
     }
 }
@@ -291,7 +391,7 @@ impl ObjectStore for Crashing {
         futures::stream::once(async move {
             let mut results = Vec::new();
             for p in allowed {
-                check_raw_delete(inner.clone(), p.to_string(), violations.clone()).await;
+                check_delete(inner.clone(), p.to_string(), violations.clone()).await;
                 let r = inner.delete(&p).await.map(|()| p);
                 results.push(r);
             }

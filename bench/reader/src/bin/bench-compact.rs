@@ -7,6 +7,9 @@
 //! cargo run --profile ci -p afterlog-bench-reader --bin bench-compact [-- --objects 2000 --runs 3]
 //! ```
 
+#[path = "../words.rs"]
+mod words;
+
 use afterlog_compactor::{Compactor, Config};
 use afterlog_contract::layout::Origin;
 use afterlog_reader::{Filter, JobIndex, JobReader, Store, StoreConfig, open};
@@ -22,51 +25,7 @@ const JOB: &str = "worker";
 const LINES_PER_OBJECT: u64 = 200;
 const START_SECS: u64 = 1_795_618_800;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-const WORDS: &[&str] = &[
-    "processing",
-    "batch",
-    "item",
-    "queue",
-    "worker",
-    "done",
-    "retry",
-    "fetched",
-    "rows",
-    "from",
-    "replica",
-    "wiki",
-    "page",
-    "revision",
-    "user",
-    "cache",
-    "miss",
-    "hit",
-    "took",
-    "ms",
-    "updated",
-    "index",
-    "error",
-    "warning",
-    "connection",
-    "reset",
-    "by",
-    "peer",
-    "ok",
-];
+use words::{Rng, WORDS};
 
 fn text(r: &mut Rng) -> String {
     let n = 8 + r.below(40);
