@@ -569,22 +569,6 @@ impl ChunkStats {
     }
 }
 
-/// The runs of a set of chunks, each summed over the chunks that hold it.
-pub fn sum_runs<'a>(chunks: impl IntoIterator<Item = &'a Chunk>) -> BTreeMap<String, RunStats> {
-    let mut out: BTreeMap<String, RunStats> = BTreeMap::new();
-    for c in chunks {
-        for r in &c.runs {
-            out.entry(r.pod.clone())
-                .or_insert_with(|| RunStats {
-                    pod: r.pod.clone(),
-                    ..RunStats::default()
-                })
-                .absorb(r);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -502,10 +502,8 @@ async fn json_page(
     req: LogsRequest,
     before: RequestCounts,
 ) -> Result<Response, ApiError> {
-    let stores = app.classes.stores().clone();
     let (records, warnings, stats, next) = match req.filter.limit {
         Limit::Tail(n) => {
-            let _ = &stores;
             let log = tail_of(app, &index, &req, n)
                 .await
                 .map_err(ApiError::store)?;
@@ -517,7 +515,7 @@ async fn json_page(
                 _ => req.page,
             };
             let mut rd = JobReader::new(
-                stores,
+                app.classes.stores().clone(),
                 &index,
                 Filter {
                     limit: Limit::All,

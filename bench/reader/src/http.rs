@@ -99,8 +99,8 @@ impl LineCounter {
     }
 }
 
-/// GETs `path` from `addr` and counts the body.
-pub fn get(addr: &str, path: &str) -> Result<Reply> {
+/// Sends `GET path` to `addr` (one request, then the server closes).
+pub fn send_get(addr: &str, path: &str) -> Result<TcpStream> {
     let mut s = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
     s.set_read_timeout(Some(Duration::from_secs(600)))?;
     s.set_nodelay(true)?;
@@ -108,6 +108,12 @@ pub fn get(addr: &str, path: &str) -> Result<Reply> {
         s,
         "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )?;
+    Ok(s)
+}
+
+/// GETs `path` from `addr` and counts the body.
+pub fn get(addr: &str, path: &str) -> Result<Reply> {
+    let s = send_get(addr, path)?;
     let mut rd = BufReader::with_capacity(256 * 1024, s);
     let mut line = String::new();
     rd.read_line(&mut line)?;

@@ -583,13 +583,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// GETs `path` and returns the status and the whole body (de-chunked).
 fn fetch(addr: &str, path: &str) -> Result<(u16, Vec<u8>)> {
-    let mut s = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(600)))?;
-    s.set_nodelay(true)?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )?;
+    let mut s = http::send_get(addr, path)?;
     let mut all = Vec::new();
     s.read_to_end(&mut all)?;
     let end = find(&all, b"\r\n\r\n").context("no end of headers")?;
