@@ -460,7 +460,7 @@ def check_workload(o: dict, bundle: Bundle, cli: dict, root: Path, problems: Pro
                 problems.add(cw, f"{probe} port {hg.get('port')!r} is no containerPort")
 
         if is_afterlog(c) and not c.get("command"):
-            check_afterlog_args(c, cw, cli, check_path, backing, bundle, ns, root, all_ports, problems)
+            check_afterlog_args(c, cw, cli, check_path, backing, bundle, ns, root, all_ports, problems, spec)
 
     ann = (pod.get("metadata") or {}).get("annotations") or {}
     if ann.get("prometheus.io/scrape") == "true":
@@ -471,7 +471,24 @@ def check_workload(o: dict, bundle: Bundle, cli: dict, root: Path, problems: Pro
             problems.add(where, f"prometheus.io/path must be {METRICS_PATH}, is {ann.get('prometheus.io/path')!r}")
 
 
-def check_afterlog_args(c, cw, cli, check_path, backing, bundle, ns, root, all_ports, problems) -> None:
+def mib_of(quantity) -> float | None:
+    """A Kubernetes memory quantity in MiB (512Mi, 1Gi, 536870912, 1G)."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([EPTGMK]i?|[kmgtpe]?)", str(quantity).strip())
+    if not m:
+        return None
+    n, unit = float(m.group(1)), m.group(2)
+    power = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+             "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18, "": 1}
+    return n * power.get(unit, 1) / 2**20 if unit in power else None
+
+
+def serve_default(flag_field: str, root: Path) -> int | None:
+    """A `serve` flag's `default_value_t = N` in main.rs."""
+    m = re.search(rf"default_value_t\s*=\s*(\d+)\)\]\s*{flag_field}\s*:", (root / MAIN_RS).read_text())
+    return int(m.group(1)) if m else None
+
+
+def check_afterlog_args(c, cw, cli, check_path, backing, bundle, ns, root, all_ports, problems, pod_spec) -> None:
     args = [str(a) for a in c.get("args") or []]
     if not args or args[0] not in cli:
         problems.add(cw, f"args must start with an afterlog subcommand ({', '.join(sorted(cli))}), got {args[:1]}")
@@ -524,6 +541,21 @@ def check_afterlog_args(c, cw, cli, check_path, backing, bundle, ns, root, all_p
                 problems.add(cw, f"{probe} path must be {HEALTH_PATH}, is {hg.get('path')!r}")
             elif port.isdigit() and hg.get("port") not in (int(port), next((p.get("name") for p in c.get("ports") or [] if p.get("containerPort") == int(port)), None)):
                 problems.add(cw, f"{probe} port {hg.get('port')!r} is not the --listen port {port}")
+        # SIGTERM: follows end, reads get --shutdown-grace-seconds; the pod
+        # must not be killed before.
+        grace = values.get("--shutdown-grace-seconds") or serve_default("shutdown_grace_seconds", root)
+        pod_grace = pod_spec.get("terminationGracePeriodSeconds", 30)
+        if grace is None:
+            problems.add(cw, f"{MAIN_RS}: no default for --shutdown-grace-seconds found")
+        elif not int(pod_grace) > int(grace):
+            problems.add(cw, f"terminationGracePeriodSeconds {pod_grace} must exceed --shutdown-grace-seconds {grace}")
+        # The memory budget defaults to 3/4 of the container's limit.
+        limit = mib_of(((c.get("resources") or {}).get("limits") or {}).get("memory", ""))
+        budget = values.get("--memory-budget-mib")
+        if limit is None:
+            problems.add(cw, "afterlog serve needs a memory limit: its memory budget for reads follows it")
+        elif budget is not None and not (budget.isdigit() and int(budget) < limit):
+            problems.add(cw, f"--memory-budget-mib {budget} must be below the memory limit ({limit:.0f} MiB)")
     if values.get("--store", "").startswith("s3://"):
         env = {e.get("name") for e in c.get("env") or []}
         for need in sorted(S3_CREDENTIALS - env):
@@ -792,6 +824,12 @@ MUTATIONS = [
     ("unknown ConfigMap", "fluent-bit/k8s/service.yaml", "name: afterlog-members", "name: afterlog-member", "afterlog-member"),
     ("Service targetPort", "fluent-bit/k8s/service.yaml", "targetPort: http", "targetPort: web", "targetPort"),
     ("loopback listen", "fluent-bit/k8s/service.yaml", "- 0.0.0.0:8080", "- 127.0.0.1:8080", "loopback"),
+    ("shutdown grace over the pod's", "fluent-bit/k8s/service.yaml", "terminationGracePeriodSeconds: 30",
+     "terminationGracePeriodSeconds: 20", "terminationGracePeriodSeconds"),
+    ("no memory limit for the budget", "fluent-bit/k8s/service.yaml", "            limits:\n              memory: 512Mi",
+     "            limits:\n              cpu: \"2\"", "memory limit"),
+    ("budget over the memory limit", "fluent-bit/k8s/service.yaml", "            - --compact-every-minutes\n",
+     "            - --memory-budget-mib\n            - \"600\"\n            - --compact-every-minutes\n", "below the memory limit"),
     ("prometheus path", "fluent-bit/k8s/service.yaml", "prometheus.io/path: /v1/metrics", "prometheus.io/path: /metrics", METRICS_PATH),
     ("unknown kustomization key", "fluent-bit/k8s/kustomization.yaml", "images:", "imagez:", "kustomize build"),
     ("patch env not in drop-in", PATCH, "- name: AFTERLOG_STATE_DIR", "- name: AFTERLOG_STATE_DIRS", "AFTERLOG_STATE_DIR"),

@@ -131,6 +131,7 @@ fn line_string(line: Vec<u8>) -> String {
 
 fn record_js(r: LogRecord) -> JsValue {
     let o = Object::new();
+    let log = r.log().into_owned();
     set(&o, "ts", r.ts);
     set(&o, "time", rfc3339_nanos(r.ts));
     if let Some(off) = r.off {
@@ -141,7 +142,7 @@ fn record_js(r: LogRecord) -> JsValue {
         set(&o, "eventText", e.to_string());
     }
     set(&o, "stream", r.stream);
-    set(&o, "log", r.log);
+    set(&o, "log", log);
     set(&o, "pod", r.pod);
     set(&o, "container", r.container);
     set(&o, "containerId", r.container_id);

@@ -436,7 +436,7 @@ mod tests {
 
     fn drain(m: &mut Merger) -> Vec<String> {
         std::iter::from_fn(|| m.next_record())
-            .map(|r| r.log)
+            .map(|r| r.log().into_owned())
             .collect()
     }
 
@@ -604,7 +604,7 @@ mod tests {
                         .into_iter()
                 }),
                 Filter::default(),
-            ).map(|r| r.unwrap().log).collect();
+            ).map(|r| r.unwrap().log().into_owned()).collect();
 
             let mut m = Merger::new(Filter::default(), false);
             let mut got = Vec::new();

@@ -206,7 +206,7 @@ mod tests {
         let (mut logs, mut bad) = (Vec::new(), Vec::new());
         for item in out {
             match item {
-                Ok(r) => logs.push(r.log),
+                Ok(r) => logs.push(r.log().into_owned()),
                 Err(b) => bad.push(b.line),
             }
         }

@@ -25,6 +25,8 @@ use afterlog_reader::{Store, StoreError};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use thiserror::Error;
 
@@ -61,6 +63,9 @@ pub struct Report {
     pub damaged: u64,
     /// Pods left alone this pass (a conflicting meta, an unreadable meta).
     pub skipped: u64,
+    /// The pass was asked to stop and did, between two jobs: the rest waits
+    /// for the next pass.
+    pub stopped: bool,
     pub seconds: f64,
 }
 
@@ -70,7 +75,7 @@ impl std::fmt::Display for Report {
             f,
             "{} tools, {} jobs: merged {} jobs ({} objects, {} bytes read) into {} chunks ({} records, {} bytes); \
              deleted {} consumed and {} orphaned objects; retention removed {} runs ({} objects, {} bytes); \
-             {} damaged, {} skipped; {:.1} s",
+             {} damaged, {} skipped; {:.1} s{}",
             self.tools,
             self.jobs,
             self.jobs_merged,
@@ -86,7 +91,8 @@ impl std::fmt::Display for Report {
             self.bytes_expired,
             self.damaged,
             self.skipped,
-            self.seconds
+            self.seconds,
+            if self.stopped { "; stopped early" } else { "" }
         )
     }
 }
@@ -105,6 +111,9 @@ pub struct Compactor {
     pub holder: String,
     /// ns since the epoch; tests move time forward.
     pub clock: fn() -> u64,
+    /// Set to end a pass at its next safe point (between two jobs, where
+    /// every index is whole); a shutting-down service sets it.
+    pub stop: Arc<AtomicBool>,
 }
 
 pub fn system_clock() -> u64 {
@@ -215,6 +224,7 @@ impl Compactor {
             config,
             holder: holder_name(),
             clock: system_clock,
+            stop: Arc::default(),
         }
     }
 
@@ -266,6 +276,12 @@ impl Compactor {
                 ..ToolIndex::default()
             };
             for job in &jobs {
+                if self.stop.load(Ordering::Relaxed) {
+                    // The tool index is left as it was: it would miss the
+                    // jobs not summed up yet. The next pass rewrites it.
+                    report.stopped = true;
+                    return Ok(());
+                }
                 report.jobs += 1;
                 if let Some(s) = compact::job(self, lease, tool, job, report).await? {
                     summaries.jobs.insert(job.clone(), s);

@@ -37,6 +37,7 @@ fn compactor(store: Store, holder: &str) -> Compactor {
         config: config(),
         holder: holder.to_string(),
         clock,
+        stop: Default::default(),
     }
 }
 
@@ -274,6 +275,29 @@ fn readers_during_compaction_get_everything() {
     });
 }
 
+/// A pass asked to stop ends at its next safe point, between two jobs, with
+/// the lease given back and every read as before; the next passes finish.
+// Thread-local clock: a current-thread runtime keeps the pass on it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_stopped_pass_ends_between_jobs() {
+    let store: Store = Arc::new(InMemory::new());
+    populate(&store).await;
+    let reference = outputs(&store).await;
+    let start = real_now() + 7 * MIN;
+    set_clock(start);
+    let c = compactor(store.clone(), "stopping");
+    c.stop.store(true, Ordering::SeqCst);
+    let report = c.pass().await.unwrap();
+    assert!(report.stopped, "{report}");
+    assert!(report.to_string().ends_with("stopped early"), "{report}");
+    assert_eq!((report.jobs, report.jobs_merged), (0, 0), "{report}");
+    assert_eq!(outputs(&store).await, reference);
+    // The lease was given back: another compactor starts at once.
+    run_steps(store.clone(), "next", start).await.unwrap();
+    check_settled_state(&store, "after a stopped pass").await;
+    assert_eq!(outputs(&store).await, reference);
+}
+
 /// Two compactors started at once: one works, the other is told who holds
 /// the lease and mutates nothing.
 #[test]
@@ -366,6 +390,7 @@ fn retention_removes_oldest_runs() {
             config: cfg.clone(),
             holder: "r".into(),
             clock,
+            stop: Default::default(),
         };
         let report = c.pass().await.unwrap();
         assert_eq!(report.runs_expired, 4, "{report}");
@@ -383,6 +408,7 @@ fn retention_removes_oldest_runs() {
             config: cfg,
             holder: "r".into(),
             clock,
+            stop: Default::default(),
         };
         // The uploads' store times are "now": the runs are not old by
         // their upload times until the clock passes them too.

@@ -229,6 +229,7 @@ fn compactor(store: &Store) -> Compactor {
         },
         holder: "eq".into(),
         clock,
+        stop: Default::default(),
     }
 }
 

@@ -280,8 +280,11 @@ fn put_str(out: &mut Vec<u8>, bytes: &[u8]) {
 /// Whether a stored JSON line is an NF1 record (cheap: a byte search for
 /// the marker's JSON rendering, `"\u0001nf"`).
 pub fn is_nf_line(line: &[u8]) -> bool {
-    const NEEDLE: &[u8] = br#""\u0001nf""#;
-    line.windows(NEEDLE.len()).any(|w| w == NEEDLE)
+    // Every line a reader parses is searched: one prebuilt memmem finder,
+    // not a window scan (which cost more than parsing the line).
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(br#""\u0001nf""#));
+    FINDER.find(line).is_some()
 }
 
 /// Turns an NF1 record, as Fluent Bit stored it in JSON, back into the

@@ -17,8 +17,12 @@
 //!   listing of one level.
 //! - `copy`: copies; a rename counts as the copy and the delete it is on S3.
 //!
-//! A request is counted when it is made, whether it succeeds or not.
-//! `bytes_fetched` is what GET bodies carried: counted as a body streams
+//! A request is counted when it is made, whether it succeeds or not; one
+//! that fails is counted again among the failures of its operation
+//! ([`Counters::failures`]): timeouts, resets, refusals, a body cut off —
+//! whatever is left after the store's own retries. Answers that are not
+//! failures (not found, a precondition not met, already there, not
+//! modified) are not failures. `bytes_fetched` is what GET bodies carried: counted as a body streams
 //! (an S3 object), or whole when the GET returns a local file's range.
 
 use crate::store::Store;
@@ -91,6 +95,7 @@ impl fmt::Display for Op {
 pub struct Counters {
     /// By `Op as usize`.
     ops: [AtomicU64; 8],
+    failed: [AtomicU64; 8],
     bytes_fetched: AtomicU64,
 }
 
@@ -112,6 +117,34 @@ impl Counters {
     /// Requests of `op` so far.
     pub fn get(&self, op: Op) -> u64 {
         self.ops[op as usize].load(Ordering::Relaxed)
+    }
+
+    /// Requests of `op` that failed so far.
+    pub fn failures(&self, op: Op) -> u64 {
+        self.failed[op as usize].load(Ordering::Relaxed)
+    }
+
+    /// Counts `e` among `op`'s failures, unless it is an answer.
+    fn note_error(&self, op: Op, e: &object_store::Error) {
+        use object_store::Error as E;
+        let answer = matches!(
+            e,
+            E::NotFound { .. }
+                | E::Precondition { .. }
+                | E::AlreadyExists { .. }
+                | E::NotModified { .. }
+        );
+        if !answer {
+            self.failed[op as usize].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `r`, its error counted as a failure of `op`.
+    fn checked<T>(&self, op: Op, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            self.note_error(op, e);
+        }
+        r
     }
 
     /// The counts so far. Requests under way while it is taken may be in
@@ -242,7 +275,8 @@ impl ObjectStore for CountingStore {
         opts: PutOptions,
     ) -> Result<PutResult> {
         self.counters.add(Op::Put, 1);
-        self.inner.put_opts(location, payload, opts).await
+        let r = self.inner.put_opts(location, payload, opts).await;
+        self.counters.checked(Op::Put, r)
     }
 
     async fn put_multipart_opts(
@@ -251,7 +285,8 @@ impl ObjectStore for CountingStore {
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
         self.counters.add(Op::Put, 1);
-        let inner = self.inner.put_multipart_opts(location, opts).await?;
+        let r = self.inner.put_multipart_opts(location, opts).await;
+        let inner = self.counters.checked(Op::Put, r)?;
         Ok(Box::new(CountingUpload {
             inner,
             counters: self.counters.clone(),
@@ -267,13 +302,16 @@ impl ObjectStore for CountingStore {
             Op::Get
         };
         self.counters.add(op, 1);
-        let mut r = self.inner.get_opts(location, options).await?;
+        let r = self.inner.get_opts(location, options).await;
+        let mut r = self.counters.checked(op, r)?;
         if op != Op::Head {
             r.payload = match r.payload {
                 GetResultPayload::Stream(s) => {
-                    let c = self.counters.clone();
+                    let (c, e) = (self.counters.clone(), self.counters.clone());
                     GetResultPayload::Stream(
-                        s.inspect_ok(move |b| c.add_fetched(b.len() as u64)).boxed(),
+                        s.inspect_ok(move |b| c.add_fetched(b.len() as u64))
+                            .inspect_err(move |err| e.note_error(op, err))
+                            .boxed(),
                     )
                 }
                 GetResultPayload::File(file, path) => {
@@ -288,7 +326,8 @@ impl ObjectStore for CountingStore {
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         self.counters.add(Op::GetRange, 1);
-        let got = self.inner.get_ranges(location, ranges).await?;
+        let r = self.inner.get_ranges(location, ranges).await;
+        let got = self.counters.checked(Op::GetRange, r)?;
         self.counters
             .add_fetched(got.iter().map(|b| b.len() as u64).sum());
         Ok(got)
@@ -298,14 +337,21 @@ impl ObjectStore for CountingStore {
         &self,
         locations: BoxStream<'static, Result<Path>>,
     ) -> BoxStream<'static, Result<Path>> {
-        let c = self.counters.clone();
+        let (c, e) = (self.counters.clone(), self.counters.clone());
         let locations = locations.inspect_ok(move |_| c.add(Op::Delete, 1)).boxed();
-        self.inner.delete_stream(locations)
+        self.inner
+            .delete_stream(locations)
+            .inspect_err(move |err| e.note_error(Op::Delete, err))
+            .boxed()
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
         self.counters.add(Op::List, 1);
-        self.inner.list(prefix)
+        let e = self.counters.clone();
+        self.inner
+            .list(prefix)
+            .inspect_err(move |err| e.note_error(Op::List, err))
+            .boxed()
     }
 
     fn list_with_offset(
@@ -314,23 +360,30 @@ impl ObjectStore for CountingStore {
         offset: &Path,
     ) -> BoxStream<'static, Result<ObjectMeta>> {
         self.counters.add(Op::List, 1);
-        self.inner.list_with_offset(prefix, offset)
+        let e = self.counters.clone();
+        self.inner
+            .list_with_offset(prefix, offset)
+            .inspect_err(move |err| e.note_error(Op::List, err))
+            .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
         self.counters.add(Op::ListWithDelimiter, 1);
-        self.inner.list_with_delimiter(prefix).await
+        let r = self.inner.list_with_delimiter(prefix).await;
+        self.counters.checked(Op::ListWithDelimiter, r)
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
         self.counters.add(Op::Copy, 1);
-        self.inner.copy_opts(from, to, options).await
+        let r = self.inner.copy_opts(from, to, options).await;
+        self.counters.checked(Op::Copy, r)
     }
 
     async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
         self.counters.add(Op::Copy, 1);
         self.counters.add(Op::Delete, 1);
-        self.inner.rename_opts(from, to, options).await
+        let r = self.inner.rename_opts(from, to, options).await;
+        self.counters.checked(Op::Copy, r)
     }
 }
 
@@ -347,17 +400,21 @@ struct CountingUpload {
 impl MultipartUpload for CountingUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
         self.counters.add(Op::Put, 1);
-        self.inner.put_part(data)
+        let c = self.counters.clone();
+        let part = self.inner.put_part(data);
+        Box::pin(async move { c.checked(Op::Put, part.await) })
     }
 
     async fn complete(&mut self) -> Result<PutResult> {
         self.counters.add(Op::Put, 1);
-        self.inner.complete().await
+        let r = self.inner.complete().await;
+        self.counters.checked(Op::Put, r)
     }
 
     async fn abort(&mut self) -> Result<()> {
         self.counters.add(Op::Delete, 1);
-        self.inner.abort().await
+        let r = self.inner.abort().await;
+        self.counters.checked(Op::Delete, r)
     }
 }
 
@@ -426,8 +483,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(gone.len(), 2);
-        // A failed request is a request.
+        // A failed request is a request; "not found" is an answer, not a
+        // failure.
         assert!(s.get(&p("a/1")).await.is_err());
+        assert_eq!(c.failures(Op::Get), 0);
 
         let now = c.snapshot();
         assert_eq!(

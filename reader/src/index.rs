@@ -402,6 +402,8 @@ pub struct ChunkPart {
     pub upper: u64,
     /// Bytes fetched.
     pub size: u64,
+    /// Records in it (all of them, before the filter).
+    pub lines: u64,
 }
 
 /// The parts of `chunk` a read with `filter` needs (pure): only members
@@ -457,6 +459,7 @@ fn parts_of(chunk: &Chunk, filter: &Filter, coalesce: bool) -> Vec<ChunkPart> {
                 lower: chunk.first_ts,
                 upper: chunk.last_ts,
                 size: chunk.bytes,
+                lines: chunk.lines,
             }]
         } else {
             Vec::new()
@@ -476,6 +479,7 @@ fn parts_of(chunk: &Chunk, filter: &Filter, coalesce: bool) -> Vec<ChunkPart> {
             lower: first.first_ts,
             upper: members[a..=b].iter().map(|m| m.last_ts).max().unwrap_or(0),
             size: end - start,
+            lines: members[a..=b].iter().map(|m| m.lines).sum(),
         });
     };
     for (i, m) in members.iter().enumerate() {
@@ -519,7 +523,7 @@ impl ChunkStats {
         let v = self.volume.entry(r.ts / 60_000_000_000).or_default();
         let at = if r.stream == "stderr" { 2 } else { 0 };
         v[at] += 1;
-        v[at + 1] += r.log.len() as u64;
+        v[at + 1] += r.log_len as u64;
         if self.seen_ids.contains(&r.container_id) {
             return;
         }

@@ -64,7 +64,7 @@ pub struct JobLog {
 
 // Pure: shared with the JavaScript adapter (adapter-wasm/).
 pub use crate::object::{BadLine, Source, gunzip};
-use crate::object::{open_raw, streamed_lines};
+use crate::object::{block_lines, decode_blocks, open_raw};
 
 fn is_not_found(e: &object_store::Error) -> bool {
     matches!(e, object_store::Error::NotFound { .. })
@@ -841,6 +841,8 @@ pub struct Planned {
     pub store: usize,
     /// Only these bytes (gzip members of a chunk); `None`: the whole object.
     pub range: Option<(u64, u64)>,
+    /// Records in it, if the index says (raw objects: not known).
+    pub lines: Option<u64>,
 }
 
 impl Planned {
@@ -854,6 +856,7 @@ impl Planned {
             size: p.size,
             store,
             range: p.range,
+            lines: Some(p.lines),
         }
     }
 }
@@ -950,6 +953,7 @@ pub fn plan(
             size: l.size,
             store: l.store,
             range: None,
+            lines: None,
         });
     }
     out.objects
@@ -970,6 +974,9 @@ enum Opened {
 /// their latency and few large ones do not crowd memory.
 const AHEAD: usize = 8;
 const AHEAD_BYTES: u64 = 1 << 20;
+/// Decompressed blocks (about 1 MiB each) a merged object's decoder may
+/// hold ready beyond the one being parsed.
+const BLOCKS_AHEAD: usize = 2;
 
 async fn open_object(stores: Stores, p: Planned) -> Result<(Planned, Opened), StoreError> {
     let store = stores.get(p.store).ok_or(StoreError::NoStore(p.store))?;
@@ -982,11 +989,12 @@ async fn open_object(stores: Stores, p: Planned) -> Result<(Planned, Opened), St
     };
     let key = p.key.clone();
     if !p.raw {
+        // Merged objects are sorted: decompressed on a blocking thread, a
+        // block ahead of the merge, so a read uses both cores.
         let n = body.len() as u64;
-        return Ok((
-            p,
-            Opened::Source(Box::new(streamed_lines(key, body)), None, n),
-        ));
+        let (tx, rx) = std::sync::mpsc::sync_channel(BLOCKS_AHEAD);
+        tokio::task::spawn_blocking(move || decode_blocks(body, tx));
+        return Ok((p, Opened::Source(Box::new(block_lines(key, rx)), None, n)));
     }
     // Gunzipping, checking the order and maybe sorting take a while: off
     // the async threads.
@@ -1223,7 +1231,7 @@ pub async fn read_tail(
         ..filter
     };
     let objects = index.plan_members(&base).objects;
-    let mut take = 4usize;
+    let mut take = first_window(&objects, n);
     // Records found so far: everything from `upper` on. Each widening
     // reads only the window before it, so objects already read are fetched
     // again only where they straddle the boundary.
@@ -1283,6 +1291,29 @@ pub async fn read_tail(
         take = take.saturating_mul(4);
     }
 }
+
+/// How many of the newest `objects` a tail of `n` reads first: enough
+/// indexed members to hold `n` records (the filter may select fewer, and
+/// the window widens), and at most [`TAIL_UNKNOWN`] objects whose count the
+/// index does not know (raw uploads).
+fn first_window(objects: &[Planned], n: usize) -> usize {
+    let (mut lines, mut unknown, mut take) = (0u64, 0usize, 0usize);
+    for p in objects.iter().rev() {
+        if lines >= n as u64 || unknown >= TAIL_UNKNOWN {
+            break;
+        }
+        take += 1;
+        match p.lines {
+            Some(l) => lines += l,
+            None => unknown += 1,
+        }
+    }
+    take.max(1)
+}
+
+/// Raw objects a tail's first window may take: enough for a tail of a
+/// job that logs little, few enough not to read a busy job's last hour.
+const TAIL_UNKNOWN: usize = 4;
 
 /// Reads a job's log whole: every pod and container, ordered and
 /// deduplicated, selected by `filter`. Damaged objects and lines are skipped
@@ -1533,4 +1564,36 @@ pub async fn job_runs(
     job: &str,
 ) -> Result<Vec<RunSummary>, StoreError> {
     Ok(JobIndex::load(store, tool, job).await?.runs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(lines: Option<u64>) -> Planned {
+        Planned {
+            key: "k".into(),
+            raw: lines.is_none(),
+            lower: 0,
+            upper: None,
+            size: 1,
+            store: 0,
+            range: None,
+            lines,
+        }
+    }
+
+    #[test]
+    fn a_tail_first_reads_the_members_that_hold_it() {
+        let members = |v: &[u64]| v.iter().map(|&l| planned(Some(l))).collect::<Vec<_>>();
+        // One 1 MiB member holds a tail of 100.
+        assert_eq!(first_window(&members(&[1600, 1600, 1600]), 100), 1);
+        assert_eq!(first_window(&members(&[1600, 1600, 1600]), 2000), 2);
+        assert_eq!(first_window(&members(&[10, 10]), 100), 2);
+        // Raw uploads' counts are unknown: at most four of them at first.
+        let mut objects = members(&[1600]);
+        objects.extend((0..6).map(|_| planned(None)));
+        assert_eq!(first_window(&objects, 100), TAIL_UNKNOWN);
+        assert_eq!(first_window(&[], 100), 1);
+    }
 }

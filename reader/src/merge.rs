@@ -407,7 +407,7 @@ mod tests {
     }
 
     fn logs(out: impl Iterator<Item = Result<LogRecord, u32>>) -> Vec<String> {
-        out.map(|r| r.unwrap().log).collect()
+        out.map(|r| r.unwrap().log().into_owned()).collect()
     }
 
     #[test]

@@ -45,26 +45,33 @@ pub fn lines(
     key: String,
     body: Vec<u8>,
 ) -> impl Iterator<Item = Result<LogRecord, BadLine>> + Send {
-    let mut start = 0;
-    let mut n = 0;
-    std::iter::from_fn(move || {
-        loop {
-            if start >= body.len() {
-                return None;
+    let mut at = Cursor::default();
+    std::iter::from_fn(move || at.next_line(&body).map(|(n, line)| parsed(&key, n, line)))
+}
+
+/// Where a split into lines is: the next line's start, and lines so far.
+#[derive(Debug, Default)]
+struct Cursor {
+    start: usize,
+    n: usize,
+}
+
+impl Cursor {
+    /// The next line of `text` that is not blank, with its number (1-based,
+    /// blank lines counted); `None` at the end of `text`.
+    fn next_line<'a>(&mut self, text: &'a [u8]) -> Option<(usize, &'a [u8])> {
+        while self.start < text.len() {
+            let end =
+                memchr::memchr(b'\n', &text[self.start..]).map_or(text.len(), |i| self.start + i);
+            let line = &text[self.start..end];
+            self.start = end + 1;
+            self.n += 1;
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                return Some((self.n, line));
             }
-            let end = body[start..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(body.len(), |i| start + i);
-            let line = &body[start..end];
-            start = end + 1;
-            n += 1;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            return Some(parsed(&key, n, line));
         }
-    })
+        None
+    }
 }
 
 /// Line `line` of object `key` as a record, or why it is none.
@@ -115,6 +122,111 @@ pub fn streamed_lines<B: AsRef<[u8]> + Send>(
             }
         }
         None
+    })
+}
+
+/// Decompressed text handed from [`decode_blocks`] to [`block_lines`]:
+/// whole lines, or why the stream ended early.
+pub type Block = Result<Vec<u8>, String>;
+
+/// About this much text per block: a merged object's gzip member.
+const BLOCK_BYTES: usize = 1 << 20;
+
+/// Gunzips `gz` (a merged object, or part of one) into blocks of whole
+/// lines sent to `tx`, so that decompression runs on a thread of its own
+/// while the merge parses what came before. Ends early when the receiver
+/// is gone (the read was given up). A damaged stream sends the whole lines
+/// before the damage, then the error.
+pub fn decode_blocks(gz: impl AsRef<[u8]>, tx: std::sync::mpsc::SyncSender<Block>) {
+    let mut dec = MultiGzDecoder::new(gz.as_ref());
+    // Decompressed in large reads, cut after the last line break; the
+    // partial line goes on into the next block.
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut block = Vec::with_capacity(BLOCK_BYTES + 64 * 1024);
+        block.append(&mut carry);
+        let mut failed = None;
+        let mut ended = false;
+        // A line longer than a block makes a longer block.
+        let mut whole_line = memchr::memchr(b'\n', &block).is_some();
+        while block.len() < BLOCK_BYTES || !whole_line {
+            let at = block.len();
+            block.resize(at + 64 * 1024, 0);
+            match dec.read(&mut block[at..]) {
+                Ok(0) => {
+                    block.truncate(at);
+                    ended = true;
+                    break;
+                }
+                Ok(n) => {
+                    block.truncate(at + n);
+                    whole_line = whole_line || memchr::memchr(b'\n', &block[at..]).is_some();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => block.truncate(at),
+                Err(e) => {
+                    block.truncate(at);
+                    failed = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if !ended {
+            // A partial line is never sent: whole lines only (at the end of
+            // the stream, the last line may lack its break).
+            let keep = memchr::memrchr(b'\n', &block).map_or(0, |i| i + 1);
+            carry = block.split_off(keep);
+            if failed.is_some() {
+                carry.clear();
+            }
+        }
+        if !block.is_empty() && tx.send(Ok(block)).is_err() {
+            return;
+        }
+        if let Some(e) = failed {
+            let _ = tx.send(Err(e));
+            return;
+        }
+        if ended {
+            return;
+        }
+    }
+}
+
+/// The lines of the blocks [`decode_blocks`] sends, parsed as the merge
+/// pulls them; a damaged stream ends the source with an error.
+pub fn block_lines(
+    key: String,
+    rx: std::sync::mpsc::Receiver<Block>,
+) -> impl Iterator<Item = Result<LogRecord, BadLine>> + Send {
+    let mut block: Vec<u8> = Vec::new();
+    let mut at = Cursor::default();
+    let mut done = false;
+    std::iter::from_fn(move || {
+        loop {
+            if let Some((n, line)) = at.next_line(&block) {
+                return Some(parsed(&key, n, line));
+            }
+            if done {
+                return None;
+            }
+            // The decoder runs ahead on its own thread: a wait here is for
+            // CPU work already under way, never for I/O.
+            match rx.recv() {
+                Ok(Ok(b)) => (block, at.start) = (b, 0),
+                Ok(Err(e)) => {
+                    done = true;
+                    return Some(Err(BadLine {
+                        key: key.clone(),
+                        line: at.n + 1,
+                        error: ParseError::Damaged(e),
+                    }));
+                }
+                Err(_) => {
+                    done = true;
+                    block = Vec::new();
+                }
+            }
+        }
     })
 }
 
@@ -240,6 +352,87 @@ mod tests {
         assert!(!in_merge_order(&text(&[l(2, "a", 0), l(1, "a", 5)])));
         assert!(!in_merge_order(&text(&[l(1, "b", 0), l(1, "a", 5)])));
         assert!(!in_merge_order(&text(&[l(1, "a", 9), l(1, "a", 5)])));
+    }
+
+    fn blocks(gz: Vec<u8>) -> Vec<Result<String, String>> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let t = std::thread::spawn(move || decode_blocks(gz, tx));
+        let out = block_lines("k".into(), rx)
+            .map(|r| match r {
+                Ok(r) => Ok(r.log().into_owned()),
+                Err(e) => Err(e.to_string()),
+            })
+            .collect();
+        t.join().unwrap();
+        out
+    }
+
+    #[test]
+    fn blocks_decoded_ahead_read_as_streamed_lines() {
+        let line = |i: usize| {
+            format!(
+                r#"{{"ts":{i},"stream":"stdout","log":"line {i} {}","afterlog":{{"container_id":"c","pod":"p","container":"x"}}}}"#,
+                "y".repeat(i % 700)
+            )
+        };
+        // More than two blocks, in two gzip members, the last line unbroken.
+        let text: Vec<String> = (0..6000).map(line).collect();
+        let mut gz = Vec::new();
+        for half in text.chunks(3500) {
+            let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+            e.write_all(half.join("\n").as_bytes()).unwrap();
+            e.write_all(b"\n\n").unwrap();
+            gz.extend(e.finish().unwrap());
+        }
+        gz.truncate(gz.len() - 1 - 8); // the second member's trailer cut short
+        let got = blocks(gz.clone());
+        let streamed: Vec<Result<String, String>> = streamed_lines("k".into(), gz.clone())
+            .map(|r| match r {
+                Ok(r) => Ok(r.log().into_owned()),
+                Err(e) => Err(e.to_string()),
+            })
+            .collect();
+        assert_eq!(got.len(), streamed.len());
+        assert_eq!(
+            got.iter().filter(|r| r.is_ok()).collect::<Vec<_>>(),
+            streamed.iter().filter(|r| r.is_ok()).collect::<Vec<_>>()
+        );
+        assert!(got.len() > 3500, "the first member whole");
+        assert!(
+            got.last()
+                .unwrap()
+                .as_ref()
+                .unwrap_err()
+                .contains("damaged gzip")
+        );
+        // Whole: every line, nothing else.
+        let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+        e.write_all(text.join("\n").as_bytes()).unwrap();
+        let got = blocks(e.finish().unwrap());
+        assert_eq!(got.len(), 6000);
+        assert_eq!(
+            got[5999].as_deref(),
+            Ok(format!("line 5999 {}", "y".repeat(5999 % 700)).as_str())
+        );
+        // Lines longer than a block.
+        let long: Vec<String> = (0..3)
+            .map(|i| line(i).replace("\"line ", &format!("\"{}", "z".repeat(3 << 20))))
+            .collect();
+        let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+        e.write_all(long.join("\n").as_bytes()).unwrap();
+        let got = blocks(e.finish().unwrap());
+        assert_eq!(got.len(), 3);
+        assert!(
+            got.iter()
+                .all(|r| r.as_ref().is_ok_and(|l| l.len() > 3 << 20))
+        );
+        // A reader that gives up stops the decoder.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let gz = gz.clone();
+        let t = std::thread::spawn(move || decode_blocks(gz, tx));
+        let first = block_lines("k".into(), rx).next();
+        assert!(matches!(first, Some(Ok(_))));
+        t.join().unwrap();
     }
 
     #[test]

@@ -5,6 +5,7 @@ use afterlog_contract::nf;
 use afterlog_contract::record::{self as field, event, label};
 use afterlog_contract::time::rfc3339_nanos;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::fmt;
 use thiserror::Error;
 
@@ -53,6 +54,11 @@ pub enum QuotaEvent {
 
 /// One record. Identity is `(container_id, ts, off, stream)` (DESIGN §4):
 /// copies with the same identity are the same line delivered twice.
+///
+/// The `log` text is not kept apart from the line: ordering, deduplication,
+/// filtering and the JSON formats never look at it, and unescaping and
+/// copying it is most of what building a record would cost. Text output
+/// asks for it with [`LogRecord::log`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRecord {
     /// Event time, ns since the epoch.
@@ -61,7 +67,8 @@ pub struct LogRecord {
     /// Byte offset in the container's log file, if tail recorded it.
     pub off: Option<u64>,
     pub stream: String,
-    pub log: String,
+    /// Bytes of the `log` text (UTF-8, unescaped): what volumes count.
+    pub log_len: usize,
     pub container: String,
     pub pod: String,
     pub event: Option<QuotaEvent>,
@@ -71,22 +78,29 @@ pub struct LogRecord {
 }
 
 // serde attributes need literals; `contract_field_names` checks they agree
-// with the contract's constants.
+// with the contract's constants. Strings are borrowed from the line where
+// they hold no escapes.
 #[derive(Deserialize)]
-struct Wire {
+struct Wire<'a> {
     ts: Option<u64>,
     off: Option<u64>,
-    stream: Option<String>,
-    log: Option<String>,
-    afterlog: Option<WireLabels>,
+    #[serde(borrow)]
+    stream: Option<Cow<'a, str>>,
+    log: Option<TextLen>,
+    #[serde(borrow)]
+    afterlog: Option<WireLabels<'a>>,
 }
 
 #[derive(Deserialize)]
-struct WireLabels {
-    container_id: Option<String>,
-    container: Option<String>,
-    pod: Option<String>,
-    event: Option<String>,
+struct WireLabels<'a> {
+    #[serde(borrow)]
+    container_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    container: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pod: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event: Option<Cow<'a, str>>,
     limit_bytes: Option<u64>,
     window_seconds: Option<u64>,
     resets_at: Option<u64>,
@@ -94,6 +108,75 @@ struct WireLabels {
     dropped_bytes: Option<u64>,
     dropped_from: Option<u64>,
     dropped_until: Option<u64>,
+}
+
+/// Only the `log` field, for [`LogRecord::log`].
+#[derive(Deserialize)]
+struct WireLog<'a> {
+    #[serde(borrow)]
+    log: Option<Cow<'a, str>>,
+}
+
+/// A JSON string's length, unescaped, without unescaping it: serde_json
+/// hands over the string as it is stored (checked, quotes included), and
+/// [`unescaped_len`] counts what its escapes stand for.
+struct TextLen(usize);
+
+impl<'de> Deserialize<'de> for TextLen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <&'de serde_json::value::RawValue>::deserialize(d)?;
+        let text = raw.get().as_bytes();
+        if text.first() != Some(&b'"') {
+            return Err(serde::de::Error::custom("expected a string"));
+        }
+        Ok(TextLen(unescaped_len(text)))
+    }
+}
+
+/// The UTF-8 length of the text a JSON string literal (`"…"`, as
+/// serde_json checked it) stands for. `\uXXXX` is 1 to 3 bytes, a
+/// surrogate pair 4; a lone surrogate (which only [`LogRecord::log`] would
+/// refuse) counts 3, as WTF-8 would store it.
+pub fn unescaped_len(quoted: &[u8]) -> usize {
+    let s = &quoted[1..quoted.len().saturating_sub(1).max(1)];
+    let hex = |at: usize| -> Option<u32> {
+        let h = std::str::from_utf8(s.get(at..at + 4)?).ok()?;
+        u32::from_str_radix(h, 16).ok()
+    };
+    let mut len = s.len();
+    let mut i = 0;
+    while let Some(j) = memchr::memchr(b'\\', &s[i..]) {
+        let at = i + j;
+        if s.get(at + 1) != Some(&b'u') {
+            len -= 1;
+            i = at + 2;
+            continue;
+        }
+        let cp = hex(at + 2).unwrap_or(0);
+        let pair = (0xD800..0xDC00).contains(&cp)
+            && s.get(at + 6..at + 8) == Some(b"\\u")
+            && hex(at + 8).is_some_and(|lo| (0xDC00..0xE000).contains(&lo));
+        if pair {
+            len -= 12 - 4;
+            i = at + 12;
+        } else {
+            len -= 6 - char_len(cp);
+            i = at + 6;
+        }
+    }
+    len
+}
+
+fn char_len(cp: u32) -> usize {
+    match cp {
+        0..0x80 => 1,
+        0x80..0x800 => 2,
+        _ => 3,
+    }
+}
+
+fn owned(v: Option<Cow<'_, str>>, missing: ParseError) -> Result<String, ParseError> {
+    v.map(Cow::into_owned).ok_or(missing)
 }
 
 impl LogRecord {
@@ -115,21 +198,36 @@ impl LogRecord {
             .afterlog
             .ok_or(ParseError::MissingField(field::AFTERLOG))?;
         let event = a.event()?;
+        let (ts, off) = (w.ts, w.off);
+        let log_len = w.log.ok_or(ParseError::MissingField(field::LOG))?.0;
+        let stream = owned(w.stream, ParseError::MissingField(field::STREAM))?;
+        let container_id = owned(
+            a.container_id,
+            ParseError::MissingLabel(label::CONTAINER_ID),
+        )?;
+        let container = owned(a.container, ParseError::MissingLabel(label::CONTAINER))?;
+        let pod = owned(a.pod, ParseError::MissingLabel(label::POD))?;
         Ok(LogRecord {
-            ts: w.ts.ok_or(ParseError::MissingField(field::TS))?,
-            container_id: a
-                .container_id
-                .ok_or(ParseError::MissingLabel(label::CONTAINER_ID))?,
-            off: w.off,
-            stream: w.stream.ok_or(ParseError::MissingField(field::STREAM))?,
-            log: w.log.ok_or(ParseError::MissingField(field::LOG))?,
-            container: a
-                .container
-                .ok_or(ParseError::MissingLabel(label::CONTAINER))?,
-            pod: a.pod.ok_or(ParseError::MissingLabel(label::POD))?,
+            ts: ts.ok_or(ParseError::MissingField(field::TS))?,
+            container_id,
+            off,
+            stream,
+            log_len,
+            container,
+            pod,
             event,
             line,
         })
+    }
+
+    /// The `log` text, read from the line again: only text output needs it.
+    pub fn log(&self) -> Cow<'_, str> {
+        // The line parsed once, so it parses again; an empty text is the
+        // answer that cannot mislead if that ever failed.
+        serde_json::from_slice::<WireLog>(&self.line)
+            .ok()
+            .and_then(|w| w.log)
+            .unwrap_or_default()
     }
 
     /// The merge order: `(ts, container_id, off, stream)`. It holds the same
@@ -168,9 +266,9 @@ impl LogRecord {
             Some(e @ QuotaEvent::Exceeded { .. }) => line(out, e),
             Some(e @ QuotaEvent::Dropped { .. }) => {
                 line(out, e);
-                line(out, &self.log);
+                line(out, &self.log());
             }
-            None => line(out, &self.log),
+            None => line(out, &self.log()),
         }
     }
 }
@@ -184,7 +282,7 @@ pub struct TextStyle {
     pub source: bool,
 }
 
-impl WireLabels {
+impl WireLabels<'_> {
     fn event(&self) -> Result<Option<QuotaEvent>, ParseError> {
         let need = |v: Option<u64>, event: &'static str, field: &'static str| {
             v.ok_or(ParseError::MissingEventField { event, field })
@@ -285,15 +383,15 @@ mod tests {
     fn reads_the_msgpack_modes_records_as_the_json_modes() {
         let nf = LogRecord::parse(EXAMPLE_NF).unwrap();
         let json = LogRecord::parse(EXAMPLE.replace("part A", "part\\u0000A")).unwrap();
-        assert_eq!(nf.log, "part\0A");
+        assert_eq!(nf.log(), "part\0A");
         assert_eq!(
-            (nf.ts, nf.off, &nf.container_id, &nf.stream, &nf.log),
+            (nf.ts, nf.off, &nf.container_id, &nf.stream, nf.log()),
             (
                 json.ts,
                 json.off,
                 &json.container_id,
                 &json.stream,
-                &json.log
+                json.log()
             )
         );
         // What it serves is the JSON mode's record, marker gone.
@@ -305,13 +403,53 @@ mod tests {
         assert!(matches!(LogRecord::parse(bad), Err(ParseError::Nf(_))));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn unescaped_lengths_are_the_texts(
+            text in "\\PC*|[\\x00-\\x1f\"\\\\/\\u{7f}-\\u{10ffff}]{0,40}",
+            ascii_only in proptest::bool::ANY,
+        ) {
+            // As serde_json writes it, and with every non-ASCII character
+            // escaped (as Fluent Bit's JSON may have it).
+            let plain = serde_json::to_string(&text).unwrap();
+            proptest::prop_assert_eq!(unescaped_len(plain.as_bytes()), text.len());
+            if ascii_only {
+                let mut esc = String::from("\"");
+                for u in text.encode_utf16() {
+                    esc.push_str(&format!("\\u{u:04x}"));
+                }
+                esc.push('"');
+                let back: String = serde_json::from_str(&esc).unwrap();
+                proptest::prop_assert_eq!(&back, &text);
+                proptest::prop_assert_eq!(unescaped_len(esc.as_bytes()), text.len());
+            }
+        }
+    }
+
+    #[test]
+    fn the_log_text_is_read_only_when_asked_for() {
+        // Escaped and unescaped text: its length is the unescaped UTF-8's.
+        for (stored, text) in [
+            (r#"part A"#, "part A"),
+            (r#"say \"hi\"\tZ\u00fcrich\n"#, "say \"hi\"\tZürich\n"),
+            (r#"\ud83d\ude00"#, "😀"),
+        ] {
+            let r = LogRecord::parse(EXAMPLE.replace("part A", stored)).unwrap();
+            assert_eq!((r.log(), r.log_len), (text.into(), text.len()), "{stored}");
+        }
+        // A log that is not a string is a bad record, as before.
+        let bad = EXAMPLE.replace(r#""part A""#, "7");
+        assert!(matches!(LogRecord::parse(bad), Err(ParseError::Json(_))));
+    }
+
     #[test]
     fn parses_filter_output() {
         let r = LogRecord::parse(format!("{EXAMPLE}\r\n")).unwrap();
         assert_eq!(r.ts, 1_795_618_800_000_000_002);
         assert_eq!(r.container_id, "0123abcd");
         assert_eq!(r.off, Some(97));
-        assert_eq!((r.stream.as_str(), r.log.as_str()), ("stderr", "part A"));
+        assert_eq!((r.stream.as_str(), &*r.log()), ("stderr", "part A"));
+        assert_eq!(r.log_len, "part A".len());
         assert_eq!(
             (r.pod.as_str(), r.container.as_str()),
             ("myjob-28889999-abcde", "job")

@@ -275,7 +275,7 @@ proptest! {
             };
             let want = reference(all, &filter);
             let got = read_job(store, "t", "j", filter.clone()).await.unwrap();
-            let keys = |v: &[LogRecord]| v.iter().map(|r| r.log.clone()).collect::<Vec<_>>();
+            let keys = |v: &[LogRecord]| v.iter().map(|r| r.log().into_owned()).collect::<Vec<_>>();
             prop_assert_eq!(keys(&got.records), keys(&want), "{:?}", filter);
             prop_assert!(got.warnings.is_empty(), "{:?}", got.warnings);
             prop_assert_eq!(got.stats.out_of_order, 0);
@@ -396,7 +396,7 @@ proptest! {
             let want = reference(all, &filter);
             let stores = Stores::new(vec![a, b]);
             let got = read_job(stores, "t", "j", filter.clone()).await.unwrap();
-            let keys = |v: &[LogRecord]| v.iter().map(|r| r.log.clone()).collect::<Vec<_>>();
+            let keys = |v: &[LogRecord]| v.iter().map(|r| r.log().into_owned()).collect::<Vec<_>>();
             prop_assert_eq!(keys(&got.records), keys(&want), "{:?}", filter);
             prop_assert!(got.warnings.is_empty(), "{:?}", got.warnings);
             prop_assert_eq!(got.stats.out_of_order, 0);
@@ -559,7 +559,7 @@ fn uploads_before_the_window_are_not_opened() {
         let mut rd = afterlog_reader::JobReader::new(stores.clone(), &ix, since);
         let mut got = Vec::new();
         while let Some(r) = rd.next().await.unwrap() {
-            got.push(r.log);
+            got.push(r.log().into_owned());
         }
         assert_eq!(
             got,

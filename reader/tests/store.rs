@@ -144,7 +144,7 @@ async fn scenario(store: Store) {
     let got = read_job(store.clone(), TOOL, JOB, Filter::default())
         .await
         .unwrap();
-    let logs: Vec<&str> = got.records.iter().map(|r| r.log.as_str()).collect();
+    let logs: Vec<String> = got.records.iter().map(|r| r.log().into_owned()).collect();
     assert_eq!(
         logs, want,
         "ordered, deduplicated; warnings: {:#?}",
@@ -172,7 +172,7 @@ async fn scenario(store: Store) {
         ..Filter::default()
     };
     let got = read_job(store.clone(), TOOL, JOB, f).await.unwrap();
-    let logs: Vec<&str> = got.records.iter().map(|r| r.log.as_str()).collect();
+    let logs: Vec<String> = got.records.iter().map(|r| r.log().into_owned()).collect();
     assert_eq!(logs, ["s4", "s6"]);
     assert_eq!(got.stats.objects_read, 1);
 

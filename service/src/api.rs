@@ -43,6 +43,8 @@ pub struct Settings {
     pub push_max_bytes: usize,
     /// A job whose last raw object arrived within this is `active`.
     pub active_window: Duration,
+    /// The memory budget and the per-caller cap of heavy requests.
+    pub admission: crate::admission::Limits,
 }
 
 impl Default for Settings {
@@ -54,6 +56,7 @@ impl Default for Settings {
             follow_timeout: Duration::from_secs(3600),
             push_max_bytes: 1 << 20,
             active_window: Duration::from_secs(15 * 60),
+            admission: crate::admission::Limits::default(),
         }
     }
 }
@@ -67,6 +70,11 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
     pub follows: Arc<Semaphore>,
+    /// Heavy requests' shares of the memory budget.
+    pub admission: crate::admission::Admission,
+    /// `true` once the service is shutting down: follows end, health
+    /// answers 503, the compactor stops at a safe point.
+    pub draining: tokio::sync::watch::Sender<bool>,
     /// First record times of raw objects, read once per object.
     pub first_times: FirstTimes,
 }
@@ -75,10 +83,17 @@ pub type App = Arc<AppState>;
 
 impl AppState {
     pub fn new(classes: impl Into<ClassStores>, auth: Auth, settings: Settings) -> App {
+        let metrics = Arc::new(Metrics::new());
         Arc::new(AppState {
             classes: classes.into(),
             auth,
-            metrics: Arc::new(Metrics::new()),
+            admission: crate::admission::Admission::new(
+                settings.admission.clone(),
+                metrics.admission.clone(),
+                crate::memory::give_back,
+            ),
+            metrics,
+            draining: tokio::sync::watch::Sender::new(false),
             follows: Arc::new(Semaphore::new(settings.follow_max)),
             first_times: FirstTimes::default(),
             settings,
@@ -213,10 +228,18 @@ pub struct Health {
     pub status: String,
 }
 
-/// Liveness and readiness: every class's store answers a listing.
+/// Liveness and readiness: every class's store answers a listing, and the
+/// service is not shutting down.
 #[utoipa::path(get, path = "/v1/healthz", tag = "service",
     responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
 async fn healthz(State(app): State<App>) -> Result<Json<Health>, ApiError> {
+    if *app.draining.borrow() {
+        // Out of the Service's endpoints at once, whatever Kubernetes does.
+        return Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down",
+        ));
+    }
     let probe = object_store::path::Path::from("raw");
     let probes = app.classes.iter().map(|(class, store)| {
         let probe = &probe;

@@ -405,6 +405,9 @@ impl Seen {
 /// The longest wait between two attempts of `logs --follow`.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// Times `logs` waits out a 429 (the service busy) before giving up.
+const MAX_REFUSALS: u32 = 5;
+
 pub async fn run_logs(a: LogsArgs, voice: Voice) -> anyhow::Result<()> {
     let c = a.client.client()?;
     let job = match &a.job {
@@ -441,6 +444,7 @@ pub async fn run_logs(a: LogsArgs, voice: Voice) -> anyhow::Result<()> {
         seen: None,
     };
     let mut backoff = Duration::from_secs(1);
+    let mut refusals = 0;
     loop {
         let url = c.url(&["jobs", &job, "logs"], &q);
         match stream_once(&c, url, &mut out, voice).await {
@@ -455,6 +459,20 @@ pub async fn run_logs(a: LogsArgs, voice: Voice) -> anyhow::Result<()> {
                 return Ok(());
             }
             Ok(Flow::Closed) => return Ok(()),
+            // Refused for load before anything was sent: wait as told.
+            Err(e)
+                if out.seen.is_none()
+                    && refusals < MAX_REFUSALS
+                    && let Some(wait) = e.retry_after() =>
+            {
+                refusals += 1;
+                let wait = wait.clamp(Duration::from_secs(1), MAX_BACKOFF);
+                voice.say(
+                    Level::Warning,
+                    &format!("{e}; trying again in {} s", wait.as_secs()),
+                );
+                tokio::time::sleep(wait).await;
+            }
             Err(e) if a.follow && e.is_transient() => {
                 out.flush()?;
                 voice.say(

@@ -161,12 +161,27 @@ pub enum ClientError {
         status: StatusCode,
         message: String,
         messages: Messages,
+        /// `Retry-After` (seconds), sent with 429 and 503.
+        retry_after: Option<u64>,
     },
     #[error("unexpected answer from {url}: {reason}")]
     Response { url: String, reason: String },
 }
 
 impl ClientError {
+    /// When the server said to try again: a refusal for load (429 with
+    /// `Retry-After`), not for the request.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ClientError::Status {
+                status,
+                retry_after: Some(s),
+                ..
+            } if *status == StatusCode::TOO_MANY_REQUESTS => Some(Duration::from_secs(*s)),
+            _ => None,
+        }
+    }
+
     /// Worth trying again later: the server is away, overloaded or broke
     /// the connection, not telling us no.
     pub fn is_transient(&self) -> bool {
@@ -247,6 +262,10 @@ impl Client {
         if status.is_success() {
             return Ok(resp);
         }
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.trim().parse().ok());
         let text = resp.text().await.unwrap_or_default();
         let messages = serde_json::from_str::<Envelope>(&text)
             .map(|e| e.messages)
@@ -266,6 +285,7 @@ impl Client {
             status,
             message,
             messages,
+            retry_after,
         })
     }
 

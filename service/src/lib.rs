@@ -4,8 +4,9 @@
 //! The reading itself — listing, ordering, deduplicating — is
 //! `afterlog-reader`'s; this crate is the edge around it: routes and their
 //! parameters ([`api`], [`logs`], [`push`]), who may read what ([`auth`]),
-//! what it costs ([`metrics`]).
+//! what it costs ([`metrics`]), what runs at once ([`admission`]).
 
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod classes;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod client;
 pub mod demo;
 pub mod logs;
+pub mod memory;
 pub mod metrics;
 pub mod push;
 pub mod reply;

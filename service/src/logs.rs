@@ -2,6 +2,7 @@
 //! deduplicated, as a JSON page, or streamed as NDJSON or text — and then,
 //! with `follow=true`, kept open for what arrives.
 
+use crate::admission::{Ticket, Work};
 use crate::api::{App, AppState, Caller, JobPath, check_name, load_job_scoped, now_ns};
 use crate::reply::{ApiError, ErrorBody, Messages};
 use afterlog_contract::time::{parse_rfc3339_nanos, rfc3339_nanos};
@@ -15,7 +16,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -280,10 +281,12 @@ impl LogLine {
             Some(e @ QuotaEvent::Exceeded { .. }) => {
                 (e.to_string(), Some(e.name().to_string()), None)
             }
-            Some(e @ QuotaEvent::Dropped { .. }) => {
-                (r.log, Some(e.name().to_string()), Some(e.to_string()))
-            }
-            None => (r.log, None, None),
+            Some(e @ QuotaEvent::Dropped { .. }) => (
+                r.log().into_owned(),
+                Some(e.name().to_string()),
+                Some(e.to_string()),
+            ),
+            None => (r.log().into_owned(), None, None),
         };
         LogLine {
             time: rfc3339_nanos(r.ts),
@@ -314,13 +317,32 @@ fn write_record(out: &mut Vec<u8>, r: &LogRecord, format: Format) {
             out.push(b'\n');
         }
         Format::Text => {
-            let mut s = String::with_capacity(r.log.len() + 64);
+            let mut s = String::with_capacity(r.log_len + 64);
             let style = TextStyle {
                 timestamps: true,
                 source: true,
             };
             r.write_text(&mut s, style);
             out.extend_from_slice(s.as_bytes());
+        }
+    }
+}
+
+/// The line a follow ends with when the service shuts down; the CLI
+/// reconnects (through the Service, to another replica) and goes on.
+pub const SHUTTING_DOWN: &str = "the service is shutting down; reconnect to go on";
+
+/// Something for the reader that is neither data nor a problem.
+fn write_notice(out: &mut Vec<u8>, notice: &str, format: Format) {
+    match format {
+        Format::Text => out.extend_from_slice(format!("[afterlog] {notice}\n").as_bytes()),
+        _ => {
+            let m = Messages {
+                info: vec![notice.to_string()],
+                ..Messages::default()
+            };
+            out.extend_from_slice(serde_json::json!({ "messages": m }).to_string().as_bytes());
+            out.push(b'\n');
         }
     }
 }
@@ -352,7 +374,7 @@ fn write_warnings(out: &mut Vec<u8>, warnings: &[String], format: Format) {
         (status = 200, description = "format=ndjson: the stored records, one per line; a final {\"messages\":…} line if anything was skipped", content_type = "application/x-ndjson"),
         (status = 200, description = "format=text: one line per record", content_type = "text/plain"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, description = "too many follows open", body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 429, description = "too many follows open, the caller at its limit of heavy requests, or the memory budget in use; retry after `Retry-After` seconds", body = ErrorBody)))]
 pub async fn get_logs(
     State(app): State<App>,
     Caller(who): Caller,
@@ -362,6 +384,16 @@ pub async fn get_logs(
     who.check_tool(&tool)?;
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let mut req = q.check(now_ns())?;
+    // Admitted before anything is loaded: a refused request costs nothing.
+    let ticket = match work_of(&req) {
+        Some(work) => Some(
+            app.admission
+                .admit(Some(&who.name), work)
+                .await
+                .map_err(|e| ApiError::too_many(e.to_string(), e.retry_after()))?,
+        ),
+        None => None,
+    };
     let before = app.classes.counters().snapshot();
     let mut index = load_job_scoped(&app, &tool, &job, scope_of(&req)).await?;
     if let Some(run) = &req.run {
@@ -397,12 +429,12 @@ pub async fn get_logs(
             Ok(p) => Some(p),
             Err(_) => {
                 app.metrics.follows_refused.inc();
-                return Err(ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
+                return Err(ApiError::too_many(
                     format!(
                         "too many clients are following logs ({}); try again later",
                         app.settings.follow_max
                     ),
+                    FOLLOW_RETRY_SECS,
                 ));
             }
         }
@@ -414,17 +446,42 @@ pub async fn get_logs(
         _ => "application/x-ndjson",
     };
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    tokio::spawn(async move {
+    crate::serve::reads().spawn(async move {
         let follow = permit.inspect(|_| {
             app.metrics.follows_active.inc();
         });
-        stream_logs(&app, index, req, &tx, before).await;
+        let mut ticket = ticket;
+        stream_logs(&app, index, req, &tx, before, ticket.as_mut()).await;
         if follow.is_some() {
             app.metrics.follows_active.dec();
         }
+        drop(ticket);
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     Ok(([(header::CONTENT_TYPE, ctype)], body).into_response())
+}
+
+/// Tails and heads up to this many lines are cheap: never queued.
+pub const SMALL_READ: usize = 1000;
+
+/// When a refused follow is told to try again.
+const FOLLOW_RETRY_SECS: u64 = 5;
+
+/// The share of the memory budget a request needs, if it is heavy: follows,
+/// and streamed reads beyond a small head or tail. JSON pages hold at most
+/// [`MAX_PAGE`] records and the index, like job lists and health checks. A
+/// follow that first sends more than a small tail takes a read's share,
+/// and keeps a follow's once the stored log is sent.
+fn work_of(req: &LogsRequest) -> Option<Work> {
+    let small = matches!(req.filter.limit, Limit::Head(n) | Limit::Tail(n) if n <= SMALL_READ);
+    match (req.format, req.follow) {
+        (_, true) if small => Some(Work::Follow),
+        // The stored log first: a read's share until it is sent.
+        (_, true) => Some(Work::Read),
+        (Format::Json, _) => None,
+        _ if small => None,
+        _ => Some(Work::Read),
+    }
 }
 
 /// The run that started last, and its first time, leaving out pushed logs
@@ -540,7 +597,7 @@ async fn json_page(
     };
     app.metrics.read(&stats);
     log_cost(app, &index, &before, records.len());
-    let bytes: u64 = records.iter().map(|r| r.log.len() as u64).sum();
+    let bytes: u64 = records.iter().map(|r| r.log_len as u64).sum();
     app.metrics.served(records.len() as u64, bytes);
     Ok(Json(LogsResponse {
         messages: Messages::warnings(warnings),
@@ -570,6 +627,7 @@ async fn stream_logs(
     req: LogsRequest,
     tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
     before: RequestCounts,
+    ticket: Option<&mut Ticket>,
 ) {
     let mut buf = Vec::with_capacity(CHUNK + 1024);
     let (mut lines, mut bytes) = (0u64, 0u64);
@@ -594,7 +652,7 @@ async fn stream_logs(
                     write_record(&mut buf, r, req.format);
                     note(r, &mut sent);
                     lines += 1;
-                    bytes += r.log.len() as u64;
+                    bytes += r.log_len as u64;
                     if !flush(tx, &mut buf, false).await {
                         return;
                     }
@@ -614,7 +672,7 @@ async fn stream_logs(
                         write_record(&mut buf, &r, req.format);
                         note(&r, &mut sent);
                         lines += 1;
-                        bytes += r.log.len() as u64;
+                        bytes += r.log_len as u64;
                         if !flush(tx, &mut buf, false).await {
                             app.metrics.read(&rd.stats);
                             app.metrics.served(lines, bytes);
@@ -638,6 +696,9 @@ async fn stream_logs(
     log_cost(app, &index, &before, lines as usize);
     if !flush(tx, &mut buf, true).await || !req.follow {
         return;
+    }
+    if let Some(t) = ticket {
+        t.shrink_to(app.admission.share(Work::Follow));
     }
     follow(app, &index, &req, tx, sent).await;
 }
@@ -667,10 +728,16 @@ async fn follow(
     let start = Instant::now();
     let mut last_send = Instant::now();
     let mut buf = Vec::new();
+    let mut draining = app.draining.subscribe();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(s.follow_poll) => {}
             _ = tx.closed() => return,
+            () = crate::serve::until_draining(&mut draining) => {
+                write_notice(&mut buf, SHUTTING_DOWN, req.format);
+                let _ = flush(tx, &mut buf, true).await;
+                return;
+            }
         }
         if start.elapsed() >= s.follow_timeout {
             if req.format == Format::Text {
@@ -737,7 +804,7 @@ async fn follow(
                         if newer {
                             write_record(&mut buf, &r, req.format);
                             lines += 1;
-                            bytes += r.log.len() as u64;
+                            bytes += r.log_len as u64;
                             sent.insert(r.container_id.clone(), Position::of(&r));
                         }
                     }

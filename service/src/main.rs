@@ -1,6 +1,7 @@
 //! `afterlog`: serve tools' job logs from the object store, or try it all
 //! on a demo data set.
 
+use afterlog::admission::{self, Limits};
 use afterlog::api::Settings;
 use afterlog::auth::{AuthConfig, Cidr, hash_token};
 use afterlog::classes::{self, ClassStores};
@@ -64,6 +65,23 @@ struct StoreArgs {
     /// Allow a plain-HTTP endpoint that is not on loopback.
     #[arg(long)]
     s3_allow_http: bool,
+    /// Seconds one attempt of an S3 request may take, from connecting to
+    /// the answer's last byte (1-300). A timed-out read is retried while
+    /// less than 60 s have passed since its first attempt.
+    #[arg(
+        long,
+        env = "AFTERLOG_STORE_TIMEOUT_SECONDS",
+        default_value_t = afterlog_reader::store::DEFAULT_TIMEOUT.as_secs()
+    )]
+    store_timeout_seconds: u64,
+    /// Retries of an S3 request that timed out, lost its connection or got
+    /// a 5xx answer, with backoff (0-10; 0: none).
+    #[arg(
+        long,
+        env = "AFTERLOG_STORE_RETRIES",
+        default_value_t = afterlog_reader::store::DEFAULT_RETRIES
+    )]
+    store_retries: usize,
     /// Another routing class's store, NAME=STORE (repeatable, or
     /// comma-separated in AFTERLOG_CLASSES): e.g.
     /// long-retention=s3://logs/long-retention, where the drop-in's second
@@ -132,6 +150,20 @@ impl StoreArgs {
     }
 
     fn config_for(&self, url: String) -> anyhow::Result<StoreConfig> {
+        // Past 5 minutes an attempt outlasts any caller's patience, and
+        // past 10 retries the 60 s retry timeout cuts them off anyway.
+        if !(1..=300).contains(&self.store_timeout_seconds) {
+            bail!(
+                "--store-timeout-seconds must be between 1 and 300, not {}",
+                self.store_timeout_seconds
+            );
+        }
+        if self.store_retries > 10 {
+            bail!(
+                "--store-retries must be between 0 and 10, not {}",
+                self.store_retries
+            );
+        }
         let endpoint = self
             .s3_endpoint
             .clone()
@@ -147,6 +179,8 @@ impl StoreArgs {
             region: self.s3_region.clone(),
             path_style: !self.s3_virtual_hosted,
             allow_http: self.s3_allow_http || loopback_http,
+            timeout: Some(Duration::from_secs(self.store_timeout_seconds)),
+            retries: Some(self.store_retries),
             ..StoreConfig::default()
         })
     }
@@ -216,6 +250,33 @@ struct Tuning {
     /// Minutes after its last upload a job stops being `active`.
     #[arg(long, default_value_t = 15)]
     active_minutes: u64,
+    /// MiB that full reads, large tails, follows and compaction passes
+    /// share [default: 3/4 of the container's memory limit, else 1024].
+    #[arg(long, env = "AFTERLOG_MEMORY_BUDGET_MIB")]
+    memory_budget_mib: Option<u32>,
+    /// A full read's or large tail's share of the budget, MiB.
+    #[arg(long, default_value_t = Limits::default().read_mib)]
+    read_share_mib: u32,
+    /// A follow's share of the budget, MiB.
+    #[arg(long, default_value_t = Limits::default().follow_mib)]
+    follow_share_mib: u32,
+    /// A compaction pass's share of the budget, MiB.
+    #[arg(long, default_value_t = Limits::default().compaction_mib)]
+    compaction_share_mib: u32,
+    /// Heavy requests (full reads, large tails, follows) one caller may
+    /// have running at once; more get 429.
+    #[arg(long, env = "AFTERLOG_CALLER_MAX", default_value_t = Limits::default().per_caller)]
+    caller_max: usize,
+    /// Seconds a heavy request waits for its share before it gets 429.
+    #[arg(long, default_value_t = Limits::default().wait.as_secs_f64())]
+    admission_wait_seconds: f64,
+    /// Heavy requests that may wait at once; more get 429 at once.
+    #[arg(long, default_value_t = Limits::default().queue_max)]
+    admission_queue: usize,
+    /// Seconds running reads get to finish after SIGTERM (keep it under the
+    /// pod's terminationGracePeriodSeconds); follows end at once.
+    #[arg(long, env = "AFTERLOG_SHUTDOWN_GRACE_SECONDS", default_value_t = 25)]
+    shutdown_grace_seconds: u64,
 }
 
 impl Tuning {
@@ -223,12 +284,32 @@ impl Tuning {
         if !(self.follow_poll_seconds > 0.0 && self.follow_poll_seconds <= 3600.0) {
             bail!("--follow-poll-seconds must be between 0 and 3600");
         }
+        if !(0.0..=600.0).contains(&self.admission_wait_seconds) {
+            bail!("--admission-wait-seconds must be between 0 and 600");
+        }
+        if self.caller_max == 0 {
+            bail!("--caller-max must be at least 1");
+        }
+        let budget_mib = match self.memory_budget_mib {
+            Some(0) => bail!("--memory-budget-mib must be at least 1"),
+            Some(m) => m,
+            None => admission::budget_for(admission::cgroup_memory_limit()),
+        };
         Ok(Settings {
             follow_poll: Duration::from_secs_f64(self.follow_poll_seconds),
             follow_max: self.follow_max,
             follow_timeout: Duration::from_secs(self.follow_timeout_seconds),
             push_max_bytes: self.push_max_bytes,
             active_window: Duration::from_secs(self.active_minutes * 60),
+            admission: Limits {
+                budget_mib,
+                read_mib: self.read_share_mib,
+                follow_mib: self.follow_share_mib,
+                compaction_mib: self.compaction_share_mib,
+                per_caller: self.caller_max,
+                wait: Duration::from_secs_f64(self.admission_wait_seconds),
+                queue_max: self.admission_queue,
+            },
             ..Settings::default()
         })
     }
@@ -323,21 +404,8 @@ struct DemoArgs {
     no_serve: bool,
 }
 
-/// Records are parsed on blocking threads and freed on the runtime's: with
-/// glibc's default of one malloc arena per thread and core, freed memory
-/// lingers in arenas other threads no longer use. Two arenas keep the
-/// service's footprint near what it really holds.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; called before any
-    // other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
 fn main() -> std::process::ExitCode {
-    limit_malloc_arenas();
+    afterlog::memory::limit_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -391,7 +459,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Duration::from_secs(a.compact_every_minutes * 60),
                 );
             }
-            server.run(shutdown_signal()).await
+            let grace = Duration::from_secs(a.tuning.shutdown_grace_seconds);
+            server.run(shutdown_signal(), grace).await
         }
         Command::Demo(a) => demo(a).await,
         Command::Compact(a) => compact(a).await,
@@ -518,5 +587,5 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         "\n  {base}/openapi.json   {base}/v1/metrics\n\nCtrl-C stops it. `afterlog serve --store {}` serves the same data with authentication.",
         dir.display()
     );
-    server.run(shutdown_signal()).await
+    server.run(shutdown_signal(), Duration::from_secs(5)).await
 }

@@ -59,6 +59,7 @@ pub struct Metrics {
     pub compacted: Family<CompactLabels, Counter>,
     /// The object store requests exported: see [`Metrics::count_store`].
     store: StoreRequests,
+    pub admission: crate::admission::AdmissionMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -88,6 +89,18 @@ impl Collector for StoreRequests {
             for (op, count) in n.by_op() {
                 let labels = OpLabels { op: op.name() };
                 ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        {
+            let mut family = encoder.encode_descriptor(
+                "store_failures",
+                "Object store requests that failed after the store's own retries (timeouts, resets, errors; not \"not found\"), by operation",
+                None,
+                MetricType::Counter,
+            )?;
+            for op in afterlog_reader::counting::Op::ALL {
+                let labels = OpLabels { op: op.name() };
+                ConstCounter::new(counters.failures(op)).encode(family.encode_family(&labels)?)?;
             }
         }
         let bytes = encoder.encode_descriptor(
@@ -143,6 +156,7 @@ impl Metrics {
             compactions: Family::default(),
             compacted: Family::default(),
             store: StoreRequests::default(),
+            admission: Default::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -204,6 +218,32 @@ impl Metrics {
             "compaction",
             "What compaction and retention did, by kind (objects and bytes)",
             m.compacted.clone(),
+        );
+        let a = &m.admission;
+        registry.register(
+            "admission_budget_mib",
+            "The memory budget heavy requests share, MiB",
+            a.budget_mib.clone(),
+        );
+        registry.register(
+            "admission_in_use_mib",
+            "MiB of the memory budget held by running heavy requests",
+            a.in_use_mib.clone(),
+        );
+        registry.register(
+            "admission_running",
+            "Heavy requests (full reads, large tails, follows, compaction passes) running",
+            a.running.clone(),
+        );
+        registry.register(
+            "admission_queued",
+            "Heavy requests waiting for their share of the memory budget",
+            a.queued.clone(),
+        );
+        registry.register(
+            "admission_refused",
+            "Heavy requests refused with 429, by reason (caller: the caller's limit; budget: no share in time)",
+            a.refused.clone(),
         );
         // `store_requests{op}` and `store_bytes_fetched`.
         registry.register_collector(Box::new(m.store.clone()));

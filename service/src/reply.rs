@@ -40,6 +40,8 @@ pub struct ApiError {
     pub message: String,
     /// Sent as `WWW-Authenticate` on 401.
     pub challenge: Option<&'static str>,
+    /// Sent as `Retry-After` (seconds) on 429.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -48,6 +50,15 @@ impl ApiError {
             status,
             message: message.into(),
             challenge: None,
+            retry_after: None,
+        }
+    }
+
+    /// 429: the request may succeed `retry_after` seconds later.
+    pub fn too_many(message: impl Into<String>, retry_after: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, message)
         }
     }
 
@@ -92,6 +103,10 @@ impl IntoResponse for ApiError {
         if let Some(c) = self.challenge {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
+        }
+        if let Some(s) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         r
     }

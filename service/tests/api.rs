@@ -868,3 +868,138 @@ async fn runs_page_through_the_job_index() {
     assert_eq!(v["jobs"][0]["runs"], 25, "{v}");
     assert_eq!(v["jobs"][0]["kind"], "job", "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_reads_share_a_memory_budget_and_callers_their_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(dir.path());
+    let want = populate(&store).await;
+    let tokens = dir.path().join("tokens.json");
+    let callers = ["ann", "bob", "cat"];
+    let t = json!({"tokens": callers.iter().map(|n| json!({
+        "name": n, "sha256": hash_token(&format!("token-of-{n}")), "tools": ["foo"]
+    })).collect::<Vec<_>>()});
+    std::fs::write(&tokens, t.to_string()).unwrap();
+    let settings = Settings {
+        follow_poll: Duration::from_millis(50),
+        follow_heartbeat: Duration::from_millis(100),
+        admission: afterlog::admission::Limits {
+            budget_mib: 2,
+            read_mib: 1,
+            follow_mib: 1,
+            per_caller: 1,
+            wait: Duration::from_millis(300),
+            queue_max: 4,
+            ..Default::default()
+        },
+        ..Settings::default()
+    };
+    let s = TestServer::start(store, AuthConfig::Token { tokens }, settings).await;
+    let c = Client::new();
+    let logs = s.url("/v1/tool/foo/jobs/batch/logs");
+    let token = |n: &str| format!("token-of-{n}");
+    let follow = async |who: &str| {
+        let r = c
+            .get(format!("{logs}?format=ndjson&follow=true"))
+            .bearer_auth(token(who))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{who}");
+        r
+    };
+    let full = async |who: &str| {
+        let r = c
+            .get(format!("{logs}?format=ndjson"))
+            .bearer_auth(token(who))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let retry = r.headers().get("retry-after").cloned();
+        (status, retry, r.text().await.unwrap())
+    };
+
+    // ann follows: her one heavy request; a second is refused at once.
+    let ann = follow("ann").await;
+    let (st, retry, body) = full("ann").await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(retry.unwrap(), "1");
+    assert!(body.contains("ann already has 1"), "{body}");
+    // Cheap requests are never held back: small tails, pages, job lists.
+    for url in [
+        format!("{logs}?format=ndjson&tail=5"),
+        format!("{logs}?limit=3"),
+        s.url("/v1/tool/foo/jobs"),
+    ] {
+        let r = c.get(&url).bearer_auth(token("ann")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{url}");
+    }
+
+    // bob's follow takes the rest of the budget: cat's read waits, then is
+    // refused with a time to retry.
+    let bob = follow("bob").await;
+    let t = std::time::Instant::now();
+    let (st, retry, body) = full("cat").await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(retry.is_some());
+    assert!(body.contains("memory budget (2 MiB"), "{body}");
+
+    // The CLI, refused for ann's cap, waits as told and tries again.
+    let home = tempfile::tempdir().unwrap();
+    let cli = afterlog(home.path())
+        .env("AFTERLOG_SERVER", &s.base)
+        .env("AFTERLOG_TOKEN", token("ann"))
+        .args(["logs", "-t", "foo", "batch"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Once ann's follow ends, cat's retry is admitted and complete.
+    drop(ann);
+    let out = tokio::task::spawn_blocking(|| cli.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("trying again in 1 s"), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        want.len(),
+        "{err}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let got = loop {
+        let (st, _, body) = full("cat").await;
+        if st == StatusCode::OK {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still refused: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let lines: Vec<Value> = got
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), want.len(), "{got}");
+    drop(bob);
+
+    let (_, m) = get_text(&c, &s.url("/v1/metrics"), "").await;
+    for counted in [
+        r#"afterlog_admission_refused_total{reason="caller"} "#,
+        r#"afterlog_admission_refused_total{reason="budget"} "#,
+    ] {
+        assert!(m.contains(counted), "{counted}: {m}");
+    }
+    assert!(m.contains("afterlog_admission_budget_mib 2"), "{m}");
+}

@@ -19,8 +19,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 const LONG: &str = "long-retention";
@@ -367,6 +366,7 @@ async fn two_prefixes_of_one_s3_bucket() {
                 config: Config::default(),
                 holder: format!("test-{class}"),
                 clock,
+                stop: Default::default(),
             }
             .pass()
             .await
@@ -397,6 +397,7 @@ async fn two_prefixes_of_one_s3_bucket() {
             config: cfg.clone(),
             holder: "retention".into(),
             clock: in_ten_days,
+            stop: Default::default(),
         }
         .pass()
         .await
@@ -418,6 +419,7 @@ async fn two_prefixes_of_one_s3_bucket() {
         config: cfg.clone(),
         holder: "retention".into(),
         clock: in_eleven_days,
+        stop: Default::default(),
     }
     .pass()
     .await
@@ -431,70 +433,6 @@ async fn two_prefixes_of_one_s3_bucket() {
 }
 
 // ------------------------------------------------- the binary, as deployed
-
-/// `afterlog` with a clean environment.
-fn afterlog(home: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_afterlog"));
-    c.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    c
-}
-
-/// `afterlog serve` as a child process; killed on drop.
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Served {
-    fn start(home: &std::path::Path, args: &[&str]) -> Served {
-        let mut child = afterlog(home)
-            .args(["serve", "--listen", "127.0.0.1:0", "--insecure-no-auth"])
-            .args(["--compact-every-minutes", "0"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let err = BufReader::new(child.stderr.take().unwrap());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for l in err.lines() {
-                let Ok(l) = l else { break };
-                if let Some(at) = l.find("addr=") {
-                    let addr = l[at + 5..].split_whitespace().next().unwrap_or_default();
-                    let _ = tx.send(addr.to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("afterlog serve did not start");
-        Served {
-            child,
-            base: format!("http://{addr}"),
-        }
-    }
-
-    fn cli(&self, home: &std::path::Path, args: &[&str]) -> String {
-        ok(&afterlog(home)
-            .env("AFTERLOG_SERVER", &self.base)
-            .args(args)
-            .output()
-            .unwrap())
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Sets every file's modification time under `dir` `secs` back: what the
 /// compactor takes as the upload time, so the objects count as settled.

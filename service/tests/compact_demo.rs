@@ -91,6 +91,7 @@ async fn compacting_the_demo_changes_no_line() {
             config: Config::default(),
             holder: "test".into(),
             clock: in_three_hours,
+            stop: Default::default(),
         };
         let report = c.pass().await.unwrap();
         assert_eq!(report.skipped, 0, "{report}");
@@ -106,6 +107,7 @@ async fn compacting_the_demo_changes_no_line() {
         config: Config::default(),
         holder: "test".into(),
         clock: || in_three_hours() + 2 * 3_600_000_000_000,
+        stop: Default::default(),
     };
     let report = c.pass().await.unwrap();
     assert!(report.raw_deleted > 0, "{report}");

@@ -229,8 +229,8 @@ fn layout_records_and_features() {
     let all: Vec<_> = objects.iter().flat_map(|o| &o.records).collect();
     let streams: BTreeSet<_> = all.iter().map(|(r, _)| r.stream.as_str()).collect();
     assert_eq!(streams, BTreeSet::from(["stderr", "stdout"]));
-    assert!(all.iter().any(|(r, _)| r.log.contains("[truncated ")));
-    assert!(all.iter().any(|(r, _)| r.log.contains("«Zürich HB»")));
+    assert!(all.iter().any(|(r, _)| r.log().contains("[truncated ")));
+    assert!(all.iter().any(|(r, _)| r.log().contains("«Zürich HB»")));
 
     // Compaction: one merged object, its meta, and one consumed raw key left.
     let metas: Vec<_> = tree

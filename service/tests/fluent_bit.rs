@@ -1474,6 +1474,7 @@ fn scenario(mode: Mode) {
                 config: CompactorConfig::default(),
                 holder: "e2e".into(),
                 clock,
+                stop: Default::default(),
             };
             let report = rt.block_on(c.pass()).unwrap();
             eprintln!("compaction pass {pass} of class {class}: {report}");

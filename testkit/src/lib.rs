@@ -1,7 +1,10 @@
 //! What afterlog's tests share: a real S3 server (`s3s-fs`) on a free
-//! loopback port, and objects written as Fluent Bit's s3 output writes them.
+//! loopback port, proxies to put in front of it that fail on purpose, and
+//! objects written as Fluent Bit's s3 output writes them.
 
+pub mod faulty_proxy;
 pub mod proxy;
+pub use faulty_proxy::{Fault, FaultyProxy};
 pub use proxy::Proxy;
 
 use flate2::Compression;

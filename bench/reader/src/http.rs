@@ -1,7 +1,9 @@
 //! A minimal HTTP/1.1 client over `TcpStream`: one GET, body streamed and
-//! counted (never held), chunked transfer-encoding decoded.
+//! counted (never held), chunked transfer-encoding decoded; or a small body
+//! fetched whole, such as the service's store counters in `/v1/metrics`.
 
 use anyhow::{Context, Result, bail, ensure};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -27,7 +29,7 @@ const TS: &[u8] = br#"{"ts":"#;
 
 /// Counts lines of an ndjson body as it arrives.
 #[derive(Default)]
-struct LineCounter {
+pub struct LineCounter {
     /// The start of the current line (enough for the checks).
     head: Vec<u8>,
     /// The current line, kept whole while it may be the messages line.
@@ -37,7 +39,7 @@ struct LineCounter {
 }
 
 impl LineCounter {
-    fn feed(&mut self, mut data: &[u8]) {
+    pub fn feed(&mut self, mut data: &[u8]) {
         self.reply.bytes += data.len() as u64;
         if self.reply.small_body.len() < 4096 {
             let n = data.len().min(4096 - self.reply.small_body.len());
@@ -91,7 +93,7 @@ impl LineCounter {
         self.head.clear();
     }
 
-    fn finish(mut self) -> Reply {
+    pub fn finish(mut self) -> Reply {
         if !self.head.is_empty() || self.messages.is_some() {
             self.end_line();
         }
@@ -101,20 +103,40 @@ impl LineCounter {
 
 /// Sends `GET path` to `addr` (one request, then the server closes).
 pub fn send_get(addr: &str, path: &str) -> Result<TcpStream> {
+    send_get_as(addr, path, None)
+}
+
+/// [`send_get`] with `Authorization: Bearer <token>` if there is one.
+pub fn send_get_as(addr: &str, path: &str, token: Option<&str>) -> Result<TcpStream> {
     let mut s = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
     s.set_read_timeout(Some(Duration::from_secs(600)))?;
     s.set_nodelay(true)?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
     )?;
     Ok(s)
 }
 
-/// GETs `path` from `addr` and counts the body.
-pub fn get(addr: &str, path: &str) -> Result<Reply> {
-    let s = send_get(addr, path)?;
-    let mut rd = BufReader::with_capacity(256 * 1024, s);
+/// A reply's status line and headers.
+pub struct Head {
+    pub status: u16,
+    /// Lower-case names, trimmed values.
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads the status line and the headers.
+pub fn read_head(rd: &mut impl BufRead) -> Result<Head> {
     let mut line = String::new();
     rd.read_line(&mut line)?;
     let status: u16 = line
@@ -122,7 +144,7 @@ pub fn get(addr: &str, path: &str) -> Result<Reply> {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .with_context(|| format!("bad status line {line:?}"))?;
-    let (mut chunked, mut length) = (false, None::<u64>);
+    let mut headers = Vec::new();
     loop {
         line.clear();
         ensure!(rd.read_line(&mut line)? > 0, "connection closed in headers");
@@ -131,57 +153,181 @@ pub fn get(addr: &str, path: &str) -> Result<Reply> {
             break;
         }
         if let Some((k, v)) = h.split_once(':') {
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-            if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
-                chunked = true;
-            } else if k == "content-length" {
-                length = v.parse().ok();
-            }
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
-    let mut c = LineCounter::default();
-    if chunked {
-        loop {
-            line.clear();
-            ensure!(
-                rd.read_line(&mut line)? > 0,
-                "connection closed in a chunk size"
-            );
-            let size_hex = line.trim_end().split(';').next().unwrap_or("");
-            let mut left = u64::from_str_radix(size_hex, 16)
-                .with_context(|| format!("bad chunk size {line:?}"))?;
-            if left == 0 {
-                break; // trailers and the final CRLF do not matter here
-            }
-            while left > 0 {
-                let buf = rd.fill_buf()?;
-                if buf.is_empty() {
-                    bail!("connection closed inside a chunk");
-                }
-                let n = buf.len().min(left as usize);
-                c.feed(&buf[..n]);
-                rd.consume(n);
-                left -= n as u64;
-            }
-            let mut crlf = [0u8; 2];
-            rd.read_exact(&mut crlf)?;
-        }
-    } else {
-        let mut left = length.unwrap_or(u64::MAX);
+    Ok(Head { status, headers })
+}
+
+/// Passes the body that follows `head` to `sink` piece by piece as it
+/// arrives, de-chunked.
+pub fn read_body(rd: &mut impl BufRead, head: &Head, mut sink: impl FnMut(&[u8])) -> Result<()> {
+    let chunked = head
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    if !chunked {
+        let mut left = head
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX);
         while left > 0 {
             let buf = rd.fill_buf()?;
             if buf.is_empty() {
                 break;
             }
             let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            c.feed(&buf[..n]);
+            sink(&buf[..n]);
             rd.consume(n);
             left -= n as u64;
         }
+        return Ok(());
     }
+    let mut line = String::new();
+    loop {
+        line.clear();
+        ensure!(
+            rd.read_line(&mut line)? > 0,
+            "connection closed in a chunk size"
+        );
+        let size_hex = line.trim_end().split(';').next().unwrap_or("");
+        let mut left = u64::from_str_radix(size_hex, 16)
+            .with_context(|| format!("bad chunk size {line:?}"))?;
+        if left == 0 {
+            return Ok(()); // trailers and the final CRLF do not matter here
+        }
+        while left > 0 {
+            let buf = rd.fill_buf()?;
+            if buf.is_empty() {
+                bail!("connection closed inside a chunk");
+            }
+            let n = buf.len().min(left as usize);
+            sink(&buf[..n]);
+            rd.consume(n);
+            left -= n as u64;
+        }
+        let mut crlf = [0u8; 2];
+        rd.read_exact(&mut crlf)?;
+    }
+}
+
+/// GETs `path` from `addr` and counts the body.
+pub fn get(addr: &str, path: &str) -> Result<Reply> {
+    get_as(addr, path, None)
+}
+
+/// [`get`] as the holder of `token`.
+pub fn get_as(addr: &str, path: &str, token: Option<&str>) -> Result<Reply> {
+    let s = send_get_as(addr, path, token)?;
+    let mut rd = BufReader::with_capacity(256 * 1024, s);
+    let head = read_head(&mut rd)?;
+    let mut c = LineCounter::default();
+    read_body(&mut rd, &head, |piece| c.feed(piece))?;
     let mut reply = c.finish();
-    reply.status = status;
+    reply.status = head.status;
     Ok(reply)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// GETs `path` and returns the status and the whole body (de-chunked).
+pub fn fetch(addr: &str, path: &str) -> Result<(u16, Vec<u8>)> {
+    let mut s = send_get(addr, path)?;
+    let mut all = Vec::new();
+    s.read_to_end(&mut all)?;
+    let end = find(&all, b"\r\n\r\n").context("no end of headers")?;
+    let head = String::from_utf8_lossy(&all[..end]).to_ascii_lowercase();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("bad status line")?;
+    let chunked = head
+        .lines()
+        .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
+    let mut body = &all[end + 4..];
+    if !chunked {
+        return Ok((status, body.to_vec()));
+    }
+    let mut out = Vec::new();
+    loop {
+        let eol = find(body, b"\r\n").context("truncated chunk size")?;
+        let hex = String::from_utf8_lossy(&body[..eol]);
+        let size = usize::from_str_radix(hex.split(';').next().unwrap_or("").trim(), 16)
+            .with_context(|| format!("bad chunk size {hex:?}"))?;
+        body = &body[eol + 2..];
+        if size == 0 {
+            break;
+        }
+        ensure!(body.len() >= size + 2, "truncated chunk");
+        out.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
+    Ok((status, out))
+}
+
+/// The store counters of `/v1/metrics`: requests by `op` and bytes fetched
+/// (None where the service does not export them).
+#[derive(Default, Clone)]
+pub struct StoreCounters {
+    pub requests: Option<BTreeMap<String, f64>>,
+    pub bytes: Option<f64>,
+}
+
+pub fn store_counters(addr: &str) -> Result<StoreCounters> {
+    let (status, body) = fetch(addr, "/v1/metrics")?;
+    ensure!(status == 200, "/v1/metrics: HTTP {status}");
+    let text = String::from_utf8_lossy(&body);
+    let mut c = StoreCounters::default();
+    if text.contains("afterlog_store_requests") {
+        c.requests = Some(BTreeMap::new());
+    }
+    if text.contains("afterlog_store_bytes_fetched") {
+        c.bytes = Some(0.0);
+    }
+    for line in text.lines() {
+        let Some((name, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(v) = value.parse::<f64>() else {
+            continue;
+        };
+        if let Some(rest) = name.strip_prefix("afterlog_store_requests_total") {
+            let op = rest
+                .split("op=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("?")
+                .to_string();
+            *c.requests.get_or_insert_default().entry(op).or_insert(0.0) += v;
+        } else if name.starts_with("afterlog_store_bytes_fetched_total") {
+            *c.bytes.get_or_insert(0.0) += v;
+        }
+    }
+    Ok(c)
+}
+
+/// Store requests between two readings: the total and by op.
+#[derive(Clone, Default)]
+pub struct Delta {
+    pub requests: Option<(f64, BTreeMap<String, f64>)>,
+    pub bytes: Option<f64>,
+}
+
+pub fn delta(a: &StoreCounters, b: &StoreCounters) -> Delta {
+    let requests = b.requests.as_ref().map(|after| {
+        let mut by_op = BTreeMap::new();
+        for (op, v) in after {
+            let before = a.requests.as_ref().and_then(|m| m.get(op)).unwrap_or(&0.0);
+            if v - before != 0.0 {
+                by_op.insert(op.clone(), v - before);
+            }
+        }
+        (by_op.values().sum(), by_op)
+    });
+    let bytes = b.bytes.map(|after| after - a.bytes.unwrap_or(0.0));
+    Delta { requests, bytes }
 }
 
 #[cfg(test)]

@@ -3,34 +3,41 @@
 //!
 //! ```sh
 //! cargo build --profile ci -p afterlog
-//! cargo run --profile ci -p afterlog-bench-reader -- [--size-mib 1024] [--dir target/bench-reader] [--runs 3]
+//! cargo run --profile ci -p afterlog-bench-reader -- [--size-mib 1024] [--dir target/bench-reader] [--runs 3] [--no-compacted]
 //! ```
 //!
-//! It prints figures and ratios; it asserts nothing. See docs/benchmarks.md.
+//! Then the same reads on a compacted copy of the store (`<dir>-compacted`,
+//! compacted by `afterlog compact` and reused like the data).
+//!
+//! It prints figures and ratios; it fails only where an answer has the
+//! wrong number of lines or the copy did not compact. See docs/benchmarks.md.
 
+mod dataset;
 mod gz;
 mod http;
+mod server;
+mod store;
 mod synth;
 
 use afterlog_reader::job::RAW_SLACK_NS;
 use afterlog_reader::{Filter, JobIndex, JobReader, LogRecord, StoreConfig, sort_records};
 use anyhow::{Context, Result, bail, ensure};
+use dataset::{Data, describe};
+use server::{Server, cpu_secs, memory, mib, store_url};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use synth::{BIG_JOB, JobStats, SMALL_JOB, TOOL};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+use synth::{BIG_JOB, SMALL_JOB, TOOL};
 
 const MIB: f64 = 1024.0 * 1024.0;
-/// Bump when the generated data changes, so old sets are not reused.
-const DATA_VERSION: u64 = 1;
-const SEED: u64 = 20_261_125;
-const MARKER: &str = "bench-reader.json";
 
 struct Args {
     size_mib: u64,
     dir: PathBuf,
     runs: usize,
+    compacted: bool,
 }
 
 fn args() -> Result<Args> {
@@ -38,6 +45,7 @@ fn args() -> Result<Args> {
         size_mib: 1024,
         dir: PathBuf::from("target/bench-reader"),
         runs: 3,
+        compacted: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -46,10 +54,13 @@ fn args() -> Result<Args> {
             "--size-mib" => a.size_mib = value()?.parse().context("--size-mib")?,
             "--dir" => a.dir = PathBuf::from(value()?),
             "--runs" => a.runs = value()?.parse().context("--runs")?,
+            "--no-compacted" => a.compacted = false,
             "-h" | "--help" => {
                 println!(
-                    "bench-reader [--size-mib 1024] [--dir target/bench-reader] [--runs 3]\n\
-                     Reassembles a generated job through `afterlog serve` and compares with zcat."
+                    "bench-reader [--size-mib 1024] [--dir target/bench-reader] [--runs 3] [--no-compacted]\n\
+                     Reassembles a generated job through `afterlog serve` and compares with zcat,\n\
+                     then does the same on a compacted copy of the store (<dir>-compacted)\n\
+                     unless --no-compacted."
                 );
                 std::process::exit(0);
             }
@@ -84,112 +95,9 @@ fn mbs(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / MIB / secs
 }
 
-/// `VmHWM` and `VmRSS` of a process, KiB.
-fn memory(pid: u32) -> Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .with_context(|| format!("no {name} in /proc/{pid}/status"))
-    };
-    Ok((field("VmHWM:")?, field("VmRSS:")?))
-}
-
 /// Resets a process's peak RSS to its current RSS (Linux ≥ 4.0).
 fn reset_peak(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
-}
-
-/// User + system CPU seconds a process has used.
-fn cpu_secs(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which may hold spaces) start at 3.
-    let rest = &stat[stat.rfind(')').context("bad /proc stat")? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>()? + f[12].parse::<u64>()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    Ok(ticks as f64 / hz.max(1) as f64)
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
-// ---------------------------------------------------------------- data
-
-struct Data {
-    big: JobStats,
-    small: JobStats,
-    generated_secs: Option<f64>,
-}
-
-fn data(a: &Args) -> Result<Data> {
-    let marker = a.dir.join(MARKER);
-    if let Ok(text) = std::fs::read_to_string(&marker)
-        && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
-        && v["version"] == DATA_VERSION
-        && v["size_mib"] == a.size_mib
-        && v["seed"] == SEED
-        && let (Some(big), Some(small)) = (
-            JobStats::from_json(&v["big"]),
-            JobStats::from_json(&v["small"]),
-        )
-    {
-        println!(
-            "data: reusing {} (delete it to regenerate)",
-            a.dir.display()
-        );
-        return Ok(Data {
-            big,
-            small,
-            generated_secs: None,
-        });
-    }
-    // The marker goes first and comes back last: a set cut short is redone.
-    let _ = std::fs::remove_file(&marker);
-    for top in ["raw", "data", "meta"] {
-        let p = a.dir.join(top).join(TOOL);
-        if p.exists() {
-            std::fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))?;
-        }
-    }
-    std::fs::create_dir_all(&a.dir)?;
-    println!(
-        "data: generating {} MiB + 1 MiB in {} ...",
-        a.size_mib,
-        a.dir.display()
-    );
-    let t = Instant::now();
-    let big = synth::write_job(&a.dir, &synth::big_job(a.size_mib, SEED))?;
-    let small = synth::write_job(&a.dir, &synth::small_job(SEED))?;
-    let secs = t.elapsed().as_secs_f64();
-    let v = serde_json::json!({
-        "version": DATA_VERSION, "size_mib": a.size_mib, "seed": SEED,
-        "big": big.to_json(), "small": small.to_json(),
-    });
-    std::fs::write(&marker, serde_json::to_string_pretty(&v)?)?;
-    Ok(Data {
-        big,
-        small,
-        generated_secs: Some(secs),
-    })
-}
-
-fn describe(name: &str, s: &JobStats) {
-    println!(
-        "  {name}: {} records ({} on stderr), {:.1} MiB in {} objects, {:.1} MiB gzipped (ratio {:.1}x), {:.0} bytes/record",
-        s.records,
-        s.stderr,
-        s.bytes as f64 / MIB,
-        s.objects,
-        s.gz_bytes as f64 / MIB,
-        s.bytes as f64 / s.gz_bytes.max(1) as f64,
-        s.bytes as f64 / s.records.max(1) as f64
-    );
 }
 
 // ---------------------------------------------------------------- zcat
@@ -207,88 +115,247 @@ fn zcat(files: &[PathBuf]) -> Result<f64> {
     Ok(secs)
 }
 
-// ---------------------------------------------------------------- server
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Result<Server> {
-        let exe = std::env::current_exe()?;
-        let bin = exe
-            .parent()
-            .context("the bench has no directory")?
-            .join("afterlog");
-        if !bin.exists() {
-            bail!(
-                "{} is missing: build the service first with `cargo build --profile ci -p afterlog`",
-                bin.display()
-            );
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let log = std::fs::File::create(dir.join("afterlog-serve.log"))?;
-        let child = Command::new(&bin)
-            .args(["serve", "--store"])
-            .arg(format!("file://{}", dir.display()))
-            .args(["--insecure-no-auth", "--listen", &addr])
-            // Reading is measured here, not compaction (bench-compact).
-            .args(["--compact-every-minutes", "0"])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let mut s = Server { child, addr };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = s.child.try_wait()? {
-                let log =
-                    std::fs::read_to_string(dir.join("afterlog-serve.log")).unwrap_or_default();
-                bail!("afterlog serve exited ({status}):\n{log}");
-            }
-            if let Ok(r) = http::get(&s.addr, "/v1/healthz")
-                && r.status == 200
-            {
-                return Ok(s);
-            }
-            if Instant::now() > deadline {
-                bail!("afterlog serve did not answer /v1/healthz within 30 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child by its pid.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn logs_path(job: &str, query: &str) -> String {
     format!("/v1/tool/{TOOL}/jobs/{job}/logs?format=ndjson{query}")
+}
+
+// ---------------------------------------------------------------- serving
+
+/// What the store served per request, over a group of requests (`None`
+/// where the service does not count it).
+#[derive(Default)]
+struct StoreCost {
+    requests: Option<f64>,
+    by_op: BTreeMap<String, f64>,
+    kib: Option<f64>,
+}
+
+impl StoreCost {
+    fn per_request(d: &http::Delta, n: usize) -> StoreCost {
+        let n = n.max(1) as f64;
+        let (requests, by_op) = match &d.requests {
+            Some((total, by_op)) => (
+                Some(total / n),
+                by_op.iter().map(|(op, v)| (op.clone(), v / n)).collect(),
+            ),
+            None => (None, BTreeMap::new()),
+        };
+        StoreCost {
+            requests,
+            by_op,
+            kib: d.bytes.map(|b| b / 1024.0 / n),
+        }
+    }
+
+    /// `12 req, 310.2 KiB`.
+    fn short(&self) -> String {
+        let Some(r) = self.requests else {
+            return "n/a".into();
+        };
+        let mut s = format!("{} req", fmt_count(r));
+        if let Some(k) = self.kib {
+            s.push_str(&format!(", {k:.1} KiB"));
+        }
+        s
+    }
+
+    /// [`StoreCost::short`] and the requests by op.
+    fn long(&self) -> String {
+        if self.by_op.is_empty() {
+            return self.short();
+        }
+        let ops: Vec<String> = self
+            .by_op
+            .iter()
+            .map(|(op, v)| format!("{op} {}", fmt_count(*v)))
+            .collect();
+        format!("{} ({})", self.short(), ops.join(", "))
+    }
+}
+
+/// Whole numbers without decimals: most groups cost the same per request.
+fn fmt_count(v: f64) -> String {
+    if (v - v.round()).abs() < 0.005 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// Runs `n` requests through `f` and reads the server's store counters
+/// before and after them (outside the timed requests).
+fn counted<T>(addr: &str, n: usize, f: impl FnOnce() -> Result<T>) -> Result<(T, StoreCost)> {
+    let before = http::store_counters(addr).ok();
+    let out = f()?;
+    let after = http::store_counters(addr).ok();
+    let cost = match (before, after) {
+        (Some(b), Some(a)) => StoreCost::per_request(&http::delta(&b, &a), n),
+        _ => StoreCost::default(),
+    };
+    Ok((out, cost))
+}
+
+/// What `afterlog serve` gave on one store: full reads of the big job on
+/// one server, then tails of both jobs on a fresh one.
+struct Served {
+    start_hwm: u64,
+    full: Vec<f64>,
+    full_cpu: Vec<f64>,
+    /// Lines of the first full read.
+    lines: u64,
+    full_hwm: u64,
+    full_cost: StoreCost,
+    /// ms, after a warm-up.
+    tail_big: Vec<f64>,
+    tail_small: Vec<f64>,
+    tail_hwm: u64,
+    tail_big_cost: StoreCost,
+    tail_small_cost: StoreCost,
+    mismatch: bool,
+}
+
+impl Served {
+    fn full_s(&self) -> f64 {
+        median(&self.full)
+    }
+}
+
+/// The service's figures on the store in `dir`. Every full read must give
+/// `expect` lines (`whence` says where that number comes from); `tag`
+/// marks what is printed for a store other than the raw one.
+fn serve(
+    a: &Args,
+    dir: &Path,
+    tag: &str,
+    (bytes, zcat_s): (u64, f64),
+    (expect, whence): (u64, &str),
+) -> Result<Served> {
+    let server = Server::start(dir, &["--insecure-no-auth"], "afterlog-serve.log")?;
+    let pid = server.pid();
+    let (start_hwm, start_rss) = memory(pid)?;
+    println!(
+        "\nafterlog serve{tag} (pid {pid}, {}): VmHWM {:.1} MiB, VmRSS {:.1} MiB after start",
+        server.addr,
+        mib(start_hwm),
+        mib(start_rss)
+    );
+    let mut full = Vec::new();
+    let mut full_cpu = Vec::new();
+    let mut lines = Vec::new();
+    let mut mismatch = false;
+    let ((), full_cost) = counted(&server.addr, a.runs, || {
+        for i in 0..a.runs {
+            let (cpu0, me0) = (cpu_secs(pid)?, self_cpu());
+            let t = Instant::now();
+            let r = http::get(&server.addr, &logs_path(BIG_JOB, ""))?;
+            let secs = t.elapsed().as_secs_f64();
+            let (cpu, me) = (cpu_secs(pid)? - cpu0, self_cpu() - me0);
+            ensure!(
+                r.status == 200,
+                "full read: HTTP {}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.small_body)
+            );
+            println!(
+                "  full read {}: {:.2} s, {} lines, {:.1} MiB of body, server CPU {:.2} s ({:.2} cores), client CPU {:.2} s, {} out of order",
+                i + 1,
+                secs,
+                r.lines,
+                r.bytes as f64 / MIB,
+                cpu,
+                cpu / secs,
+                me,
+                r.out_of_order
+            );
+            if let Some(m) = &r.messages {
+                println!("    messages line: {}", &m[..m.len().min(400)]);
+            }
+            if r.lines != expect {
+                mismatch = true;
+                println!(
+                    "  !!!!! MISMATCH: received {} lines, expected {expect} ({whence}) !!!!!",
+                    r.lines
+                );
+            }
+            full.push(secs);
+            full_cpu.push(cpu);
+            lines.push(r.lines);
+        }
+        Ok(())
+    })?;
+    let full_s = median(&full);
+    let (full_hwm, full_rss) = memory(pid)?;
+    println!(
+        "full job over HTTP{tag}: {:.2} s median ({} s) → {:.0} MiB/s, {:.2}× zcat; server VmHWM {:.1} MiB (VmRSS {:.1} MiB); store per read: {}",
+        full_s,
+        fmt_runs(&full),
+        mbs(bytes, full_s),
+        zcat_s / full_s,
+        mib(full_hwm),
+        mib(full_rss),
+        full_cost.long()
+    );
+
+    // Tails, on a fresh server so that its peak is the tails' own.
+    drop(server);
+    let server = Server::start(dir, &["--insecure-no-auth"], "afterlog-serve.log")?;
+    let pid = server.pid();
+    let tail = |job: &str| -> Result<f64> {
+        let t = Instant::now();
+        let r = http::get(&server.addr, &logs_path(job, "&tail=100"))?;
+        let secs = t.elapsed().as_secs_f64();
+        ensure!(
+            r.status == 200,
+            "tail of {job}: HTTP {}: {}",
+            r.status,
+            String::from_utf8_lossy(&r.small_body)
+        );
+        if r.lines != 100 {
+            println!("  !!!!! tail of {job}: {} lines, not 100 !!!!!", r.lines);
+        }
+        Ok(secs * 1000.0)
+    };
+    let tails = |job: &str| -> Result<(Vec<f64>, StoreCost)> {
+        // The warm-up is left out of the figures.
+        tail(job)?;
+        counted(&server.addr, 11, || (0..11).map(|_| tail(job)).collect())
+    };
+    let (tail_big, tail_big_cost) = tails(BIG_JOB)?;
+    let (tail_small, tail_small_cost) = tails(SMALL_JOB)?;
+    let tail_hwm = memory(pid)?.0;
+    let (big_ms, small_ms) = (median(&tail_big), median(&tail_small));
+    println!(
+        "\ntail=100{tag}: big job {big_ms:.1} ms, small job {small_ms:.1} ms (median of 11) → {:.1}×",
+        big_ms / small_ms
+    );
+    println!(
+        "  big:   {} ms; store per tail: {}",
+        fmt_runs(&tail_big),
+        tail_big_cost.long()
+    );
+    println!(
+        "  small: {} ms; store per tail: {}",
+        fmt_runs(&tail_small),
+        tail_small_cost.long()
+    );
+    println!(
+        "  VmHWM of a fresh server after the 24 tails: {:.1} MiB",
+        mib(tail_hwm)
+    );
+    Ok(Served {
+        start_hwm,
+        full,
+        full_cpu,
+        lines: lines.first().copied().unwrap_or(0),
+        full_hwm,
+        full_cost,
+        tail_big,
+        tail_small,
+        tail_hwm,
+        tail_big_cost,
+        tail_small_cost,
+        mismatch,
+    })
 }
 
 // ---------------------------------------------------------------- in-process
@@ -312,7 +379,7 @@ fn self_cpu() -> f64 {
 }
 
 fn in_process(rt: &tokio::runtime::Runtime, dir: &Path) -> Result<InProcess> {
-    let store = afterlog_reader::open(&StoreConfig::new(format!("file://{}", dir.display())))?;
+    let store = afterlog_reader::open(&StoreConfig::new(store_url(dir)))?;
     let me = std::process::id();
     let reset = reset_peak(me);
     let (t, cpu) = (Instant::now(), self_cpu());
@@ -340,6 +407,79 @@ fn in_process(rt: &tokio::runtime::Runtime, dir: &Path) -> Result<InProcess> {
         warnings: warnings.len(),
         peak_kib: reset.then(|| memory(me).map(|m| m.0).ok()).flatten(),
     })
+}
+
+/// Full reads of the big job through `JobReader` in this process.
+struct InProcessRuns {
+    secs: Vec<f64>,
+    cpu: Vec<f64>,
+    /// This process's peak during the first read.
+    peak_kib: Option<u64>,
+    mismatch: bool,
+}
+
+impl InProcessRuns {
+    fn secs(&self) -> f64 {
+        median(&self.secs)
+    }
+}
+
+/// `tag` marks what is printed for a store other than the raw one.
+fn in_process_runs(
+    a: &Args,
+    dir: &Path,
+    tag: &str,
+    d: &Data,
+    zcat_s: f64,
+) -> Result<InProcessRuns> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut out = InProcessRuns {
+        secs: Vec::new(),
+        cpu: Vec::new(),
+        peak_kib: None,
+        mismatch: false,
+    };
+    for i in 0..a.runs {
+        let r = in_process(&rt, dir)?;
+        println!(
+            "  in-process read {}: {:.2} s, {} records, {:.1} MiB, {} objects, CPU {:.2} s ({:.2} cores), {} warnings",
+            i + 1,
+            r.secs,
+            r.records,
+            r.bytes as f64 / MIB,
+            r.objects,
+            r.cpu,
+            r.cpu / r.secs,
+            r.warnings
+        );
+        if r.records != d.big.records || r.bytes != d.big.bytes {
+            out.mismatch = true;
+            println!(
+                "  !!!!! MISMATCH: read {} records / {} bytes, generated {} / {} !!!!!",
+                r.records, r.bytes, d.big.records, d.big.bytes
+            );
+        }
+        out.secs.push(r.secs);
+        out.cpu.push(r.cpu);
+        if i == 0 {
+            // Later runs start from the heap the first one left behind.
+            out.peak_kib = r.peak_kib;
+        }
+    }
+    let secs = out.secs();
+    println!(
+        "in-process JobReader{tag}: {:.2} s median ({} s) → {:.0} MiB/s, {:.2}× zcat{}",
+        secs,
+        fmt_runs(&out.secs),
+        mbs(d.big.bytes, secs),
+        zcat_s / secs,
+        out.peak_kib
+            .map(|k| format!(", bench VmHWM {:.1} MiB", mib(k)))
+            .unwrap_or_default()
+    );
+    Ok(out)
 }
 
 /// The reader's per-object work done one object after another on one
@@ -390,7 +530,6 @@ fn stages(files: &[PathBuf]) -> Result<Stages> {
             .map(|r| {
                 (std::mem::size_of::<LogRecord>()
                     + r.line.capacity()
-                    + r.log.capacity()
                     + r.container_id.capacity()
                     + r.container.capacity()
                     + r.pod.capacity()
@@ -442,7 +581,7 @@ fn overlap(spans: &[(u64, u64, u64)]) -> (usize, u64) {
 /// newest 4 objects' earliest bound): (planned in all, read by the tail,
 /// their gzipped bytes).
 fn tail_plan(rt: &tokio::runtime::Runtime, dir: &Path, job: &str) -> Result<(usize, usize, u64)> {
-    let store = afterlog_reader::open(&StoreConfig::new(format!("file://{}", dir.display())))?;
+    let store = afterlog_reader::open(&StoreConfig::new(store_url(dir)))?;
     let index = rt.block_on(JobIndex::load(store.as_ref(), TOOL, job))?;
     let all = index.plan(&Filter::default()).objects;
     let from = all.len().saturating_sub(4);
@@ -500,7 +639,7 @@ fn main() -> std::process::ExitCode {
 fn run() -> Result<()> {
     let a = args()?;
     let total = Instant::now();
-    let d = data(&a)?;
+    let d = dataset::data(&a.dir, a.size_mib)?;
     if let Some(s) = d.generated_secs {
         println!("  generated in {s:.1} s");
     }
@@ -531,151 +670,20 @@ fn run() -> Result<()> {
     );
 
     // The service.
-    let server = Server::start(&a.dir)?;
-    let pid = server.pid();
-    let (start_hwm, start_rss) = memory(pid)?;
-    println!(
-        "\nafterlog serve (pid {pid}, {}): VmHWM {:.1} MiB, VmRSS {:.1} MiB after start",
-        server.addr,
-        mib(start_hwm),
-        mib(start_rss)
-    );
-    let mut full = Vec::new();
-    let mut full_cpu = Vec::new();
-    let mut mismatch = false;
-    for i in 0..a.runs {
-        let (cpu0, me0) = (cpu_secs(pid)?, self_cpu());
-        let t = Instant::now();
-        let r = http::get(&server.addr, &logs_path(BIG_JOB, ""))?;
-        let secs = t.elapsed().as_secs_f64();
-        let (cpu, me) = (cpu_secs(pid)? - cpu0, self_cpu() - me0);
-        ensure!(
-            r.status == 200,
-            "full read: HTTP {}: {}",
-            r.status,
-            String::from_utf8_lossy(&r.small_body)
-        );
-        println!(
-            "  full read {}: {:.2} s, {} lines, {:.1} MiB of body, server CPU {:.2} s ({:.2} cores), client CPU {:.2} s, {} out of order",
-            i + 1,
-            secs,
-            r.lines,
-            r.bytes as f64 / MIB,
-            cpu,
-            cpu / secs,
-            me,
-            r.out_of_order
-        );
-        if let Some(m) = &r.messages {
-            println!("    messages line: {}", &m[..m.len().min(400)]);
-        }
-        if r.lines != d.big.records {
-            mismatch = true;
-            println!(
-                "  !!!!! MISMATCH: received {} lines, generated {} records !!!!!",
-                r.lines, d.big.records
-            );
-        }
-        full.push(secs);
-        full_cpu.push(cpu);
-    }
-    let full_s = median(&full);
-    let (full_hwm, full_rss) = memory(pid)?;
-    println!(
-        "full job over HTTP: {:.2} s median ({} s) → {:.0} MiB/s, {:.2}× zcat; server VmHWM {:.1} MiB (VmRSS {:.1} MiB)",
-        full_s,
-        fmt_runs(&full),
-        mbs(bytes, full_s),
-        zcat_s / full_s,
-        mib(full_hwm),
-        mib(full_rss)
-    );
-
-    // Tails, on a fresh server so that its peak is the tails' own.
-    drop(server);
-    let server = Server::start(&a.dir)?;
-    let pid = server.pid();
-    let mut tails = [(BIG_JOB, Vec::new()), (SMALL_JOB, Vec::new())];
-    for (job, times) in &mut tails {
-        for i in 0..12 {
-            let t = Instant::now();
-            let r = http::get(&server.addr, &logs_path(job, "&tail=100"))?;
-            let secs = t.elapsed().as_secs_f64();
-            ensure!(
-                r.status == 200,
-                "tail of {job}: HTTP {}: {}",
-                r.status,
-                String::from_utf8_lossy(&r.small_body)
-            );
-            if r.lines != 100 {
-                println!("  !!!!! tail of {job}: {} lines, not 100 !!!!!", r.lines);
-            }
-            if i > 0 {
-                times.push(secs * 1000.0);
-            }
-        }
-    }
-    let tail_big = median(&tails[0].1);
-    let tail_small = median(&tails[1].1);
-    let tail_hwm = memory(pid)?.0;
-    println!(
-        "\ntail=100: big job {tail_big:.1} ms, small job {tail_small:.1} ms (median of 11) → {:.1}×",
-        tail_big / tail_small
-    );
-    println!("  big:   {} ms", fmt_runs(&tails[0].1));
-    println!("  small: {} ms", fmt_runs(&tails[1].1));
-    println!(
-        "  VmHWM of a fresh server after the 24 tails: {:.1} MiB",
-        mib(tail_hwm)
-    );
-    drop(server);
+    let served = serve(
+        &a,
+        &a.dir,
+        "",
+        (bytes, zcat_s),
+        (d.big.records, "generated"),
+    )?;
+    let mut mismatch = served.mismatch;
+    let full_s = served.full_s();
 
     // In process.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let mut inproc = Vec::new();
-    let mut inproc_cpu = Vec::new();
-    let mut inproc_peak = None;
-    for i in 0..a.runs {
-        let r = in_process(&rt, &a.dir)?;
-        println!(
-            "  in-process read {}: {:.2} s, {} records, {:.1} MiB, {} objects, CPU {:.2} s ({:.2} cores), {} warnings",
-            i + 1,
-            r.secs,
-            r.records,
-            r.bytes as f64 / MIB,
-            r.objects,
-            r.cpu,
-            r.cpu / r.secs,
-            r.warnings
-        );
-        if r.records != d.big.records || r.bytes != bytes {
-            mismatch = true;
-            println!(
-                "  !!!!! MISMATCH: read {} records / {} bytes, generated {} / {} !!!!!",
-                r.records, r.bytes, d.big.records, bytes
-            );
-        }
-        inproc.push(r.secs);
-        inproc_cpu.push(r.cpu);
-        if i == 0 {
-            // Later runs start from the heap the first one left behind.
-            inproc_peak = r.peak_kib;
-        }
-    }
-    drop(rt);
-    let inproc_s = median(&inproc);
-    println!(
-        "in-process JobReader: {:.2} s median ({} s) → {:.0} MiB/s, {:.2}× zcat{}",
-        inproc_s,
-        fmt_runs(&inproc),
-        mbs(bytes, inproc_s),
-        zcat_s / inproc_s,
-        inproc_peak
-            .map(|k| format!(", bench VmHWM {:.1} MiB", mib(k)))
-            .unwrap_or_default()
-    );
+    let inproc = in_process_runs(&a, &a.dir, "", &d, zcat_s)?;
+    mismatch |= inproc.mismatch;
+    let inproc_s = inproc.secs();
     let st = stages(&files)?;
     let (unzip, parse, sort) = (st.unzip, st.parse, st.sort);
     println!(
@@ -719,6 +727,23 @@ fn run() -> Result<()> {
         mbs(bytes, mz_s),
         mz_s / fl_s
     );
+
+    // The same reads once the store is compacted.
+    let compacted = if a.compacted {
+        let c = dataset::compacted_store(&a.dir, a.size_mib)?;
+        let served = serve(
+            &a,
+            &c.dir,
+            " (compacted)",
+            (bytes, zcat_s),
+            (served.lines, "the raw store's"),
+        )?;
+        let inproc = in_process_runs(&a, &c.dir, " (compacted)", &d, zcat_s)?;
+        mismatch |= served.mismatch || inproc.mismatch;
+        Some((c, served, inproc))
+    } else {
+        None
+    };
 
     println!(
         "\ntotal bench time {:.0} s{}\n",
@@ -768,24 +793,78 @@ fn run() -> Result<()> {
     println!();
     println!("| what | figure | goal |");
     println!("|---|---:|---|");
+    served_rows(&served, &inproc, &d);
+    println!(
+        "| gunzip zlib-rs / miniz_oxide speed | **{:.2}×** | |",
+        mz_s / fl_s
+    );
+    println!(
+        "| objects overlapping the merge window (model) | {open_n} ({:.0} MiB text, ~{:.0} MiB parsed) | |",
+        open_bytes as f64 / MIB,
+        open_bytes as f64 * st.heap_factor / MIB
+    );
+    println!("| objects a big-job `tail=100` reads | {tp_read} of {tp_all} | |");
+
+    if let Some((c, served, inproc)) = &compacted {
+        let passes: Vec<String> = c.passes.iter().map(|p| format!("{:.1} s", p.0)).collect();
+        println!(
+            "\nCompacted copy ({}): {} objects after {} `afterlog compact` passes ({}; settle {} min, grace {} min, the rest default).\n",
+            c.dir.display(),
+            store::describe_objects(&c.objects),
+            c.passes.len(),
+            passes.join(" + "),
+            store::SETTLE_MINUTES,
+            store::GRACE_MINUTES
+        );
+        let (full_s, inproc_s) = (served.full_s(), inproc.secs());
+        println!("| what, compacted | median | throughput | vs zcat (raw) | goal |");
+        println!("|---|---:|---:|---:|---|");
+        println!(
+            "| full job, `GET …/logs?format=ndjson` | {full_s:.2} s | {:.0} MiB/s | **{:.2}** | ≥ 0.8 |",
+            mbs(bytes, full_s),
+            zcat_s / full_s
+        );
+        println!(
+            "| full job, `JobReader` in process | {inproc_s:.2} s | {:.0} MiB/s | {:.2} | |",
+            mbs(bytes, inproc_s),
+            zcat_s / inproc_s
+        );
+        println!();
+        println!("| what, compacted | figure | goal |");
+        println!("|---|---:|---|");
+        served_rows(served, inproc, &d);
+    }
+    if mismatch {
+        bail!("record counts did not match (see MISMATCH above)");
+    }
+    Ok(())
+}
+
+/// The figures of the service and the in-process reads on one store.
+fn served_rows(s: &Served, inproc: &InProcessRuns, d: &Data) {
+    let (full_s, inproc_s) = (s.full_s(), inproc.secs());
+    let (tail_big, tail_small) = (median(&s.tail_big), median(&s.tail_small));
     println!(
         "| server CPU per full read (median) | {:.2} s ({:.2} cores) | |",
-        median(&full_cpu),
-        median(&full_cpu) / full_s
+        median(&s.full_cpu),
+        median(&s.full_cpu) / full_s
     );
     println!(
         "| in-process CPU per full read (median) | {:.2} s ({:.2} cores) | |",
-        median(&inproc_cpu),
-        median(&inproc_cpu) / inproc_s
+        median(&inproc.cpu),
+        median(&inproc.cpu) / inproc_s
     );
-    println!("| server VmHWM after start | {:.1} MiB | |", mib(start_hwm));
+    println!(
+        "| server VmHWM after start | {:.1} MiB | |",
+        mib(s.start_hwm)
+    );
     println!(
         "| server VmHWM after the full reads | **{:.1} MiB** | ≤ 64 MiB |",
-        mib(full_hwm)
+        mib(s.full_hwm)
     );
     println!(
         "| VmHWM of a fresh server after 24 tails | {:.1} MiB | |",
-        mib(tail_hwm)
+        mib(s.tail_hwm)
     );
     println!("| `tail=100`, big job | {tail_big:.1} ms | |");
     println!(
@@ -797,18 +876,10 @@ fn run() -> Result<()> {
         "| tail big / small | **{:.1}×** | ≤ 2× |",
         tail_big / tail_small
     );
+    println!("| store per full read | {} | |", s.full_cost.short());
     println!(
-        "| gunzip zlib-rs / miniz_oxide speed | **{:.2}×** | |",
-        mz_s / fl_s
+        "| store per `tail=100`, big / small job | {} / {} | |",
+        s.tail_big_cost.short(),
+        s.tail_small_cost.short()
     );
-    println!(
-        "| objects overlapping the merge window (model) | {open_n} ({:.0} MiB text, ~{:.0} MiB parsed) | |",
-        open_bytes as f64 / MIB,
-        open_bytes as f64 * st.heap_factor / MIB
-    );
-    println!("| objects a big-job `tail=100` reads | {tp_read} of {tp_all} | |");
-    if mismatch {
-        bail!("record counts did not match (see MISMATCH above)");
-    }
-    Ok(())
 }

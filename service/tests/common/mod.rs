@@ -11,7 +11,10 @@ use afterlog_reader::{Store, StoreConfig, open};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde_json::json;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// 2026-11-25T15:00:00Z.
 pub const SECS: u64 = 1_795_618_800;
@@ -84,7 +87,10 @@ impl TestServer {
             .unwrap();
         let addr = server.local_addr();
         let task = tokio::spawn(async move {
-            server.run(std::future::pending()).await.unwrap();
+            server
+                .run(std::future::pending(), std::time::Duration::from_secs(5))
+                .await
+                .unwrap();
         });
         TestServer {
             base: format!("http://{addr}"),
@@ -165,4 +171,70 @@ pub fn ok(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+// ------------------------------------------------- the binary, as deployed
+
+/// `afterlog` with a clean environment.
+pub fn afterlog(home: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_afterlog"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    c
+}
+
+/// `afterlog serve` as a child process; killed on drop.
+pub struct Served {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Served {
+    pub fn start(home: &std::path::Path, args: &[&str]) -> Served {
+        let mut child = afterlog(home)
+            .args(["serve", "--listen", "127.0.0.1:0", "--insecure-no-auth"])
+            .args(["--compact-every-minutes", "0"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in err.lines() {
+                let Ok(l) = l else { break };
+                if let Some(at) = l.find("addr=") {
+                    let addr = l[at + 5..].split_whitespace().next().unwrap_or_default();
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("afterlog serve did not start");
+        Served {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    pub fn cli(&self, home: &std::path::Path, args: &[&str]) -> String {
+        ok(&afterlog(home)
+            .env("AFTERLOG_SERVER", &self.base)
+            .args(args)
+            .output()
+            .unwrap())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

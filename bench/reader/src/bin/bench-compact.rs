@@ -201,11 +201,9 @@ fn main() -> Result<()> {
         ..Config::default()
     };
     let c = Compactor {
-        store: store.clone(),
-        class: afterlog_compactor::DEFAULT_CLASS.into(),
-        config,
         holder: "bench".into(),
         clock: || afterlog_compactor::system_clock() + 3_600_000_000_000,
+        ..Compactor::new(store.clone(), config)
     };
     let t = Instant::now();
     let report = rt.block_on(c.pass())?;

@@ -31,6 +31,8 @@
 
 #[path = "../http.rs"]
 mod http;
+#[path = "../store.rs"]
+mod store;
 #[path = "../words.rs"]
 mod words;
 
@@ -40,7 +42,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -56,9 +58,6 @@ const MINUTE_NS: u64 = 60_000_000_000;
 /// Fluent Bit's s3 output uploads a file `upload_timeout` (5 min in the
 /// drop-in) after it was started: an object's modification time.
 const UPLOAD_AFTER_NS: u64 = 5 * MINUTE_NS;
-/// The smallest settle and grace times the compactor's config accepts.
-const SETTLE_MINUTES: u64 = 6;
-const GRACE_MINUTES: u64 = 1;
 /// Runs on the first page of `GET …/jobs/{job}` where the service pages
 /// them (`next_cursor`).
 const JOB_PAGE: u64 = 100;
@@ -389,42 +388,6 @@ fn write_continuous(root: &Path, n: u64, now_ns: u64) -> Result<Generated> {
     Ok(g)
 }
 
-/// Files under `dir` by their first path component (`raw`, `data`, …).
-fn count_objects(dir: &Path) -> Result<BTreeMap<String, u64>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        if !d.exists() {
-            continue;
-        }
-        for e in std::fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))? {
-            let e = e?;
-            if e.file_type()?.is_dir() {
-                stack.push(e.path());
-            } else {
-                let rel = e.path();
-                let rel = rel.strip_prefix(dir).unwrap_or(&rel);
-                let top = rel
-                    .components()
-                    .next()
-                    .filter(|_| rel.components().count() > 1)
-                    .map_or_else(
-                        || "(top)".to_string(),
-                        |c| c.as_os_str().to_string_lossy().into_owned(),
-                    );
-                *out.entry(top).or_insert(0) += 1;
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn describe_objects(c: &BTreeMap<String, u64>) -> String {
-    let total: u64 = c.values().sum();
-    let parts: Vec<String> = c.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    format!("{total} ({})", parts.join(", "))
-}
-
 // ---------------------------------------------------------------- processes
 
 /// A child process, stopped with SIGTERM (then SIGKILL) on drop.
@@ -503,8 +466,7 @@ struct Store<'a> {
 
 impl Store<'_> {
     fn command(&self, afterlog: &Path, sub: &str) -> Command {
-        let mut cmd = Command::new(afterlog);
-        cmd.arg(sub);
+        let mut cmd = store::afterlog_command(afterlog, sub);
         match self.s3 {
             None => {
                 cmd.arg("--store")
@@ -517,17 +479,6 @@ impl Store<'_> {
                     .env("AWS_SECRET_ACCESS_KEY", S3_SECRET);
             }
         }
-        for var in [
-            "AWS_SESSION_TOKEN",
-            "AWS_PROFILE",
-            "AWS_ENDPOINT_URL",
-            "AFTERLOG_STORE",
-            "AFTERLOG_CLASSES",
-            "AFTERLOG_COMPACTOR_CONFIG",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("NO_COLOR", "1");
         cmd
     }
 }
@@ -563,7 +514,7 @@ impl Server {
                 let log = std::fs::read_to_string(log).unwrap_or_default();
                 bail!("afterlog serve exited ({st}):\n{log}");
             }
-            if let Ok((200, _)) = fetch(&addr, "/v1/healthz") {
+            if let Ok((200, _)) = http::fetch(&addr, "/v1/healthz") {
                 return Ok(Server { _proc: p, addr });
             }
             ensure!(
@@ -573,111 +524,6 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
-
-// ---------------------------------------------------------------- HTTP
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// GETs `path` and returns the status and the whole body (de-chunked).
-fn fetch(addr: &str, path: &str) -> Result<(u16, Vec<u8>)> {
-    let mut s = http::send_get(addr, path)?;
-    let mut all = Vec::new();
-    s.read_to_end(&mut all)?;
-    let end = find(&all, b"\r\n\r\n").context("no end of headers")?;
-    let head = String::from_utf8_lossy(&all[..end]).to_ascii_lowercase();
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .context("bad status line")?;
-    let chunked = head
-        .lines()
-        .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
-    let mut body = &all[end + 4..];
-    if !chunked {
-        return Ok((status, body.to_vec()));
-    }
-    let mut out = Vec::new();
-    loop {
-        let eol = find(body, b"\r\n").context("truncated chunk size")?;
-        let hex = String::from_utf8_lossy(&body[..eol]);
-        let size = usize::from_str_radix(hex.split(';').next().unwrap_or("").trim(), 16)
-            .with_context(|| format!("bad chunk size {hex:?}"))?;
-        body = &body[eol + 2..];
-        if size == 0 {
-            break;
-        }
-        ensure!(body.len() >= size + 2, "truncated chunk");
-        out.extend_from_slice(&body[..size]);
-        body = &body[size + 2..];
-    }
-    Ok((status, out))
-}
-
-/// The store counters of `/v1/metrics`: requests by `op` and bytes fetched
-/// (None where the service does not export them).
-#[derive(Default, Clone)]
-struct StoreCounters {
-    requests: Option<BTreeMap<String, f64>>,
-    bytes: Option<f64>,
-}
-
-fn store_counters(addr: &str) -> Result<StoreCounters> {
-    let (status, body) = fetch(addr, "/v1/metrics")?;
-    ensure!(status == 200, "/v1/metrics: HTTP {status}");
-    let text = String::from_utf8_lossy(&body);
-    let mut c = StoreCounters::default();
-    if text.contains("afterlog_store_requests") {
-        c.requests = Some(BTreeMap::new());
-    }
-    if text.contains("afterlog_store_bytes_fetched") {
-        c.bytes = Some(0.0);
-    }
-    for line in text.lines() {
-        let Some((name, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(v) = value.parse::<f64>() else {
-            continue;
-        };
-        if let Some(rest) = name.strip_prefix("afterlog_store_requests_total") {
-            let op = rest
-                .split("op=\"")
-                .nth(1)
-                .and_then(|r| r.split('"').next())
-                .unwrap_or("?")
-                .to_string();
-            *c.requests.get_or_insert_default().entry(op).or_insert(0.0) += v;
-        } else if name.starts_with("afterlog_store_bytes_fetched_total") {
-            *c.bytes.get_or_insert(0.0) += v;
-        }
-    }
-    Ok(c)
-}
-
-/// Store requests between two readings: the total and by op.
-#[derive(Clone, Default)]
-struct Delta {
-    requests: Option<(f64, BTreeMap<String, f64>)>,
-    bytes: Option<f64>,
-}
-
-fn delta(a: &StoreCounters, b: &StoreCounters) -> Delta {
-    let requests = b.requests.as_ref().map(|after| {
-        let mut by_op = BTreeMap::new();
-        for (op, v) in after {
-            let before = a.requests.as_ref().and_then(|m| m.get(op)).unwrap_or(&0.0);
-            if v - before != 0.0 {
-                by_op.insert(op.clone(), v - before);
-            }
-        }
-        (by_op.values().sum(), by_op)
-    });
-    let bytes = b.bytes.map(|after| after - a.bytes.unwrap_or(0.0));
-    Delta { requests, bytes }
 }
 
 // ---------------------------------------------------------------- measuring
@@ -738,7 +584,7 @@ struct Answer {
     paged: bool,
     /// Warnings the answer carried, cut short.
     messages: Option<String>,
-    delta: Delta,
+    delta: http::Delta,
 }
 
 /// One request, the cold answer and the warm median.
@@ -794,11 +640,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn ask(addr: &str, req: Req, job: &str) -> Result<Answer> {
     let path = req.path(job);
-    let before = store_counters(addr)?;
+    let before = http::store_counters(addr)?;
     let t = Instant::now();
     let mut a = match req {
         Req::Jobs | Req::Job => {
-            let (status, body) = fetch(addr, &path)?;
+            let (status, body) = http::fetch(addr, &path)?;
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             let count = if req == Req::Jobs {
@@ -841,8 +687,8 @@ fn ask(addr: &str, req: Req, job: &str) -> Result<Answer> {
             }
         }
     };
-    let after = store_counters(addr)?;
-    a.delta = delta(&before, &after);
+    let after = http::store_counters(addr)?;
+    a.delta = http::delta(&before, &after);
     if let Some(m) = &mut a.messages {
         m.truncate(300);
     }
@@ -938,7 +784,7 @@ fn fmt_ms(ms: f64) -> String {
     }
 }
 
-fn fmt_ops(d: &Delta) -> String {
+fn fmt_ops(d: &http::Delta) -> String {
     let mut s = match &d.requests {
         None => "n/a".to_string(),
         Some((_, by_op)) if by_op.is_empty() => "0".to_string(),
@@ -974,15 +820,6 @@ struct Case {
     /// Seconds and report of each compaction pass.
     passes: Vec<(f64, String)>,
     error: Option<String>,
-}
-
-fn compactor_config(dir: &Path) -> Result<PathBuf> {
-    let p = dir.join("compactor.json");
-    std::fs::write(
-        &p,
-        format!(r#"{{"settle_minutes": {SETTLE_MINUTES}, "grace_minutes": {GRACE_MINUTES}}}"#),
-    )?;
-    Ok(p)
 }
 
 fn run_case(a: &Args, n: u64, kind: JobKind, sk: StoreKind) -> Result<Case> {
@@ -1045,8 +882,8 @@ fn run_case(a: &Args, n: u64, kind: JobKind, sk: StoreKind) -> Result<Case> {
     };
     let log = dir.join("afterlog.log");
 
-    let before = count_objects(&objects)?;
-    println!("  raw phase: {} objects", describe_objects(&before));
+    let before = store::count_objects(&objects)?;
+    println!("  raw phase: {} objects", store::describe_objects(&before));
     let results = measure_all(a, &store, kind, &g, &log)?;
     case.phases.push(Phase {
         name: "raw",
@@ -1054,52 +891,35 @@ fn run_case(a: &Args, n: u64, kind: JobKind, sk: StoreKind) -> Result<Case> {
         results,
     });
 
-    let config = compactor_config(&dir)?;
-    let mut first_pass = Instant::now();
+    let config = store::compactor_config(&dir)?;
+    let mut first: Option<store::Pass> = None;
     for pass in 1..=2 {
-        if pass == 2 {
+        if let Some(first) = &first {
             // Consumed raw objects go once the grace time has passed since
             // the first pass recorded them.
-            let due = first_pass + Duration::from_secs(GRACE_MINUTES * 60 + 2);
-            let wait = due.saturating_duration_since(Instant::now());
-            if !wait.is_zero() {
-                println!(
-                    "  waiting {:.0} s for the grace time ({GRACE_MINUTES} min) to pass",
-                    wait.as_secs_f64()
-                );
-                std::thread::sleep(wait);
-            }
+            store::wait_for_grace(first);
         }
-        let t = Instant::now();
-        if pass == 1 {
-            first_pass = t;
-        }
-        let out = store
-            .command(&a.afterlog, "compact")
-            .arg("--compactor-config")
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .output()
-            .context("running afterlog compact")?;
-        let secs = t.elapsed().as_secs_f64();
-        let report = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        println!("  compaction pass {pass}: {secs:.2} s: {report}");
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let err = err.trim();
-            println!("  !!!!! afterlog compact failed ({}): {err}", out.status);
+        let p = store::pass(store.command(&a.afterlog, "compact"), &config)?;
+        println!("  compaction pass {pass}: {:.2} s: {}", p.secs, p.report);
+        case.passes.push((p.secs, p.report.clone()));
+        if !p.status.success() {
+            println!(
+                "  !!!!! afterlog compact failed ({}): {}",
+                p.status, p.stderr
+            );
             case.error = Some(format!(
                 "compaction pass {pass} failed: {}",
-                err.lines().last().unwrap_or("")
+                p.stderr.lines().last().unwrap_or("")
             ));
-            case.passes.push((secs, report));
             return Ok(case);
         }
-        case.passes.push((secs, report));
-        let objects_now = count_objects(&objects)?;
+        first.get_or_insert(p);
+        let objects_now = store::count_objects(&objects)?;
         let name = if pass == 1 { "merged" } else { "compacted" };
-        println!("  {name} phase: {} objects", describe_objects(&objects_now));
+        println!(
+            "  {name} phase: {} objects",
+            store::describe_objects(&objects_now)
+        );
         // After the first pass: merged, the consumed raw objects still
         // stored (measured while the grace time runs).
         let results = measure_all(a, &store, kind, &g, &log)?;
@@ -1236,7 +1056,7 @@ fn report(a: &Args, cases: &[Case]) -> String {
             c.gen_secs,
             c.phases
                 .first()
-                .map_or(String::new(), |p| describe_objects(&p.objects)),
+                .map_or(String::new(), |p| store::describe_objects(&p.objects)),
             passes.join(" + "),
             c.error
                 .as_ref()
@@ -1245,7 +1065,7 @@ fn report(a: &Args, cases: &[Case]) -> String {
             c.phases
                 .last()
                 .filter(|p| p.name == "compacted")
-                .map_or("-".into(), |p| describe_objects(&p.objects)),
+                .map_or("-".into(), |p| store::describe_objects(&p.objects)),
         );
     }
     let _ = writeln!(s, "\nCompaction reports:\n");

@@ -1,0 +1,192 @@
+//! SIGTERM, as Kubernetes sends it to `afterlog serve`: follows end at once
+//! with a line saying so (the CLI reconnects, to another replica), health
+//! answers 503, a read under way is served to its end, and the process
+//! exits 0.
+
+mod common;
+
+use common::*;
+use futures::StreamExt;
+use reqwest::{Client, StatusCode};
+use std::time::{Duration, Instant};
+
+const LINES: u64 = 40_000;
+
+async fn next_chunk(
+    body: &mut (impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+) -> Option<bytes::Bytes> {
+    tokio::time::timeout(Duration::from_secs(20), body.next())
+        .await
+        .expect("the stream stalled")
+        .map(|c| c.unwrap())
+}
+
+/// A store with a job big enough (about 20 MB in `uploads` objects) that a
+/// reader that stops reading holds its read open on the server; and the
+/// `--store` argument for it.
+async fn big_job(uploads: u64) -> (tempfile::TempDir, String) {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("store");
+    std::fs::create_dir_all(&data).unwrap();
+    let store = file_store(&data);
+    let o = origin("foo", "big", "big-1", "main");
+    let pad = "x".repeat(400);
+    let per = LINES / uploads;
+    for u in 0..uploads {
+        let lines: Vec<String> = (u * per..(u + 1) * per)
+            .map(|n| record(&o, n, n * 500, "stdout", &format!("line {n} {pad}")))
+            .collect();
+        upload(&store, &o, u * 60, &format!("u{u}"), &lines).await;
+    }
+    let store_arg = format!("file://{}", data.display());
+    (home, store_arg)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_follows_lets_reads_finish_and_exits_0() {
+    let (home, store_arg) = big_job(4).await;
+    let mut srv = Served::start(
+        home.path(),
+        &[
+            "--store",
+            &store_arg,
+            "--follow-poll-seconds",
+            "0.1",
+            "--shutdown-grace-seconds",
+            "20",
+        ],
+    );
+    let c = Client::new();
+    let logs = format!("{}/v1/tool/foo/jobs/big/logs", srv.base);
+
+    let follow = c
+        .get(format!("{logs}?format=text&follow=true&tail=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(follow.status(), StatusCode::OK);
+    let mut follow = follow.bytes_stream();
+    let mut followed = String::new();
+    while !followed.contains(&format!("line {}", LINES - 1)) {
+        let chunk = next_chunk(&mut follow).await.expect("follow ended early");
+        followed.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+
+    // A full read, of which the client takes only the first bytes for now.
+    let read = c.get(format!("{logs}?format=ndjson")).send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    let mut read = read.bytes_stream();
+    let mut got = next_chunk(&mut read).await.unwrap().to_vec();
+
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(srv.child.id() as i32, libc::SIGTERM) },
+        0
+    );
+    let t = Instant::now();
+
+    // The follow ends at once, saying why.
+    while let Some(chunk) = next_chunk(&mut follow).await {
+        followed.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(
+        followed.ends_with("[afterlog] the service is shutting down; reconnect to go on\n"),
+        "{}",
+        &followed[followed.len().saturating_sub(300)..]
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+
+    // The read under way goes on to its last line.
+    while let Some(chunk) = next_chunk(&mut read).await {
+        got.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8(got).unwrap();
+    assert_eq!(text.lines().count() as u64, LINES);
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .contains(&format!("line {}", LINES - 1))
+    );
+
+    // Then the process ends, cleanly, and nothing new is accepted.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = srv.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "still running after the grace");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    assert!(
+        c.get(format!("{}/v1/healthz", srv.base))
+            .send()
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_outlasts_the_grace_is_cut_and_the_exit_is_still_0() {
+    let (home, store_arg) = big_job(1).await;
+    let mut srv = Served::start(
+        home.path(),
+        &["--store", &store_arg, "--shutdown-grace-seconds", "1"],
+    );
+    let c = Client::new();
+    let read = c
+        .get(format!(
+            "{}/v1/tool/foo/jobs/big/logs?format=ndjson",
+            srv.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    let mut read = read.bytes_stream();
+    next_chunk(&mut read).await.unwrap();
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(srv.child.id() as i32, libc::SIGTERM) },
+        0
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = srv.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "not cut at the grace"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    drop(read);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_503_while_draining() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = afterlog::serve::Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        file_store(dir.path()),
+        &afterlog::auth::AuthConfig::InsecureNone,
+        afterlog::api::Settings::default(),
+    )
+    .await
+    .unwrap();
+    let (addr, app) = (server.local_addr(), server.app.clone());
+    tokio::spawn(server.run(std::future::pending(), Duration::from_secs(1)));
+    let health = format!("http://{addr}/v1/healthz");
+    let c = Client::new();
+    assert_eq!(
+        c.get(&health).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    app.draining.send_replace(true);
+    let r = c.get(&health).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.text().await.unwrap().contains("shutting down"));
+}
