@@ -543,10 +543,14 @@ def check_afterlog_args(c, cw, cli, check_path, backing, bundle, ns, root, all_p
                 problems.add(cw, f"{probe} port {hg.get('port')!r} is not the --listen port {port}")
         # SIGTERM: follows end, reads get --shutdown-grace-seconds; the pod
         # must not be killed before.
-        grace = values.get("--shutdown-grace-seconds") or serve_default("shutdown_grace_seconds", root)
+        env = {e.get("name"): e.get("value") for e in c.get("env") or []}
+        grace = (values.get("--shutdown-grace-seconds") or env.get("AFTERLOG_SHUTDOWN_GRACE_SECONDS")
+                 or serve_default("shutdown_grace_seconds", root))
         pod_grace = pod_spec.get("terminationGracePeriodSeconds", 30)
         if grace is None:
             problems.add(cw, f"{MAIN_RS}: no default for --shutdown-grace-seconds found")
+        elif not str(grace).isdigit():
+            problems.add(cw, f"--shutdown-grace-seconds {grace!r} is not a number of seconds")
         elif not int(pod_grace) > int(grace):
             problems.add(cw, f"terminationGracePeriodSeconds {pod_grace} must exceed --shutdown-grace-seconds {grace}")
         # The memory budget defaults to 3/4 of the container's limit.

@@ -280,8 +280,7 @@ fn put_str(out: &mut Vec<u8>, bytes: &[u8]) {
 /// Whether a stored JSON line is an NF1 record (cheap: a byte search for
 /// the marker's JSON rendering, `"\u0001nf"`).
 pub fn is_nf_line(line: &[u8]) -> bool {
-    // Every line a reader parses is searched: one prebuilt memmem finder,
-    // not a window scan (which cost more than parsing the line).
+    // Every line a reader parses is searched: one prebuilt memmem finder.
     static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(br#""\u0001nf""#));
     FINDER.find(line).is_some()

@@ -64,7 +64,7 @@ pub struct JobLog {
 
 // Pure: shared with the JavaScript adapter (adapter-wasm/).
 pub use crate::object::{BadLine, Source, gunzip};
-use crate::object::{block_lines, decode_blocks, open_raw};
+use crate::object::{block_lines, decode_blocks, open_raw, streamed_lines};
 
 fn is_not_found(e: &object_store::Error) -> bool {
     matches!(e, object_store::Error::NotFound { .. })
@@ -112,13 +112,13 @@ async fn fetch_range(
     }
 }
 
-/// First times of raw objects already read, kept by a long-running reader
-/// (the service): objects never change, and follows and paging clients ask
-/// for the same ones again and again. Keyed by store, key, size and
-/// modification time, so that a store rebuilt under the same keys is not
-/// mistaken.
+/// The heads of raw objects already read, kept by a long-running reader
+/// (the service): objects never change, and follows, paging clients and
+/// job pages ask for the same ones again and again. Keyed by store, key,
+/// size and modification time, so that a store rebuilt under the same keys
+/// is not mistaken.
 #[derive(Debug, Default)]
-pub struct FirstTimes(std::sync::Mutex<std::collections::HashMap<FirstTimeKey, Option<u64>>>);
+pub struct FirstTimes(std::sync::Mutex<std::collections::HashMap<FirstTimeKey, ObjectHead>>);
 
 /// Store, key, size, modification time.
 type FirstTimeKey = (usize, String, u64, i64);
@@ -126,40 +126,63 @@ type FirstTimeKey = (usize, String, u64, i64);
 impl FirstTimes {
     const MAX: usize = 200_000;
 
-    fn get(&self, l: &Listed) -> Option<Option<u64>> {
+    /// What `l`'s first record said, if it was read before.
+    pub fn head(&self, l: &Listed) -> Option<ObjectHead> {
         let m = self.0.lock().ok()?;
         m.get(&(l.store, l.key.clone(), l.size, l.modified_secs))
-            .copied()
+            .cloned()
     }
 
-    fn put(&self, l: &Listed, t: Option<u64>) {
+    pub fn put(&self, l: &Listed, head: ObjectHead) {
         if let Ok(mut m) = self.0.lock() {
             if m.len() >= Self::MAX {
                 m.clear();
             }
-            m.insert((l.store, l.key.clone(), l.size, l.modified_secs), t);
+            m.insert((l.store, l.key.clone(), l.size, l.modified_secs), head);
         }
     }
 }
 
-/// The event time of a raw object's first record, from the object's first
-/// KiB. A raw key's time is not enough: Fluent Bit names an upload after
-/// its first record only when its timer sends it; buffers sent at shutdown
-/// or left over from before a restart are named after the buffer's creation
-/// or the restart (docs/fluent-bit-facts.md), so the key time is only an
-/// upper bound of the first record's.
+/// What a raw object's first record tells without reading the object: its
+/// time, and the labels a job's page shows (all `None`: no readable first
+/// record, or the object is gone).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct ObjectHead {
+    #[serde(skip)]
+    pub ts: Option<u64>,
+    pub kind: Option<String>,
+    pub node: Option<String>,
+    pub container_id: Option<String>,
+}
+
+/// The head of the raw object `key`, from its first record. A raw key's
+/// time is not enough: Fluent Bit names an upload after its first record
+/// only when its timer sends it; buffers sent at shutdown or left over from
+/// before a restart are named after the buffer's creation or the restart
+/// (docs/fluent-bit-facts.md), so the key time is only an upper bound of
+/// the first record's.
 ///
-/// `Ok(None)`: the object has no readable first record (or is gone); a
-/// failure of the store is an error, never taken for an answer.
-pub async fn first_time(
+/// A failure of the store is an error, never taken for an answer.
+pub async fn read_head(
     store: &dyn ObjectStore,
     key: &str,
     size: u64,
-) -> Result<Option<u64>, StoreError> {
+) -> Result<ObjectHead, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Wire {
+        afterlog: Option<ObjectHead>,
+    }
     let Some(line) = first_line(store, key, size).await? else {
-        return Ok(None);
+        return Ok(ObjectHead::default());
     };
-    Ok(LogRecord::parse(line).ok().map(|r| r.ts))
+    let labels = serde_json::from_slice::<Wire>(&line)
+        .ok()
+        .and_then(|w| w.afterlog)
+        .unwrap_or_default();
+    Ok(ObjectHead {
+        ts: LogRecord::parse(line).ok().map(|r| r.ts),
+        ..labels
+    })
 }
 
 /// The first line of a stored object (`size` bytes), from its first 16 KiB
@@ -623,22 +646,22 @@ impl JobIndex {
         let mut wanted = Vec::new();
         for (i, l) in ix.objects.iter_mut().enumerate() {
             if l.is_raw() && !consumed.contains(&l.key) {
-                match cache.get(l) {
-                    Some(t) => l.first_ts = t,
+                match cache.head(l) {
+                    Some(h) => l.first_ts = h.ts,
                     None => wanted.push((i, l.key.clone(), l.size)),
                 }
             }
         }
-        let firsts: Vec<(usize, Result<Option<u64>, StoreError>)> = futures::stream::iter(wanted)
-            .map(|(i, key, size)| async move { (i, first_time(store, &key, size).await) })
+        let firsts: Vec<(usize, Result<ObjectHead, StoreError>)> = futures::stream::iter(wanted)
+            .map(|(i, key, size)| async move { (i, read_head(store, &key, size).await) })
             .buffer_unordered(16)
             .collect()
             .await;
         for (i, t) in firsts {
             match t {
-                Ok(t) => {
-                    ix.objects[i].first_ts = t;
-                    cache.put(&ix.objects[i], t);
+                Ok(h) => {
+                    ix.objects[i].first_ts = h.ts;
+                    cache.put(&ix.objects[i], h);
                 }
                 // Not cached: the next read asks again. This one opens the
                 // object first, as one it cannot place.
@@ -978,6 +1001,14 @@ const AHEAD_BYTES: u64 = 1 << 20;
 /// hold ready beyond the one being parsed.
 const BLOCKS_AHEAD: usize = 2;
 
+/// Merged objects decompressed on threads of their own at once, in the
+/// whole process. A decoder that is ahead waits for its merge, holding a
+/// blocking thread: bounded here, far below the blocking pool's size, a
+/// decoder is never queued behind other decoders (a merge waiting for it
+/// would wait forever), and memory stays at ~3 MiB a decoder.
+static DECODERS: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(16)));
+
 async fn open_object(stores: Stores, p: Planned) -> Result<(Planned, Opened), StoreError> {
     let store = stores.get(p.store).ok_or(StoreError::NoStore(p.store))?;
     let body = match p.range {
@@ -992,9 +1023,19 @@ async fn open_object(stores: Stores, p: Planned) -> Result<(Planned, Opened), St
         // Merged objects are sorted: decompressed on a blocking thread, a
         // block ahead of the merge, so a read uses both cores.
         let n = body.len() as u64;
-        let (tx, rx) = std::sync::mpsc::sync_channel(BLOCKS_AHEAD);
-        tokio::task::spawn_blocking(move || decode_blocks(body, tx));
-        return Ok((p, Opened::Source(Box::new(block_lines(key, rx)), None, n)));
+        let src: Source = match DECODERS.clone().try_acquire_owned() {
+            Ok(slot) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel(BLOCKS_AHEAD);
+                tokio::task::spawn_blocking(move || {
+                    let _slot = slot;
+                    decode_blocks(body, tx)
+                });
+                Box::new(block_lines(key, rx))
+            }
+            // Every decoder thread taken: decompressed as pulled instead.
+            Err(_) => Box::new(streamed_lines(key, body)),
+        };
+        return Ok((p, Opened::Source(src, None, n)));
     }
     // Gunzipping, checking the order and maybe sorting take a while: off
     // the async threads.

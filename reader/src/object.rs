@@ -125,9 +125,18 @@ pub fn streamed_lines<B: AsRef<[u8]> + Send>(
     })
 }
 
-/// Decompressed text handed from [`decode_blocks`] to [`block_lines`]:
-/// whole lines, or why the stream ended early.
-pub type Block = Result<Vec<u8>, String>;
+/// What [`decode_blocks`] hands to [`block_lines`].
+#[derive(Debug)]
+pub enum Block {
+    /// Whole lines of text.
+    Text(Vec<u8>),
+    /// The stream broke here: what follows is lost.
+    Damaged(String),
+    /// The stream's end. A decoder gone without saying so (it panicked,
+    /// or never ran) is damage, not an end: a read never takes a cut
+    /// object for a whole one.
+    End,
+}
 
 /// About this much text per block: a merged object's gzip member.
 const BLOCK_BYTES: usize = 1 << 20;
@@ -179,14 +188,15 @@ pub fn decode_blocks(gz: impl AsRef<[u8]>, tx: std::sync::mpsc::SyncSender<Block
                 carry.clear();
             }
         }
-        if !block.is_empty() && tx.send(Ok(block)).is_err() {
+        if !block.is_empty() && tx.send(Block::Text(block)).is_err() {
             return;
         }
         if let Some(e) = failed {
-            let _ = tx.send(Err(e));
+            let _ = tx.send(Block::Damaged(e));
             return;
         }
         if ended {
+            let _ = tx.send(Block::End);
             return;
         }
     }
@@ -209,21 +219,24 @@ pub fn block_lines(
             if done {
                 return None;
             }
-            // The decoder runs ahead on its own thread: a wait here is for
-            // CPU work already under way, never for I/O.
+            // The decoder runs ahead on a thread of its own (the caller
+            // starts it before handing this source to a merge): a wait here
+            // is for CPU work under way.
+            let damaged = |e: String| BadLine {
+                key: key.clone(),
+                line: at.n + 1,
+                error: ParseError::Damaged(e),
+            };
             match rx.recv() {
-                Ok(Ok(b)) => (block, at.start) = (b, 0),
-                Ok(Err(e)) => {
+                Ok(Block::Text(b)) => (block, at.start) = (b, 0),
+                Ok(Block::End) => done = true,
+                Ok(Block::Damaged(e)) => {
                     done = true;
-                    return Some(Err(BadLine {
-                        key: key.clone(),
-                        line: at.n + 1,
-                        error: ParseError::Damaged(e),
-                    }));
+                    return Some(Err(damaged(e)));
                 }
                 Err(_) => {
                     done = true;
-                    block = Vec::new();
+                    return Some(Err(damaged("the decompression stopped".into())));
                 }
             }
         }
@@ -426,6 +439,23 @@ mod tests {
             got.iter()
                 .all(|r| r.as_ref().is_ok_and(|l| l.len() > 3 << 20))
         );
+        // A decoder gone without saying the stream ended is damage.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let line0 = line(0);
+        tx.send(Block::Text(format!("{line0}\n").into_bytes()))
+            .unwrap();
+        drop(tx);
+        let got: Vec<_> = block_lines("k".into(), rx).collect();
+        assert!(got[0].is_ok());
+        assert!(matches!(
+            &got[1],
+            Err(BadLine {
+                error: ParseError::Damaged(_),
+                line: 2,
+                ..
+            })
+        ));
+        assert_eq!(got.len(), 2);
         // A reader that gives up stops the decoder.
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let gz = gz.clone();

@@ -78,8 +78,7 @@ pub struct LogRecord {
 }
 
 // serde attributes need literals; `contract_field_names` checks they agree
-// with the contract's constants. Strings are borrowed from the line where
-// they hold no escapes.
+// with the contract's constants.
 #[derive(Deserialize)]
 struct Wire<'a> {
     ts: Option<u64>,
@@ -129,15 +128,17 @@ impl<'de> Deserialize<'de> for TextLen {
         if text.first() != Some(&b'"') {
             return Err(serde::de::Error::custom("expected a string"));
         }
-        Ok(TextLen(unescaped_len(text)))
+        unescaped_len(text)
+            .map(TextLen)
+            .ok_or_else(|| serde::de::Error::custom("a lone surrogate in a string"))
     }
 }
 
 /// The UTF-8 length of the text a JSON string literal (`"…"`, as
-/// serde_json checked it) stands for. `\uXXXX` is 1 to 3 bytes, a
-/// surrogate pair 4; a lone surrogate (which only [`LogRecord::log`] would
-/// refuse) counts 3, as WTF-8 would store it.
-pub fn unescaped_len(quoted: &[u8]) -> usize {
+/// serde_json checked it) stands for: `\\uXXXX` is 1 to 3 bytes, a
+/// surrogate pair 4. `None` for a lone surrogate, which is no text (what
+/// serde_json refuses when it decodes a string).
+pub fn unescaped_len(quoted: &[u8]) -> Option<usize> {
     let s = &quoted[1..quoted.len().saturating_sub(1).max(1)];
     let hex = |at: usize| -> Option<u32> {
         let h = std::str::from_utf8(s.get(at..at + 4)?).ok()?;
@@ -159,12 +160,14 @@ pub fn unescaped_len(quoted: &[u8]) -> usize {
         if pair {
             len -= 12 - 4;
             i = at + 12;
+        } else if (0xD800..0xE000).contains(&cp) {
+            return None;
         } else {
             len -= 6 - char_len(cp);
             i = at + 6;
         }
     }
-    len
+    Some(len)
 }
 
 fn char_len(cp: u32) -> usize {
@@ -412,7 +415,7 @@ mod tests {
             // As serde_json writes it, and with every non-ASCII character
             // escaped (as Fluent Bit's JSON may have it).
             let plain = serde_json::to_string(&text).unwrap();
-            proptest::prop_assert_eq!(unescaped_len(plain.as_bytes()), text.len());
+            proptest::prop_assert_eq!(unescaped_len(plain.as_bytes()), Some(text.len()));
             if ascii_only {
                 let mut esc = String::from("\"");
                 for u in text.encode_utf16() {
@@ -421,7 +424,7 @@ mod tests {
                 esc.push('"');
                 let back: String = serde_json::from_str(&esc).unwrap();
                 proptest::prop_assert_eq!(&back, &text);
-                proptest::prop_assert_eq!(unescaped_len(esc.as_bytes()), text.len());
+                proptest::prop_assert_eq!(unescaped_len(esc.as_bytes()), Some(text.len()));
             }
         }
     }
@@ -437,9 +440,14 @@ mod tests {
             let r = LogRecord::parse(EXAMPLE.replace("part A", stored)).unwrap();
             assert_eq!((r.log(), r.log_len), (text.into(), text.len()), "{stored}");
         }
-        // A log that is not a string is a bad record, as before.
-        let bad = EXAMPLE.replace(r#""part A""#, "7");
-        assert!(matches!(LogRecord::parse(bad), Err(ParseError::Json(_))));
+        // A log that is not a string, or no text, is a bad record.
+        for bad in ["7", r#""a\ud800b""#, r#""\udc00""#, r#""\ud800\u0041""#] {
+            let bad = EXAMPLE.replace(r#""part A""#, bad);
+            assert!(
+                matches!(LogRecord::parse(&*bad), Err(ParseError::Json(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -148,34 +148,55 @@ type Callers = Arc<Mutex<HashMap<String, usize>>>;
 pub struct Admission {
     limits: Limits,
     budget: Arc<Semaphore>,
-    queued: AtomicUsize,
     callers: Callers,
     pub metrics: AdmissionMetrics,
-    /// Called when the last running ticket is dropped: the moment to hand
-    /// the heap's free memory back ([`crate::memory::give_back`]).
+    /// Reads running (follows and compaction passes, which last long, not
+    /// counted): when the last one ends, `on_idle` is called.
+    reads: Arc<AtomicUsize>,
+    /// Hands the heap's free memory back ([`crate::memory::give_back`]).
     on_idle: fn(),
 }
 
 /// Held while the admitted work runs; dropping it gives the share back.
 #[derive(Debug)]
 pub struct Ticket {
-    _share: OwnedSemaphorePermit,
+    share: OwnedSemaphorePermit,
     mib: u32,
     caller: Option<(String, Callers)>,
     metrics: AdmissionMetrics,
+    /// `Some` for a read: the count of reads it is among.
+    read: Option<Arc<AtomicUsize>>,
     on_idle: fn(),
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         self.metrics.in_use_mib.dec_by(self.mib.into());
-        // `dec` returns the value before.
-        if self.metrics.running.dec() == 1 {
-            (self.on_idle)();
-        }
+        self.metrics.running.dec();
         if let Some((name, callers)) = &self.caller {
             release(callers, name);
         }
+        // After a spike of reads: the last one out gives memory back, off
+        // the async threads (it takes milliseconds on a large heap).
+        if let Some(reads) = &self.read
+            && reads.fetch_sub(1, Ordering::SeqCst) == 1
+        {
+            let give_back = self.on_idle;
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => drop(rt.spawn_blocking(give_back)),
+                Err(_) => give_back(),
+            }
+        }
+    }
+}
+
+/// A request waiting in the queue, counted as such until it leaves it,
+/// however it leaves (admitted, refused, or dropped with its connection).
+struct Waiting<'a>(&'a Gauge);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
@@ -211,7 +232,7 @@ impl Ticket {
         if mib >= self.mib {
             return;
         }
-        if let Some(extra) = self._share.split((self.mib - mib) as usize) {
+        if let Some(extra) = self.share.split((self.mib - mib) as usize) {
             drop(extra);
             self.metrics.in_use_mib.dec_by((self.mib - mib).into());
             self.mib = mib;
@@ -227,7 +248,7 @@ impl Admission {
         Admission {
             budget: Arc::new(Semaphore::new(limits.budget_mib as usize)),
             limits,
-            queued: AtomicUsize::new(0),
+            reads: Arc::default(),
             callers: Arc::default(),
             metrics,
             on_idle,
@@ -253,11 +274,15 @@ impl Admission {
     /// per-caller cap applies to), waiting up to [`Limits::wait`] for its
     /// share.
     pub async fn admit(&self, caller: Option<&str>, work: Work) -> Result<Ticket, Refused> {
+        // Refusals of callers, answered 429; the service's own work (a
+        // compaction pass) deferred is no refusal of anyone.
         let refuse = |r: Refused| {
-            self.metrics
-                .refused
-                .get_or_create(&RefusedLabels { reason: r.reason() })
-                .inc();
+            if caller.is_some() {
+                self.metrics
+                    .refused
+                    .get_or_create(&RefusedLabels { reason: r.reason() })
+                    .inc();
+            }
             r
         };
         let mut slot = Slot {
@@ -288,23 +313,25 @@ impl Admission {
                     // has drained; not a whole wait later.
                     retry_secs: 2,
                 };
-                let queued = self.queued.fetch_add(1, Ordering::SeqCst);
-                if queued >= self.limits.queue_max {
-                    self.queued.fetch_sub(1, Ordering::SeqCst);
-                    return Err(refuse(busy(queued)));
+                // `inc` returns the count before.
+                let waiting = Waiting(&self.metrics.queued);
+                let ahead = waiting.0.inc().max(0) as usize;
+                if ahead >= self.limits.queue_max {
+                    return Err(refuse(busy(ahead)));
                 }
-                self.metrics.queued.inc();
                 let got = tokio::time::timeout(
                     self.limits.wait,
                     self.budget.clone().acquire_many_owned(mib),
                 )
                 .await;
-                self.metrics.queued.dec();
-                let queued = self.queued.fetch_sub(1, Ordering::SeqCst) - 1;
+                drop(waiting);
                 match got {
                     Ok(Ok(p)) => p,
                     // Timed out (or, never, closed).
-                    _ => return Err(refuse(busy(queued))),
+                    _ => {
+                        let queued = self.metrics.queued.get().max(0) as usize;
+                        return Err(refuse(busy(queued)));
+                    }
                 }
             }
         };
@@ -314,11 +341,16 @@ impl Admission {
             .name
             .take()
             .map(|n| (n.to_string(), self.callers.clone()));
+        let read = (work == Work::Read).then(|| {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.reads.clone()
+        });
         Ok(Ticket {
-            _share: share,
+            share,
             mib,
             caller,
             metrics: self.metrics.clone(),
+            read,
             on_idle: self.on_idle,
         })
     }
@@ -439,14 +471,59 @@ mod tests {
         let a = small(5);
         let t = a.admit(Some("a"), Work::Compaction).await.unwrap();
         assert_eq!(a.metrics.in_use_mib.get(), 5);
-        let idle = IDLE.load(Ordering::SeqCst);
         drop(t);
-        // The last one out gives the memory back.
-        assert!(IDLE.load(Ordering::SeqCst) > idle);
         assert_eq!(
             (a.metrics.in_use_mib.get(), a.metrics.running.get()),
             (0, 0)
         );
+    }
+
+    #[tokio::test]
+    async fn the_last_read_out_gives_memory_back() {
+        let a = small(100);
+        let follow = a.admit(Some("a"), Work::Follow).await.unwrap();
+        let r1 = a.admit(Some("b"), Work::Read).await.unwrap();
+        let r2 = a.admit(Some("c"), Work::Read).await.unwrap();
+        let before = IDLE.load(Ordering::SeqCst);
+        drop(r1);
+        tokio::task::yield_now().await;
+        assert_eq!(IDLE.load(Ordering::SeqCst), before, "a read still runs");
+        // Follows last long: they do not hold the memory back.
+        drop(r2);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while IDLE.load(Ordering::SeqCst) == before {
+            assert!(std::time::Instant::now() < deadline, "never given back");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(follow);
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_while_waiting_leaves_the_queue() {
+        let a = small(10);
+        let _t = a.admit(Some("a"), Work::Read).await.unwrap();
+        let waiting = a.admit(Some("b"), Work::Read);
+        // Its connection gone while it waits: the future is dropped.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), waiting)
+                .await
+                .is_err()
+        );
+        assert_eq!(a.metrics.queued.get(), 0);
+        assert!(a.callers.lock().unwrap().get("b").is_none());
+    }
+
+    #[tokio::test]
+    async fn the_services_own_work_deferred_is_no_refusal() {
+        let a = small(10);
+        let _t = a.admit(Some("a"), Work::Read).await.unwrap();
+        assert!(a.admit(None, Work::Compaction).await.is_err());
+        let refused = a
+            .metrics
+            .refused
+            .get_or_create(&RefusedLabels { reason: "budget" })
+            .get();
+        assert_eq!(refused, 0);
     }
 
     #[test]

@@ -8,10 +8,10 @@ use crate::metrics::{self, Metrics};
 use crate::reply::{ApiError, ErrorBody, Messages};
 use afterlog_contract::keys;
 use afterlog_contract::time::rfc3339_nanos;
-use afterlog_reader::Store;
 use afterlog_reader::index::Scope;
 use afterlog_reader::job::{
-    FirstTimes, JobIndex, JobSummary, Listed, RunSummary, Summary, list_jobs_all,
+    FirstTimes, JobIndex, JobSummary, Listed, ObjectHead, RunSummary, Summary, list_jobs_all,
+    read_head,
 };
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::header;
@@ -75,6 +75,8 @@ pub struct AppState {
     /// `true` once the service is shutting down: follows end, health
     /// answers 503, the compactor stops at a safe point.
     pub draining: tokio::sync::watch::Sender<bool>,
+    /// Work of the service's own that shutting down waits for.
+    pub background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// First record times of raw objects, read once per object.
     pub first_times: FirstTimes,
 }
@@ -94,6 +96,7 @@ impl AppState {
             ),
             metrics,
             draining: tokio::sync::watch::Sender::new(false),
+            background: Default::default(),
             follows: Arc::new(Semaphore::new(settings.follow_max)),
             first_times: FirstTimes::default(),
             settings,
@@ -299,26 +302,33 @@ pub struct JobsResponse {
     pub jobs: Vec<JobInfo>,
 }
 
-/// The first record's labels of a stored object, read from its first few
-/// KiB: enough to tell a job's kind and a container's id without reading
-/// the object.
-#[derive(Debug, Default, Deserialize)]
-struct Peeked {
-    afterlog: Option<PeekedLabels>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct PeekedLabels {
-    kind: Option<String>,
-    node: Option<String>,
-    container_id: Option<String>,
-}
-
-async fn peek(store: &Store, key: &str, size: u64) -> Option<PeekedLabels> {
-    let line = afterlog_reader::job::first_line(store.as_ref(), key, size)
-        .await
-        .ok()??;
-    serde_json::from_slice::<Peeked>(&line).ok()?.afterlog
+/// The first record's labels of a stored object: remembered from the read
+/// that placed the object, else read from its first few KiB (and then
+/// remembered). A store failure is logged here and counted by the store's
+/// metrics (`afterlog_store_failures_total`); the page goes without.
+async fn peek(
+    app: &AppState,
+    store: usize,
+    key: &str,
+    size: u64,
+    listed: Option<&Listed>,
+) -> Option<ObjectHead> {
+    if let Some(h) = listed.and_then(|l| app.first_times.head(l)) {
+        return Some(h);
+    }
+    let s = app.classes.stores().get(store)?;
+    match read_head(s.as_ref(), key, size).await {
+        Ok(h) => {
+            if let Some(l) = listed {
+                app.first_times.put(l, h.clone());
+            }
+            Some(h)
+        }
+        Err(e) => {
+            tracing::warn!(key, error = %e, "reading an object's first record failed");
+            None
+        }
+    }
 }
 
 fn status(app: &AppState, s: &Summary) -> String {
@@ -382,9 +392,7 @@ async fn jobs(
                     return Some(kind);
                 }
                 let (key, size, store) = sample?;
-                peek(app.classes.stores().get(store)?, &key, size)
-                    .await?
-                    .kind
+                peek(&app, store, &key, size, None).await?.kind
             }
         })
         .buffered(8)
@@ -588,10 +596,7 @@ async fn job(
                     break;
                 }
                 budget -= 1;
-                let Some(store) = app.classes.stores().get(l.store) else {
-                    continue;
-                };
-                if let Some(p) = peek(store, &l.key, l.size).await {
+                if let Some(p) = peek(&app, l.store, &l.key, l.size, Some(l)).await {
                     if let Some(id) = p.container_id
                         && !ids.contains(&id)
                     {

@@ -473,12 +473,16 @@ const FOLLOW_RETRY_SECS: u64 = 5;
 /// follow that first sends more than a small tail takes a read's share,
 /// and keeps a follow's once the stored log is sent.
 fn work_of(req: &LogsRequest) -> Option<Work> {
-    let small = matches!(req.filter.limit, Limit::Head(n) | Limit::Tail(n) if n <= SMALL_READ);
+    // A stream is not known before the lines are read: a tail of stderr
+    // may read the whole job to find its few lines.
+    let narrow = req.filter.stream.is_none();
+    let small =
+        narrow && matches!(req.filter.limit, Limit::Head(n) | Limit::Tail(n) if n <= SMALL_READ);
     match (req.format, req.follow) {
         (_, true) if small => Some(Work::Follow),
         // The stored log first: a read's share until it is sent.
         (_, true) => Some(Work::Read),
-        (Format::Json, _) => None,
+        (Format::Json, _) if narrow => None,
         _ if small => None,
         _ => Some(Work::Read),
     }

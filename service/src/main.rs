@@ -75,7 +75,7 @@ struct StoreArgs {
     )]
     store_timeout_seconds: u64,
     /// Retries of an S3 request that timed out, lost its connection or got
-    /// a 5xx answer, with backoff (0-10; 0: none).
+    /// a 5xx, 429 or 408 answer, with backoff (0-10; 0: none).
     #[arg(
         long,
         env = "AFTERLOG_STORE_RETRIES",

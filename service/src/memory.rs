@@ -18,9 +18,8 @@ pub fn limit_arenas() {
 
 /// Returns the free parts of the heap to the system. glibc keeps freed
 /// memory for reuse, and after a spike of reads a fragmented heap is not
-/// trimmed on its own: measured with eight concurrent full reads of a
-/// 1 GiB job, RSS stayed at 122 MiB (idle: 10 MiB); trimmed, 13 MiB.
-/// Costs a few milliseconds: called when the last heavy request ends.
+/// trimmed on its own (docs/benchmarks.md, "Load"). Costs milliseconds on
+/// a large heap: called off the async threads when the last read ends.
 pub fn give_back() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists.

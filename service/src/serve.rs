@@ -76,7 +76,21 @@ impl Server {
                 app.draining.send_replace(true);
             }
         };
-        let serving = axum::serve(self.listener, svc).with_graceful_shutdown(drain);
+        let serving = {
+            let app = app.clone();
+            async move {
+                axum::serve(self.listener, svc)
+                    .with_graceful_shutdown(drain)
+                    .await?;
+                // Then the background work, which stops at a safe point.
+                let background =
+                    std::mem::take(&mut *app.background.lock().unwrap_or_else(|e| e.into_inner()));
+                for task in background {
+                    let _ = task.await;
+                }
+                Ok::<(), std::io::Error>(())
+            }
+        };
         let mut draining = app.draining.subscribe();
         let deadline = async move {
             until_draining(&mut draining).await;
@@ -86,7 +100,7 @@ impl Server {
             r = serving => r.context("the HTTP server failed"),
             () = deadline => {
                 let running = app.metrics.admission.running.get();
-                tracing::warn!(running, "reads still running after the shutdown grace of {grace:?}; cut");
+                tracing::warn!(running, "reads or a compaction pass still running after the shutdown grace of {grace:?}; cut");
                 Ok(())
             }
         }
@@ -95,10 +109,9 @@ impl Server {
 
 /// Where streamed reads and follows run: a runtime of their own, so that
 /// the server's runtime, which accepts connections and answers health
-/// checks, job lists and small tails, is never queued behind merges (with
-/// 64 full reads running, a small request's p99 went from 15.7× its idle
-/// latency to 6.8×). The kernel shares the cores between the two runtimes'
-/// threads. Made on first use and kept for the life of the process; if it
+/// checks, job lists and small tails, is never queued behind merges
+/// (docs/benchmarks.md, "Load"). The kernel shares the cores between the
+/// two runtimes' threads. Made on first use and kept for the life of the process; if it
 /// cannot be made, reads run on the caller's runtime.
 pub fn reads() -> tokio::runtime::Handle {
     static READS: std::sync::OnceLock<Option<tokio::runtime::Runtime>> = std::sync::OnceLock::new();
@@ -147,84 +160,88 @@ pub async fn shutdown_signal() {
 }
 
 /// Runs a compaction pass over every class's store every `every` until the
-/// process ends. Each store is compacted on its own, under its own lease,
+/// service shuts down ([`Server::run`] waits for a pass under way to stop
+/// at its next safe point). Each store is compacted on its own, under its own lease,
 /// with its class's retention; passes of several replicas coordinate
 /// through those leases: one works, the others find it held and wait for
 /// the next turn.
-pub fn spawn_compactor(
-    app: App,
-    config: afterlog_compactor::Config,
-    every: std::time::Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let compactors: Vec<afterlog_compactor::Compactor> = app
-            .classes
-            .iter()
-            .map(|(class, store)| {
-                afterlog_compactor::Compactor::for_class(class, store.clone(), config.clone())
-            })
-            .collect();
-        // A pass in progress stops at its next safe point on shutdown.
-        let mut draining = app.draining.subscribe();
-        {
-            let stops: Vec<_> = compactors.iter().map(|c| c.stop.clone()).collect();
+pub fn spawn_compactor(app: App, config: afterlog_compactor::Config, every: std::time::Duration) {
+    let task = tokio::spawn({
+        let app = app.clone();
+        async move {
+            let compactors: Vec<afterlog_compactor::Compactor> = app
+                .classes
+                .iter()
+                .map(|(class, store)| {
+                    afterlog_compactor::Compactor::for_class(class, store.clone(), config.clone())
+                })
+                .collect();
+            // A pass in progress stops at its next safe point on shutdown.
             let mut draining = app.draining.subscribe();
-            tokio::spawn(async move {
-                until_draining(&mut draining).await;
-                for s in stops {
-                    s.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-            });
-        }
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = until_draining(&mut draining) => return,
-            }
-            for c in &compactors {
-                if *draining.borrow() {
-                    return;
-                }
-                let class = c.class.as_str();
-                // The pass holds its share while it runs; with the budget
-                // full of reads it waits for the next turn.
-                let ticket = app
-                    .admission
-                    .admit(None, crate::admission::Work::Compaction)
-                    .await;
-                let result = match ticket {
-                    Err(e) => {
-                        tracing::info!(class, "compaction deferred: {e}");
-                        "deferred"
+            {
+                let stops: Vec<_> = compactors.iter().map(|c| c.stop.clone()).collect();
+                let mut draining = app.draining.subscribe();
+                tokio::spawn(async move {
+                    until_draining(&mut draining).await;
+                    for s in stops {
+                        s.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
-                    Ok(_ticket) => match c.pass().await {
-                        Ok(report) => {
-                            tracing::info!(class, "compaction pass: {report}");
-                            app.metrics.compaction(class, &report);
-                            "ok"
-                        }
-                        Err(afterlog_compactor::CompactError::Lease(
-                            e @ afterlog_compactor::LeaseError::Held { .. },
-                        )) => {
-                            tracing::info!(class, "compaction skipped: {e}");
-                            "held"
-                        }
+                });
+            }
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = until_draining(&mut draining) => return,
+                }
+                for c in &compactors {
+                    if *draining.borrow() {
+                        return;
+                    }
+                    let class = c.class.as_str();
+                    // The pass holds its share while it runs; with the budget
+                    // full of reads it waits for the next turn.
+                    let ticket = app
+                        .admission
+                        .admit(None, crate::admission::Work::Compaction)
+                        .await;
+                    let result = match ticket {
                         Err(e) => {
-                            tracing::error!(class, error = %e, "compaction pass failed; the next one resumes");
-                            "error"
+                            tracing::info!(class, "compaction deferred: {e}");
+                            "deferred"
                         }
-                    },
-                };
-                app.metrics
-                    .compactions
-                    .get_or_create(&crate::metrics::ResultLabels {
-                        class: class.to_string(),
-                        result,
-                    })
-                    .inc();
+                        Ok(_ticket) => match c.pass().await {
+                            Ok(report) => {
+                                tracing::info!(class, "compaction pass: {report}");
+                                app.metrics.compaction(class, &report);
+                                "ok"
+                            }
+                            Err(afterlog_compactor::CompactError::Lease(
+                                e @ afterlog_compactor::LeaseError::Held { .. },
+                            )) => {
+                                tracing::info!(class, "compaction skipped: {e}");
+                                "held"
+                            }
+                            Err(e) => {
+                                tracing::error!(class, error = %e, "compaction pass failed; the next one resumes");
+                                "error"
+                            }
+                        },
+                    };
+                    app.metrics
+                        .compactions
+                        .get_or_create(&crate::metrics::ResultLabels {
+                            class: class.to_string(),
+                            result,
+                        })
+                        .inc();
+                }
             }
         }
-    })
+    });
+    app.background
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(task);
 }

@@ -1,7 +1,8 @@
-//! SIGTERM, as Kubernetes sends it to `afterlog serve`: follows end at once
-//! with a line saying so (the CLI reconnects, to another replica), health
-//! answers 503, a read under way is served to its end, and the process
-//! exits 0.
+//! `afterlog serve` as a process, over its life: a client that stops
+//! reading does not make it hold the rest of the log; on SIGTERM, as
+//! Kubernetes sends it, follows end at once with a line saying so (the CLI
+//! reconnects, to another replica), health answers 503, a read under way is
+//! served to its end, and the process exits 0.
 
 mod common;
 
@@ -34,12 +35,63 @@ async fn big_job(uploads: u64) -> (tempfile::TempDir, String) {
     let per = LINES / uploads;
     for u in 0..uploads {
         let lines: Vec<String> = (u * per..(u + 1) * per)
-            .map(|n| record(&o, n, n * 500, "stdout", &format!("line {n} {pad}")))
+            // 20 lines a second: uploads a minute apart, as they come.
+            .map(|n| {
+                let t = n * 50_000_000;
+                record(&o, t, n * 500, "stdout", &format!("line {n} {pad}"))
+            })
             .collect();
-        upload(&store, &o, u * 60, &format!("u{u}"), &lines).await;
+        upload(&store, &o, u * per / 20, &format!("u{u}"), &lines).await;
     }
     let store_arg = format!("file://{}", data.display());
     (home, store_arg)
+}
+
+/// `VmRSS` of process `pid`, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_does_not_grow_the_servers_memory() {
+    // Many uploads: a read holds the few it has fetched ahead, not the job.
+    let (home, store_arg) = big_job(80).await;
+    let srv = Served::start(home.path(), &["--store", &store_arg]);
+    let pid = srv.child.id();
+    let c = Client::new();
+    let logs = format!("{}/v1/tool/foo/jobs/big/logs?format=ndjson", srv.base);
+    let whole = c.get(&logs).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(whole.iter().filter(|&&b| b == b'\n').count() as u64, LINES);
+    let before = rss_kib(pid);
+    // Readers that take the first bytes of the ~25 MB and then stop: the
+    // server waits for them instead of reading on into memory.
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let r = c.get(&logs).send().await.unwrap();
+        let mut body = r.bytes_stream();
+        next_chunk(&mut body).await.unwrap();
+        stalled.push(body);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stalled_1s = rss_kib(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stalled_3s = rss_kib(pid);
+    let log_kib = whole.len() as u64 >> 10;
+    eprintln!("RSS {before} KiB idle, {stalled_1s} then {stalled_3s} KiB with 4 readers stalled");
+    assert!(
+        stalled_3s <= stalled_1s + 1024,
+        "RSS grows while the readers stall: {stalled_1s} KiB, then {stalled_3s} KiB"
+    );
+    assert!(
+        stalled_3s < before + 4 * log_kib / 2,
+        "4 stalled readers of a {log_kib} KiB log: RSS from {before} KiB to {stalled_3s} KiB"
+    );
+    drop(stalled);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
