@@ -4,6 +4,7 @@
 
 pub mod faulty_proxy;
 pub mod proxy;
+pub mod stats;
 pub use faulty_proxy::{Fault, FaultyProxy};
 pub use proxy::Proxy;
 
