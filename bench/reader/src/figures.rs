@@ -33,6 +33,19 @@ pub fn ratio(x: f64, y: f64) -> f64 {
     if y > 0.0 { x / y } else { f64::NAN }
 }
 
+/// A markdown table row, an empty cell as `| |`.
+pub fn md_row(cells: &[&str]) -> String {
+    let mut s = String::from("|");
+    for c in cells {
+        if !c.is_empty() {
+            s.push(' ');
+            s.push_str(c);
+        }
+        s.push_str(" |");
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +55,10 @@ mod tests {
         let v: Vec<f64> = (1..=100).map(f64::from).collect();
         assert_eq!(percentiles(&v), (50.0, 99.0, 100.0));
         assert!(percentiles(&[]).0.is_nan());
+    }
+
+    #[test]
+    fn an_empty_cell_is_one_space() {
+        assert_eq!(md_row(&["a", "1 s", ""]), "| a | 1 s | |");
     }
 }

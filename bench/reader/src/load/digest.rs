@@ -80,7 +80,7 @@ pub fn reference(addr: &str, path: &str, token: &str) -> Result<(Reference, http
         r.status == 200,
         "{path}: HTTP {}: {}",
         r.status,
-        String::from_utf8_lossy(&r.small_body)
+        r.start_text()
     );
     let (bytes, lines, crc) = d.sum();
     Ok((

@@ -6,7 +6,7 @@ use super::follows::FollowsSummary;
 use super::reads::Reads;
 use super::samples::metric;
 use super::small::{Latency, fmt_ms};
-use crate::figures::{percentiles, ratio};
+use crate::figures::{md_row, percentiles, ratio};
 use crate::server::mib;
 
 /// The server's `VmRSS` (and peak) over the run, KiB.
@@ -40,7 +40,7 @@ pub struct Figures<'a> {
 
 /// `| what | figure | goal |`.
 fn row(what: &str, figure: impl std::fmt::Display, goal: &str) {
-    println!("| {what} | {figure} | {goal} |");
+    println!("{}", md_row(&[what, &figure.to_string(), goal]));
 }
 
 pub fn print(f: &Figures) {

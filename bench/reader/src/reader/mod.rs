@@ -139,7 +139,7 @@ pub fn run(mut a: Args) -> Result<()> {
             &c.dir,
             " (compacted)",
             (bytes, zcat_s),
-            (served.lines, "the raw store's"),
+            (served.full.lines(), "the raw store's"),
         )?;
         let inproc = in_process::runs(&a, &c.dir, " (compacted)", &d, zcat_s)?;
         Some((c, tables::Store { served, inproc }))

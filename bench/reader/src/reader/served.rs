@@ -92,26 +92,55 @@ fn counted<T>(addr: &str, n: usize, f: impl FnOnce() -> Result<T>) -> Result<(T,
 /// What `afterlog serve` gave on one store: full reads of the big job on
 /// one server, then tails of both jobs on a fresh one.
 pub struct Served {
+    /// The first server's VmHWM after start, KiB.
     pub start_hwm: u64,
-    pub full: Vec<f64>,
-    pub full_cpu: Vec<f64>,
-    /// Lines of the first full read.
-    pub lines: u64,
-    pub full_hwm: u64,
-    pub full_cost: StoreCost,
-    /// ms, after a warm-up.
-    pub tail_big: Vec<f64>,
-    pub tail_small: Vec<f64>,
-    pub tail_hwm: u64,
-    pub tail_big_cost: StoreCost,
-    pub tail_small_cost: StoreCost,
-    pub mismatch: bool,
+    pub full: FullReads,
+    pub tails: Tails,
 }
 
-impl Served {
-    pub fn full_s(&self) -> f64 {
-        median(&self.full)
+/// One full read of the big job: seconds, the server's CPU seconds, lines.
+pub struct FullRead(pub f64, pub f64, pub u64);
+
+/// Full reads of the big job on one server.
+pub struct FullReads {
+    pub runs: Vec<FullRead>,
+    /// The lines each must give.
+    pub expect: u64,
+    /// The server's VmHWM after them, KiB.
+    pub hwm: u64,
+    pub cost: StoreCost,
+}
+
+impl FullReads {
+    pub fn secs(&self) -> Vec<f64> {
+        self.runs.iter().map(|r| r.0).collect()
     }
+
+    pub fn median_secs(&self) -> f64 {
+        median(&self.secs())
+    }
+
+    pub fn median_cpu(&self) -> f64 {
+        median(&self.runs.iter().map(|r| r.1).collect::<Vec<_>>())
+    }
+
+    /// Lines of the first read.
+    pub fn lines(&self) -> u64 {
+        self.runs.first().map_or(0, |r| r.2)
+    }
+
+    pub fn mismatch(&self) -> bool {
+        self.runs.iter().any(|r| r.2 != self.expect)
+    }
+}
+
+/// `tail=100` of the big and the small job on a fresh server: ms of each
+/// (after a warm-up) and what the store served per tail.
+pub struct Tails {
+    pub big: (Vec<f64>, StoreCost),
+    pub small: (Vec<f64>, StoreCost),
+    /// The server's VmHWM after them, KiB.
+    pub hwm: u64,
 }
 
 /// The service's figures on the store in `dir`. Every full read must give
@@ -133,67 +162,98 @@ pub fn serve(
         mib(start_hwm),
         mib(start_rss)
     );
-    let mut full = Vec::new();
-    let mut full_cpu = Vec::new();
-    let mut lines = Vec::new();
-    let mut mismatch = false;
-    let ((), full_cost) = counted(&server.addr, a.runs, || {
-        for i in 0..a.runs {
-            let (cpu0, me0) = (cpu_secs(pid)?, self_cpu());
-            let t = Instant::now();
-            let r = http::get(&server.addr, &logs_path(BIG_JOB, ""))?;
-            let secs = t.elapsed().as_secs_f64();
-            let (cpu, me) = (cpu_secs(pid)? - cpu0, self_cpu() - me0);
-            ensure!(
-                r.status == 200,
-                "full read: HTTP {}: {}",
-                r.status,
-                String::from_utf8_lossy(&r.small_body)
-            );
-            println!(
-                "  full read {}: {:.2} s, {} lines, {:.1} MiB of body, server CPU {:.2} s ({:.2} cores), client CPU {:.2} s, {} out of order",
-                i + 1,
-                secs,
-                r.lines,
-                r.bytes as f64 / MIB,
-                cpu,
-                cpu / secs,
-                me,
-                r.out_of_order
-            );
-            if let Some(m) = &r.messages {
-                println!("    messages line: {}", &m[..m.len().min(400)]);
-            }
-            if r.lines != expect {
-                mismatch = true;
-                println!(
-                    "  !!!!! MISMATCH: received {} lines, expected {expect} ({whence}) !!!!!",
-                    r.lines
-                );
-            }
-            full.push(secs);
-            full_cpu.push(cpu);
-            lines.push(r.lines);
-        }
-        Ok(())
-    })?;
-    let full_s = median(&full);
-    let (full_hwm, full_rss) = memory(pid)?;
+    let full = full_reads(a, &server, (expect, whence))?;
+    let full_s = full.median_secs();
+    let full_rss = memory(pid)?.1;
     println!(
         "full job over HTTP{tag}: {:.2} s median ({} s) → {:.0} MiB/s, {:.2}× zcat; server VmHWM {:.1} MiB (VmRSS {:.1} MiB); store per read: {}",
         full_s,
-        fmt_runs(&full),
+        fmt_runs(&full.secs()),
         mbs(bytes, full_s),
         zcat_s / full_s,
-        mib(full_hwm),
+        mib(full.hwm),
         mib(full_rss),
-        full_cost.long()
+        full.cost.long()
     );
-
     // Tails, on a fresh server so that its peak is the tails' own.
     drop(server);
     let server = Server::start(dir, &["--insecure-no-auth"], "afterlog-serve.log")?;
+    let tails = tails(&server)?;
+    let (big_ms, small_ms) = (median(&tails.big.0), median(&tails.small.0));
+    println!(
+        "\ntail=100{tag}: big job {big_ms:.1} ms, small job {small_ms:.1} ms (median of 11) → {:.1}×",
+        big_ms / small_ms
+    );
+    for (what, (ms, cost)) in [("big:  ", &tails.big), ("small:", &tails.small)] {
+        println!(
+            "  {what} {} ms; store per tail: {}",
+            fmt_runs(ms),
+            cost.long()
+        );
+    }
+    println!(
+        "  VmHWM of a fresh server after the 24 tails: {:.1} MiB",
+        mib(tails.hwm)
+    );
+    Ok(Served {
+        start_hwm,
+        full,
+        tails,
+    })
+}
+
+/// `--runs` full reads of the big job, each of which must give `expect`
+/// lines (`whence` says where that number comes from).
+fn full_reads(a: &Args, server: &Server, (expect, whence): (u64, &str)) -> Result<FullReads> {
     let pid = server.pid();
+    let (runs, cost) = counted(&server.addr, a.runs, || {
+        (0..a.runs)
+            .map(|i| {
+                let (cpu0, me0) = (cpu_secs(pid)?, self_cpu());
+                let t = Instant::now();
+                let r = http::get(&server.addr, &logs_path(BIG_JOB, ""))?;
+                let secs = t.elapsed().as_secs_f64();
+                let (cpu, me) = (cpu_secs(pid)? - cpu0, self_cpu() - me0);
+                ensure!(
+                    r.status == 200,
+                    "full read: HTTP {}: {}",
+                    r.status,
+                    r.start_text()
+                );
+                println!(
+                    "  full read {}: {:.2} s, {} lines, {:.1} MiB of body, server CPU {:.2} s ({:.2} cores), client CPU {:.2} s, {} out of order",
+                    i + 1,
+                    secs,
+                    r.lines,
+                    r.bytes as f64 / MIB,
+                    cpu,
+                    cpu / secs,
+                    me,
+                    r.out_of_order
+                );
+                if let Some(m) = &r.messages {
+                    println!("    messages line: {}", &m[..m.len().min(400)]);
+                }
+                if r.lines != expect {
+                    println!(
+                        "  !!!!! MISMATCH: received {} lines, expected {expect} ({whence}) !!!!!",
+                        r.lines
+                    );
+                }
+                Ok(FullRead(secs, cpu, r.lines))
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    Ok(FullReads {
+        runs,
+        expect,
+        hwm: memory(pid)?.0,
+        cost,
+    })
+}
+
+/// 11 `tail=100` of each job after a warm-up one.
+fn tails(server: &Server) -> Result<Tails> {
     let tail = |job: &str| -> Result<f64> {
         let t = Instant::now();
         let r = http::get(&server.addr, &logs_path(job, "&tail=100"))?;
@@ -202,7 +262,7 @@ pub fn serve(
             r.status == 200,
             "tail of {job}: HTTP {}: {}",
             r.status,
-            String::from_utf8_lossy(&r.small_body)
+            r.start_text()
         );
         if r.lines != 100 {
             println!("  !!!!! tail of {job}: {} lines, not 100 !!!!!", r.lines);
@@ -214,40 +274,9 @@ pub fn serve(
         tail(job)?;
         counted(&server.addr, 11, || (0..11).map(|_| tail(job)).collect())
     };
-    let (tail_big, tail_big_cost) = tails(BIG_JOB)?;
-    let (tail_small, tail_small_cost) = tails(SMALL_JOB)?;
-    let tail_hwm = memory(pid)?.0;
-    let (big_ms, small_ms) = (median(&tail_big), median(&tail_small));
-    println!(
-        "\ntail=100{tag}: big job {big_ms:.1} ms, small job {small_ms:.1} ms (median of 11) → {:.1}×",
-        big_ms / small_ms
-    );
-    println!(
-        "  big:   {} ms; store per tail: {}",
-        fmt_runs(&tail_big),
-        tail_big_cost.long()
-    );
-    println!(
-        "  small: {} ms; store per tail: {}",
-        fmt_runs(&tail_small),
-        tail_small_cost.long()
-    );
-    println!(
-        "  VmHWM of a fresh server after the 24 tails: {:.1} MiB",
-        mib(tail_hwm)
-    );
-    Ok(Served {
-        start_hwm,
-        full,
-        full_cpu,
-        lines: lines.first().copied().unwrap_or(0),
-        full_hwm,
-        full_cost,
-        tail_big,
-        tail_small,
-        tail_hwm,
-        tail_big_cost,
-        tail_small_cost,
-        mismatch,
+    Ok(Tails {
+        big: tails(BIG_JOB)?,
+        small: tails(SMALL_JOB)?,
+        hwm: memory(server.pid())?.0,
     })
 }

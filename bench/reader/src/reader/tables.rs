@@ -4,7 +4,7 @@ use super::in_process::InProcessRuns;
 use super::served::Served;
 use super::stages::Stages;
 use crate::dataset::{Compacted, Data};
-use crate::figures::{MIB, mbs, median};
+use crate::figures::{MIB, mbs, md_row, median};
 use crate::server::mib;
 use crate::store;
 
@@ -16,7 +16,7 @@ pub struct Store {
 
 impl Store {
     pub fn mismatch(&self) -> bool {
-        self.served.mismatch || self.inproc.mismatch
+        self.served.full.mismatch() || self.inproc.mismatch
     }
 }
 
@@ -45,9 +45,10 @@ fn speed_row(what: &str, secs: f64, f: &Figures, goal: &str) {
     } else {
         format!("**{ratio}**")
     };
+    let speed = format!("{:.0} MiB/s", mbs(f.d.big.bytes, secs));
     println!(
-        "| {what} | {secs:.2} s | {:.0} MiB/s | {ratio} | {goal} |",
-        mbs(f.d.big.bytes, secs)
+        "{}",
+        md_row(&[what, &format!("{secs:.2} s"), &speed, &ratio, goal])
     );
 }
 
@@ -55,7 +56,7 @@ fn speed_row(what: &str, secs: f64, f: &Figures, goal: &str) {
 fn full_read_rows(s: &Store, f: &Figures) {
     speed_row(
         "full job, `GET …/logs?format=ndjson`",
-        s.served.full_s(),
+        s.served.full.median_secs(),
         f,
         "≥ 0.8",
     );
@@ -127,44 +128,60 @@ pub fn print(f: &Figures) {
 /// The figures of the service and the in-process reads on one store.
 fn store_rows(store: &Store, d: &Data) {
     let (s, inproc) = (&store.served, &store.inproc);
-    let (full_s, inproc_s) = (s.full_s(), inproc.secs());
-    let (tail_big, tail_small) = (median(&s.tail_big), median(&s.tail_small));
-    println!(
-        "| server CPU per full read (median) | {:.2} s ({:.2} cores) | |",
-        median(&s.full_cpu),
-        median(&s.full_cpu) / full_s
+    let (full_cpu, inproc_cpu) = (s.full.median_cpu(), median(&inproc.cpu));
+    let (tail_big, tail_small) = (median(&s.tails.big.0), median(&s.tails.small.0));
+    let row =
+        |what: &str, figure: String, goal: &str| println!("{}", md_row(&[what, &figure, goal]));
+    row(
+        "server CPU per full read (median)",
+        format!(
+            "{full_cpu:.2} s ({:.2} cores)",
+            full_cpu / s.full.median_secs()
+        ),
+        "",
     );
-    println!(
-        "| in-process CPU per full read (median) | {:.2} s ({:.2} cores) | |",
-        median(&inproc.cpu),
-        median(&inproc.cpu) / inproc_s
+    row(
+        "in-process CPU per full read (median)",
+        format!(
+            "{inproc_cpu:.2} s ({:.2} cores)",
+            inproc_cpu / inproc.secs()
+        ),
+        "",
     );
-    println!(
-        "| server VmHWM after start | {:.1} MiB | |",
-        mib(s.start_hwm)
+    row(
+        "server VmHWM after start",
+        format!("{:.1} MiB", mib(s.start_hwm)),
+        "",
     );
-    println!(
-        "| server VmHWM after the full reads | **{:.1} MiB** | ≤ 64 MiB |",
-        mib(s.full_hwm)
+    row(
+        "server VmHWM after the full reads",
+        format!("**{:.1} MiB**", mib(s.full.hwm)),
+        "≤ 64 MiB",
     );
-    println!(
-        "| VmHWM of a fresh server after 24 tails | {:.1} MiB | |",
-        mib(s.tail_hwm)
+    row(
+        "VmHWM of a fresh server after 24 tails",
+        format!("{:.1} MiB", mib(s.tails.hwm)),
+        "",
     );
-    println!("| `tail=100`, big job | {tail_big:.1} ms | |");
-    println!(
-        "| `tail=100`, small job ({:.0} MiB, {} object) | {tail_small:.1} ms | |",
-        d.small.bytes as f64 / MIB,
-        d.small.objects
+    row("`tail=100`, big job", format!("{tail_big:.1} ms"), "");
+    row(
+        &format!(
+            "`tail=100`, small job ({:.0} MiB, {} object)",
+            d.small.bytes as f64 / MIB,
+            d.small.objects
+        ),
+        format!("{tail_small:.1} ms"),
+        "",
     );
-    println!(
-        "| tail big / small | **{:.1}×** | ≤ 2× |",
-        tail_big / tail_small
+    row(
+        "tail big / small",
+        format!("**{:.1}×**", tail_big / tail_small),
+        "≤ 2×",
     );
-    println!("| store per full read | {} | |", s.full_cost.short());
-    println!(
-        "| store per `tail=100`, big / small job | {} / {} | |",
-        s.tail_big_cost.short(),
-        s.tail_small_cost.short()
+    row("store per full read", s.full.cost.short(), "");
+    row(
+        "store per `tail=100`, big / small job",
+        format!("{} / {}", s.tails.big.1.short(), s.tails.small.1.short()),
+        "",
     );
 }
