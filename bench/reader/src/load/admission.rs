@@ -2,6 +2,7 @@
 //! and its `Retry-After` slept.
 
 use super::BUF;
+use super::digest::Digest;
 use crate::http;
 use anyhow::{Result, ensure};
 use std::io::BufReader;
@@ -23,20 +24,25 @@ pub fn reason(body: &[u8]) -> &'static str {
     }
 }
 
-/// A heavy request once the service let it in (or did not).
+/// What a heavy request came to.
 #[derive(Default)]
-pub struct Admission {
-    /// The reply's body is next, if it was let in.
-    pub body: Option<(BufReader<TcpStream>, http::Head)>,
+pub struct Outcome {
     /// The reason of each 429, in order.
     pub refusals: Vec<&'static str>,
-    /// A status other than 200 and 429, or a transport error.
+    /// A status other than 200 and 429, a transport error, or one mid-body.
     pub error: Option<String>,
+    /// What its body held, if it was let in.
+    pub digest: Option<Digest>,
+    /// A follow that ended before it was cut.
+    pub ended_early: bool,
 }
+
+/// The reply's body, next to be read.
+pub type Body = (BufReader<TcpStream>, http::Head);
 
 /// What one attempt at a heavy request got.
 pub enum Attempt {
-    Admitted(BufReader<TcpStream>, http::Head),
+    Admitted(Body),
     /// 429: why, and the seconds to wait.
     Refused(&'static str, u64),
 }
@@ -46,7 +52,7 @@ pub fn attempt(addr: &str, path: &str, token: &str) -> Result<Attempt> {
     let mut rd = BufReader::with_capacity(BUF, s);
     let head = http::read_head(&mut rd)?;
     if head.status == 200 {
-        return Ok(Attempt::Admitted(rd, head));
+        return Ok(Attempt::Admitted((rd, head)));
     }
     let mut body = Vec::new();
     http::read_body(&mut rd, &head, |p| body.extend_from_slice(p))?;
@@ -65,24 +71,21 @@ pub fn attempt(addr: &str, path: &str, token: &str) -> Result<Attempt> {
 
 /// Sends `GET path` until it is answered with anything but 429, sleeping
 /// each 429's `Retry-After` in between, at most `retries` times, or until
-/// `stop`.
+/// `stop`: the outcome so far, and the body to read if it was let in.
 pub fn admitted(
     addr: &str,
     path: &str,
     token: &str,
     retries: usize,
     stop: &AtomicBool,
-) -> Admission {
-    let mut out = Admission::default();
+) -> (Outcome, Option<Body>) {
+    let mut out = Outcome::default();
     for _ in 0..=retries {
         if stop.load(Ordering::SeqCst) {
             break;
         }
         match attempt(addr, path, token) {
-            Ok(Attempt::Admitted(rd, head)) => {
-                out.body = Some((rd, head));
-                break;
-            }
+            Ok(Attempt::Admitted(body)) => return (out, Some(body)),
             Ok(Attempt::Refused(why, secs)) => {
                 out.refusals.push(why);
                 std::thread::sleep(Duration::from_secs(secs));
@@ -93,7 +96,7 @@ pub fn admitted(
             }
         }
     }
-    out
+    (out, None)
 }
 
 /// How many of `refusals` were for `reason`.

@@ -1,7 +1,7 @@
 //! Follows of the big job held open while the reads run, and what they
 //! came to.
 
-use super::admission::{admitted, refused_for};
+use super::admission::{Outcome, admitted, refused_for};
 use super::digest::{Digest, Reference};
 use super::{Args, follow_from};
 use crate::http;
@@ -37,16 +37,6 @@ impl Follows {
     }
 }
 
-#[derive(Default)]
-pub struct FollowOutcome {
-    pub refusals: Vec<&'static str>,
-    pub error: Option<String>,
-    pub admitted: bool,
-    /// It ended before it was cut.
-    pub ended_early: bool,
-    pub digest: Option<Digest>,
-}
-
 pub fn follow(
     addr: &str,
     path: &str,
@@ -55,16 +45,10 @@ pub fn follow(
     follows: &Follows,
     answered: &std::sync::mpsc::Sender<()>,
     limit: u64,
-) -> FollowOutcome {
-    let a = admitted(addr, path, token, retries, &follows.stop);
+) -> Outcome {
+    let (mut out, body) = admitted(addr, path, token, retries, &follows.stop);
     let _ = answered.send(());
-    let mut out = FollowOutcome {
-        refusals: a.refusals,
-        error: a.error,
-        ..FollowOutcome::default()
-    };
-    if let Some((mut rd, head)) = a.body {
-        out.admitted = true;
+    if let Some((mut rd, head)) = body {
         follows.hold(rd.get_ref());
         let mut d = Digest::new(limit);
         let r = http::read_body(&mut rd, &head, |p| d.feed(p));
@@ -95,7 +79,7 @@ pub struct FollowsSummary {
 impl FollowsSummary {
     /// Sums up `follows` against `refr`, the stored part each must send;
     /// what went wrong is added to `bad`.
-    pub fn of(follows: &[FollowOutcome], refr: &Reference, bad: &mut Vec<String>) -> Self {
+    pub fn of(follows: &[Outcome], refr: &Reference, bad: &mut Vec<String>) -> Self {
         for (i, f) in follows.iter().enumerate() {
             if let Some(e) = &f.error {
                 bad.push(format!("follow {i}: {e}"));
@@ -112,7 +96,7 @@ impl FollowsSummary {
         }
         let digests = || follows.iter().filter_map(|f| f.digest.as_ref());
         FollowsSummary {
-            admitted: follows.iter().filter(|f| f.admitted).count(),
+            admitted: follows.iter().filter(|f| f.digest.is_some()).count(),
             whole: digests().filter(|d| refr.matches(d)).count(),
             short: digests().filter(|d| d.bytes < refr.bytes).count(),
             ended_early: follows.iter().filter(|f| f.ended_early).count(),

@@ -42,12 +42,13 @@ use crate::http;
 use crate::server::{self, Server, cpu_secs, memory, mib};
 use crate::store;
 use crate::synth::{BIG_JOB, SMALL_JOB, TOOL};
+use admission::Outcome;
 use anyhow::{Result, bail, ensure};
 use callers::Cast;
 use clap::Parser;
 use digest::{Reference, reference};
-use follows::{FollowOutcome, Follows, FollowsSummary, follow};
-use reads::{ReadOutcome, Reads, full_read};
+use follows::{Follows, FollowsSummary, follow};
+use reads::{Read, Reads, full_read};
 use samples::{Sampler, metric, metrics, rss_now};
 use small::{Latency, Small, fmt_ms, small_load};
 use std::path::PathBuf;
@@ -161,8 +162,8 @@ fn store_dir(a: &Args) -> Result<(PathBuf, Option<dataset::Data>)> {
 
 /// What the load phase gave.
 struct Load {
-    reads: Vec<ReadOutcome>,
-    follows: Vec<FollowOutcome>,
+    reads: Vec<Read>,
+    follows: Vec<Outcome>,
     small: Vec<Small>,
     start: Instant,
     reads_start: Instant,

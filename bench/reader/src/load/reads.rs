@@ -2,7 +2,7 @@
 //! the read alone.
 
 use super::Args;
-use super::admission::{admitted, refused_for};
+use super::admission::{Outcome, admitted, refused_for};
 use super::digest::{Digest, Reference};
 use super::small::fmt_ms;
 use crate::figures::percentiles;
@@ -10,36 +10,33 @@ use crate::http;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+/// A full read: what it came to, and its seconds from the first attempt
+/// and from the answer's head to the end of the body.
 #[derive(Default)]
-pub struct ReadOutcome {
-    pub refusals: Vec<&'static str>,
-    pub error: Option<String>,
-    /// From the first attempt to the end of the body.
-    pub total_secs: f64,
-    /// From the answer's head to the end of its body.
+pub struct Read {
+    pub outcome: Outcome,
+    pub secs: f64,
     pub body_secs: f64,
-    pub digest: Option<Digest>,
 }
 
-pub fn full_read(addr: &str, path: &str, token: &str, retries: usize) -> ReadOutcome {
+pub fn full_read(addr: &str, path: &str, token: &str, retries: usize) -> Read {
     let t = Instant::now();
     let never = AtomicBool::new(false);
-    let a = admitted(addr, path, token, retries, &never);
-    let mut out = ReadOutcome {
-        refusals: a.refusals,
-        error: a.error,
-        ..ReadOutcome::default()
+    let (outcome, body) = admitted(addr, path, token, retries, &never);
+    let mut out = Read {
+        outcome,
+        ..Read::default()
     };
-    if let Some((mut rd, head)) = a.body {
+    if let Some((mut rd, head)) = body {
         let tb = Instant::now();
         let mut d = Digest::new(u64::MAX);
         if let Err(e) = http::read_body(&mut rd, &head, |p| d.feed(p)) {
-            out.error = Some(format!("mid-body: {e:#}"));
+            out.outcome.error = Some(format!("mid-body: {e:#}"));
         }
         out.body_secs = tb.elapsed().as_secs_f64();
-        out.digest = Some(d);
+        out.outcome.digest = Some(d);
     }
-    out.total_secs = t.elapsed().as_secs_f64();
+    out.secs = t.elapsed().as_secs_f64();
     out
 }
 
@@ -64,11 +61,11 @@ pub struct Reads {
 
 impl Reads {
     /// Sums up `reads` against `refr`; what went wrong is added to `bad`.
-    pub fn of(reads: &[ReadOutcome], refr: &Reference, bad: &mut Vec<String>) -> Reads {
+    pub fn of(reads: &[Read], refr: &Reference, bad: &mut Vec<String>) -> Reads {
         for (i, r) in reads.iter().enumerate() {
-            if let Some(e) = &r.error {
+            if let Some(e) = &r.outcome.error {
                 bad.push(format!("read {i}: {e}"));
-            } else if let Some(d) = &r.digest
+            } else if let Some(d) = &r.outcome.digest
                 && !refr.matches(d)
             {
                 let (bytes, lines, crc) = d.sum();
@@ -78,26 +75,28 @@ impl Reads {
                 ));
             }
         }
-        let admitted: Vec<&ReadOutcome> = reads.iter().filter(|r| r.digest.is_some()).collect();
+        let outcomes = || reads.iter().map(|r| &r.outcome);
+        let admitted: Vec<&Read> = reads
+            .iter()
+            .filter(|r| r.outcome.digest.is_some())
+            .collect();
         Reads {
-            complete: reads
-                .iter()
-                .filter(|r| r.error.is_none() && r.digest.as_ref().is_some_and(|d| refr.matches(d)))
+            complete: outcomes()
+                .filter(|o| o.error.is_none() && o.digest.as_ref().is_some_and(|d| refr.matches(d)))
                 .count(),
             admitted: admitted.len(),
-            refused_once: reads.iter().filter(|r| !r.refusals.is_empty()).count(),
+            refused_once: outcomes().filter(|o| !o.refusals.is_empty()).count(),
             retried_ok: admitted
                 .iter()
-                .filter(|r| !r.refusals.is_empty() && r.error.is_none())
+                .filter(|r| !r.outcome.refusals.is_empty() && r.outcome.error.is_none())
                 .count(),
-            gave_up: reads
-                .iter()
-                .filter(|r| r.digest.is_none() && r.error.is_none())
+            gave_up: outcomes()
+                .filter(|o| o.digest.is_none() && o.error.is_none())
                 .count(),
-            refusals: reads.iter().flat_map(|r| r.refusals.clone()).collect(),
-            most_refusals: reads.iter().map(|r| r.refusals.len()).max().unwrap_or(0),
+            refusals: outcomes().flat_map(|o| o.refusals.clone()).collect(),
+            most_refusals: outcomes().map(|o| o.refusals.len()).max().unwrap_or(0),
             body_ms: admitted.iter().map(|r| r.body_secs * 1000.0).collect(),
-            total_ms: admitted.iter().map(|r| r.total_secs * 1000.0).collect(),
+            total_ms: admitted.iter().map(|r| r.secs * 1000.0).collect(),
         }
     }
 
