@@ -1,5 +1,5 @@
 // The JavaScript adapter's benchmark in Node: gunzip, decode and merge the
-// raw objects `bench-adapter` generated (see src/bin/bench-adapter.rs)
+// raw objects `bench-adapter` generated (see src/adapter.rs)
 // through the .wasm, on one thread, and print MiB/s of JSON lines plus the
 // output's line count and FNV-1a hash (which must match bench-adapter's).
 //

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const MIB: f64 = 1024.0 * 1024.0;
 /// Bump when the generated data changes, so old sets are not reused.
-const DATA_VERSION: u64 = 1;
+const DATA_VERSION: u64 = 2;
 const SEED: u64 = 20_261_125;
 const MARKER: &str = "bench-reader.json";
 /// Bump when the compacted copy is made differently, so old copies are
@@ -55,7 +55,6 @@ pub fn reuse_data(dir: &Path, size_mib: u64) -> Option<Data> {
 
 /// The size the generated jobs in `dir` were made at, read from its
 /// marker or, for a compacted copy, from the copy's.
-#[allow(dead_code)] // bench-load's, which may be given only the copy
 pub fn marked_size_mib(dir: &Path) -> Option<u64> {
     read_marker(&dir.join(MARKER))
         .and_then(|v| v["size_mib"].as_u64())
@@ -131,7 +130,6 @@ pub fn compacted_dir(dir: &Path) -> PathBuf {
 
 /// The data directory `copy` is the compacted copy of, if it is named as
 /// one.
-#[allow(dead_code)] // bench-load's, which may be given only the copy
 pub fn data_dir_of(copy: &Path) -> Option<PathBuf> {
     let name = copy.file_name()?.to_str()?;
     let stem = name.strip_suffix(COMPACTED_SUFFIX)?;

@@ -1,9 +1,13 @@
 //! gzip decoding with the two pure-Rust backends: flate2 on zlib-rs (what
-//! the workspace uses) and miniz_oxide on a hand-parsed gzip member.
+//! the workspace uses) and miniz_oxide on a hand-parsed gzip member; and
+//! `zcat`, the yardstick the benches measure reading against.
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use flate2::read::MultiGzDecoder;
 use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 const FHCRC: u8 = 0x02;
 const FEXTRA: u8 = 0x04;
@@ -55,6 +59,20 @@ pub fn flate2(gz: &[u8], out: &mut Vec<u8>) -> Result<()> {
     out.clear();
     MultiGzDecoder::new(gz).read_to_end(out)?;
     Ok(())
+}
+
+/// Seconds `zcat` takes to decompress `files` to nowhere.
+pub fn zcat(files: &[PathBuf]) -> Result<f64> {
+    let t = Instant::now();
+    let status = Command::new("zcat")
+        .args(files)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .context("running zcat")?;
+    let secs = t.elapsed().as_secs_f64();
+    ensure!(status.success(), "zcat failed: {status}");
+    Ok(secs)
 }
 
 #[cfg(test)]

@@ -8,20 +8,27 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-/// What came back, counted as it streamed by.
+/// What came back, counted as it streamed by: the status; the body's
+/// `bytes` (after de-chunking); its `lines` that are records (not the final
+/// `{"messages":…}`), and of those the ones `out_of_order` (a `ts` below
+/// the previous record's); the final `messages` line, if any (cut at
+/// 64 KiB).
 #[derive(Debug, Default)]
 pub struct Reply {
     pub status: u16,
-    /// Body bytes (after de-chunking).
+    /// The start of the body, whole if it is small (errors, health).
+    start: Vec<u8>,
     pub bytes: u64,
-    /// Lines of the body that are records (not the final `{"messages":…}`).
     pub lines: u64,
-    /// Records whose `ts` is below the previous record's.
     pub out_of_order: u64,
-    /// The final `{"messages":…}` line, if any (cut at 64 KiB).
     pub messages: Option<String>,
-    /// The whole body if it is small (errors, health).
-    pub small_body: Vec<u8>,
+}
+
+impl Reply {
+    /// The start of the body as text: an error's message.
+    pub fn start_text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.start)
+    }
 }
 
 const MESSAGES: &[u8] = br#"{"messages":"#;
@@ -41,9 +48,9 @@ pub struct LineCounter {
 impl LineCounter {
     pub fn feed(&mut self, mut data: &[u8]) {
         self.reply.bytes += data.len() as u64;
-        if self.reply.small_body.len() < 4096 {
-            let n = data.len().min(4096 - self.reply.small_body.len());
-            self.reply.small_body.extend_from_slice(&data[..n]);
+        if self.reply.start.len() < 4096 {
+            let n = data.len().min(4096 - self.reply.start.len());
+            self.reply.start.extend_from_slice(&data[..n]);
         }
         while !data.is_empty() {
             let (part, end) = match data.iter().position(|&b| b == b'\n') {

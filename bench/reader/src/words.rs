@@ -1,28 +1,27 @@
-//! Deterministic pseudo-random log text for the benchmarks' synthetic jobs.
-#![allow(dead_code)]
+//! Short log lines of a worker (`[INFO] fetched rows 4711 from …`): the
+//! text of `bench-compact`'s and `bench-scale`'s jobs.
 
-/// xorshift64: deterministic, tiny.
-pub struct Rng(pub u64);
+use afterlog_sim::Rng;
+use std::fmt::Write as _;
 
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+const LEVELS: &[&str] = &["[INFO]", "[INFO]", "[INFO]", "[DEBUG]", "[WARN]"];
+
+/// A level, then `words` words (one in six a number).
+pub fn line(r: &mut Rng, words: std::ops::RangeInclusive<u64>) -> String {
+    let mut s = String::from(r.pick(LEVELS));
+    for _ in 0..r.range(*words.start(), *words.end()) {
+        s.push(' ');
+        if r.chance(17) {
+            let _ = write!(s, "{}", r.below(100_000));
+        } else {
+            s.push_str(r.pick(WORDS));
+        }
     }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+    s
 }
 
 /// Words log lines are made of.
-pub const WORDS: &[&str] = &[
+const WORDS: &[&str] = &[
     "processing",
     "batch",
     "item",

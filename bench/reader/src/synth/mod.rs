@@ -4,56 +4,19 @@
 //! and written object by object.
 
 use afterlog_contract::layout::Origin;
-use afterlog_contract::time::rfc3339_nanos;
+use afterlog_sim::Rng;
 use anyhow::{Context, Result};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use text::TextGen;
 
-/// xorshift64*: tiny, fast, deterministic.
-pub struct Rng(u64);
+mod text;
 
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        // splitmix64 of the seed, so that nearby seeds give unrelated streams.
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
+/// Uniform in `[0, 1)`: spreads of upload sizes and gaps between lines.
+fn unit(rng: &mut Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Fluent Bit's s3 output: a file is uploaded when it reaches
@@ -224,9 +187,7 @@ fn write_container(dir: &Path, spec: &JobSpec, index: usize, c: &Container) -> R
         pod: c.pod.into(),
         container: c.container.into(),
     };
-    let container_id: String = (0..64)
-        .map(|_| char::from(b"0123456789abcdef"[rng.below(16) as usize]))
-        .collect();
+    let container_id = rng.word(b"0123456789abcdef", 64);
     let labels = format!(
         r#","afterlog":{{"tool":"{}","job":"{}","kind":"{}","namespace":"tool-{}","pod":"{}","container":"{}","container_id":"{}","node":"node-3","route":"{}"}}}}"#,
         spec.tool,
@@ -250,7 +211,7 @@ fn write_container(dir: &Path, spec: &JobSpec, index: usize, c: &Container) -> R
     let mut cut = 0usize;
     let mut line = Vec::with_capacity(1024);
     while stats.bytes < budget {
-        let stderr = text.rng.chance(0.1);
+        let stderr = text.rng.chance(10);
         let log = text.line(ts, stderr);
         line.clear();
         write!(
@@ -269,7 +230,7 @@ fn write_container(dir: &Path, spec: &JobSpec, index: usize, c: &Container) -> R
         }
         if buf.is_empty() {
             first_ts = ts;
-            cut = (UPLOAD_BYTES * (0.85 + 0.3 * text.rng.unit())) as usize;
+            cut = (UPLOAD_BYTES * (0.85 + 0.3 * unit(text.rng))) as usize;
         }
         buf.extend_from_slice(&line);
         stats.records += 1;
@@ -280,7 +241,7 @@ fn write_container(dir: &Path, spec: &JobSpec, index: usize, c: &Container) -> R
         if off >= ROTATE_BYTES {
             off = 0;
         }
-        let gap = line.len() as f64 * ns_per_byte * (0.2 + 1.6 * text.rng.unit());
+        let gap = line.len() as f64 * ns_per_byte * (0.2 + 1.6 * unit(text.rng));
         ts += (gap as u64).max(1);
     }
     if !buf.is_empty() {
@@ -292,7 +253,7 @@ fn write_container(dir: &Path, spec: &JobSpec, index: usize, c: &Container) -> R
 
 /// gzips one upload to its raw key; returns the compressed size.
 fn upload(dir: &Path, origin: &Origin, first_ts: u64, body: &[u8], rng: &mut Rng) -> Result<u64> {
-    let uuid: String = (0..8).map(|_| char::from(*rng.pick(ALNUM))).collect();
+    let uuid = rng.word(ALNUM, 8);
     let key = origin.raw_key((first_ts / 1_000_000_000) as i64, &uuid);
     let path = dir.join(&key);
     std::fs::create_dir_all(path.parent().expect("key has a parent"))
@@ -317,278 +278,6 @@ fn json_escape(s: &str, out: &mut Vec<u8>) {
             b'\t' => out.extend_from_slice(b"\\t"),
             _ => out.push(b),
         }
-    }
-}
-
-const WORDS: &[&str] = &[
-    "request",
-    "response",
-    "user",
-    "session",
-    "cache",
-    "miss",
-    "hit",
-    "query",
-    "rows",
-    "table",
-    "page",
-    "revision",
-    "article",
-    "edit",
-    "token",
-    "timeout",
-    "retry",
-    "connection",
-    "pool",
-    "worker",
-    "thread",
-    "queue",
-    "job",
-    "task",
-    "batch",
-    "item",
-    "items",
-    "fetched",
-    "stored",
-    "updated",
-    "deleted",
-    "created",
-    "skipped",
-    "failed",
-    "succeeded",
-    "started",
-    "finished",
-    "parsed",
-    "rendered",
-    "template",
-    "redirect",
-    "upstream",
-    "backend",
-    "replica",
-    "database",
-    "wikidata",
-    "commons",
-    "enwiki",
-    "dewiki",
-    "frwiki",
-    "category",
-    "namespace",
-    "title",
-    "lang",
-    "api",
-    "client",
-    "server",
-    "handler",
-    "middleware",
-    "auth",
-    "oauth",
-    "consumer",
-    "limit",
-    "rate",
-    "bytes",
-    "ms",
-    "elapsed",
-    "duration",
-    "latency",
-    "slow",
-    "fast",
-    "ok",
-    "error",
-    "warning",
-    "notice",
-    "debug",
-    "trace",
-    "value",
-    "key",
-    "lookup",
-    "index",
-    "search",
-    "result",
-    "results",
-    "matched",
-    "filter",
-    "sort",
-    "order",
-    "offset",
-    "cursor",
-    "next",
-    "previous",
-    "from",
-    "to",
-    "in",
-    "for",
-    "with",
-    "after",
-    "before",
-    "on",
-    "of",
-    "the",
-    "a",
-    "an",
-    "and",
-    "not",
-    "no",
-    "all",
-    "some",
-    "new",
-    "old",
-    "last",
-    "first",
-    "file",
-    "path",
-    "dump",
-    "import",
-    "export",
-    "sql",
-    "sparql",
-    "http",
-    "https",
-    "json",
-    "xml",
-    "csv",
-    "yaml",
-    "config",
-    "reload",
-    "signal",
-    "heartbeat",
-    "ping",
-    "pong",
-    "closed",
-    "opened",
-    "accepted",
-    "rejected",
-    "denied",
-];
-
-const MODULES: &[&str] = &[
-    "app.views",
-    "app.models.page",
-    "app.api.v1",
-    "app.tasks.sync",
-    "app.db",
-    "werkzeug",
-    "gunicorn.error",
-    "urllib3.connectionpool",
-    "requests.adapters",
-    "mwclient.client",
-    "pywikibot.comms",
-    "celery.worker",
-];
-
-const METHODS: &[&str] = &[
-    "GET", "GET", "GET", "GET", "POST", "POST", "PUT", "DELETE", "HEAD",
-];
-const STATUSES: &[u32] = &[
-    200, 200, 200, 200, 200, 200, 304, 301, 302, 404, 400, 403, 500, 503,
-];
-const RESOURCES: &[&str] = &[
-    "pages",
-    "revisions",
-    "users",
-    "items",
-    "search",
-    "stats",
-    "categories",
-    "edits",
-    "static",
-    "healthz",
-];
-const AGENTS: &[&str] = &[
-    "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15",
-    "python-requests/2.32.3",
-    "curl/8.5.0",
-    "Pywikibot/9.5.0 (g18000) requests/2.32.3 Python/3.11.2",
-    "kube-probe/1.29",
-];
-const LEVELS: &[&str] = &["INFO", "INFO", "INFO", "INFO", "DEBUG", "DEBUG", "WARNING"];
-const ERR_LEVELS: &[&str] = &["WARNING", "WARNING", "ERROR", "CRITICAL"];
-
-/// Log lines of a Python web service: access logs, application logs and,
-/// on stderr, warnings and traceback lines. 80–400 bytes each.
-struct TextGen<'a> {
-    rng: &'a mut Rng,
-    s: String,
-}
-
-impl<'a> TextGen<'a> {
-    fn new(rng: &'a mut Rng) -> TextGen<'a> {
-        TextGen {
-            rng,
-            s: String::with_capacity(512),
-        }
-    }
-
-    fn words(&mut self, n: u64) {
-        for _ in 0..n {
-            self.s.push(' ');
-            let w = *self.rng.pick(WORDS);
-            self.s.push_str(w);
-            if self.rng.chance(0.25) {
-                let v = self.rng.below(100_000);
-                self.s.push_str(&format!("={v}"));
-            }
-        }
-    }
-
-    fn line(&mut self, ts: u64, stderr: bool) -> String {
-        use std::fmt::Write as _;
-        self.s.clear();
-        let stamp = &rfc3339_nanos(ts)[..23];
-        let target = self.rng.range(80, 400) as usize;
-        let r = &mut *self.rng;
-        if stderr {
-            if r.chance(0.3) {
-                let _ = write!(
-                    self.s,
-                    "  File \"/srv/app/{}.py\", line {}, in {}",
-                    r.pick(MODULES).replace('.', "/"),
-                    r.range(1, 2400),
-                    r.pick(WORDS)
-                );
-            } else {
-                let _ = write!(
-                    self.s,
-                    "{stamp} {} {}: {} {}",
-                    r.pick(ERR_LEVELS),
-                    r.pick(MODULES),
-                    r.pick(WORDS),
-                    r.pick(WORDS)
-                );
-            }
-        } else if r.chance(0.6) {
-            let _ = write!(
-                self.s,
-                "10.{}.{}.{} - - [{stamp}] \"{} /api/v1/{}/{}?page={} HTTP/1.1\" {} {} \"-\" \"{}\" {}.{:03}",
-                r.below(256),
-                r.below(256),
-                r.range(1, 254),
-                r.pick(METHODS),
-                r.pick(RESOURCES),
-                r.below(5_000_000),
-                r.range(1, 50),
-                r.pick(STATUSES),
-                r.range(0, 250_000),
-                r.pick(AGENTS),
-                r.below(3),
-                r.below(1000)
-            );
-        } else {
-            let _ = write!(
-                self.s,
-                "{stamp} {} [worker-{}] {}:",
-                r.pick(LEVELS),
-                r.below(16),
-                r.pick(MODULES)
-            );
-        }
-        while self.s.len() < target {
-            let n = self.rng.range(1, 4);
-            self.words(n);
-        }
-        self.s.truncate(400);
-        self.s.clone()
     }
 }
 
@@ -617,19 +306,4 @@ pub fn object_files(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rng_is_deterministic_and_in_range() {
-        let (mut a, mut b) = (Rng::new(7), Rng::new(7));
-        for _ in 0..1000 {
-            let x = a.range(80, 400);
-            assert_eq!(x, b.range(80, 400));
-            assert!((80..=400).contains(&x));
-        }
-    }
 }
