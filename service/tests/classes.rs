@@ -447,6 +447,12 @@ fn bad_class_flags_are_refused() {
         }
     };
     let compact = |class: &str| run(&["compact", "--store", &d1, "--class", class], None);
+    let serve = |flag: &str, value: &str, env: Option<&str>| {
+        run(
+            &["serve", "--insecure-no-auth", "--store", &d1, flag, value],
+            env,
+        )
+    };
     refused(&compact("Long=/x"), &["--class \"Long=/x\"", "a-z, 0-9"]);
     let long_name = format!("{}=/x", "a".repeat(64));
     refused(&compact(&long_name), &["--class", "63"]);
@@ -488,20 +494,7 @@ fn bad_class_flags_are_refused() {
         &["--class \"b\""],
     );
     // serve checks before it listens.
-    refused(
-        &run(
-            &[
-                "serve",
-                "--insecure-no-auth",
-                "--store",
-                &d1,
-                "--class",
-                "B=/x",
-            ],
-            None,
-        ),
-        &["--class \"B=/x\""],
-    );
+    refused(&serve("--class", "B=/x", None), &["--class \"B=/x\""]);
     // Retention for a class no store serves.
     let cfg = tmp.path().join("compactor.json");
     std::fs::write(
@@ -522,17 +515,7 @@ fn bad_class_flags_are_refused() {
         ],
     );
     refused(
-        &run(
-            &[
-                "serve",
-                "--insecure-no-auth",
-                "--store",
-                &d1,
-                "--compactor-config",
-                &cfg,
-            ],
-            Some(&format!("long={d2}")),
-        ),
+        &serve("--compactor-config", &cfg, Some(&format!("long={d2}"))),
         &["retention.classes.ghost", "known: default, long"],
     );
     assert!(
