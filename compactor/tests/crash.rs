@@ -6,8 +6,9 @@ mod common;
 
 use afterlog_compactor::{CompactError, Compactor, Config, LeaseError, Limits};
 use afterlog_contract::layout;
+use afterlog_reader::Store;
 use afterlog_reader::index;
-use afterlog_reader::{Store, StoreConfig, open};
+use afterlog_testkit::{S3Server, file_store};
 use common::*;
 use object_store::ObjectStoreExt;
 use object_store::memory::InMemory;
@@ -15,8 +16,6 @@ use object_store::path::Path;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-
-const MIN: u64 = 60_000_000_000;
 
 fn config() -> Config {
     Config {
@@ -31,14 +30,7 @@ fn config() -> Config {
 }
 
 fn compactor(store: Store, holder: &str) -> Compactor {
-    Compactor {
-        store,
-        class: afterlog_compactor::DEFAULT_CLASS.into(),
-        config: config(),
-        holder: holder.to_string(),
-        clock,
-        stop: Default::default(),
-    }
+    on_test_clock(store, holder, config())
 }
 
 /// Merge (settled), delete consumed (grace over), collect orphans (a day on).
@@ -130,14 +122,8 @@ async fn check_settled_state(store: &Store, what: &str) {
 /// The crash matrix on one kind of store: `fresh(k)` gives an empty store
 /// for crash point `k`; the crash points are shared out over `threads`.
 fn crash_matrix(fresh: impl Fn(usize) -> Store + Sync, threads: usize) {
-    let rt = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    };
     // The reference, and how many mutations a clean run makes.
-    let (reference, total) = rt().block_on(async {
+    let (reference, total) = block_on(async {
         let reference = {
             let store = fresh(usize::MAX - 1);
             populate(&store).await;
@@ -180,7 +166,7 @@ fn crash_matrix(fresh: impl Fn(usize) -> Store + Sync, threads: usize) {
         for t in 0..threads {
             let (fresh, reference) = (&fresh, &reference);
             s.spawn(move || {
-                rt().block_on(async {
+                block_on(async {
                     for k in (t..total).step_by(threads) {
                         let store = fresh(k);
                         populate(&store).await;
@@ -223,10 +209,7 @@ fn crash_at_every_mutation_in_memory() {
 fn crash_at_every_mutation_local_directory() {
     let root = tempfile::tempdir().unwrap();
     let path = root.path().to_path_buf();
-    crash_matrix(
-        move |k| open(&StoreConfig::new(format!("file://{}/{k}", path.display()))).unwrap(),
-        2,
-    );
+    crash_matrix(move |k| file_store(&path.join(k.to_string())), 2);
 }
 
 #[test]
@@ -240,16 +223,8 @@ fn crash_at_every_mutation_s3() {
 #[test]
 fn readers_during_compaction_get_everything() {
     let root = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let store = open(&StoreConfig::new(format!(
-            "file://{}",
-            root.path().display()
-        )))
-        .unwrap();
+    block_on(async {
+        let store = file_store(root.path());
         populate(&store).await;
         let reference = outputs(&store).await;
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -302,11 +277,7 @@ async fn a_stopped_pass_ends_between_jobs() {
 /// the lease and mutates nothing.
 #[test]
 fn two_compactors_never_both_mutate() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let s3 = S3Server::start(&["logs"]);
         for store in [
             Arc::new(InMemory::new()) as Store,
@@ -363,11 +334,7 @@ const NOTHING: &str = "-- tail 7\n-- since 30m\n";
 /// Retention removes whole days of jobs, oldest first, and only what is over.
 #[test]
 fn retention_removes_oldest_runs() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let store: Store = Arc::new(InMemory::new());
         populate(&store).await;
         let start = real_now() + 7 * MIN;
@@ -384,15 +351,10 @@ fn retention_removes_oldest_runs() {
             },
         );
         set_clock(start + 26 * 60 * MIN);
-        let c = Compactor {
-            store: store.clone(),
-            class: afterlog_compactor::DEFAULT_CLASS.into(),
-            config: cfg.clone(),
-            holder: "r".into(),
-            clock,
-            stop: Default::default(),
-        };
-        let report = c.pass().await.unwrap();
+        let report = on_test_clock(store.clone(), "r", cfg.clone())
+            .pass()
+            .await
+            .unwrap();
         assert_eq!(report.runs_expired, 4, "{report}");
         let after = outputs(&store).await;
         assert_eq!(after[0], NOTHING);
@@ -402,14 +364,7 @@ fn retention_removes_oldest_runs() {
         // than the newest of them with max_age_days 1, beta's runs go too.
         cfg.retention.default.max_age_days = Some(1);
         set_clock(common::BASE + 3 * 86_400_000_000_000);
-        let c = Compactor {
-            store: store.clone(),
-            class: afterlog_compactor::DEFAULT_CLASS.into(),
-            config: cfg,
-            holder: "r".into(),
-            clock,
-            stop: Default::default(),
-        };
+        let c = on_test_clock(store.clone(), "r", cfg);
         // The uploads' store times are "now": the runs are not old by
         // their upload times until the clock passes them too.
         set_clock(real_now().max(common::BASE) + 3 * 86_400_000_000_000);
@@ -431,16 +386,12 @@ fn retention_removes_oldest_runs() {
 /// it to the job index, and nothing of the old layout is left.
 #[test]
 fn the_per_pod_layout_is_migrated() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let store: Store = Arc::new(InMemory::new());
         populate(&store).await;
         let reference = outputs(&store).await;
-        // Each pod's containers merged into one object each, as the per-pod
-        // compactor did; half of the consumed raw objects already deleted.
+        // Each pod's containers merged into one object each, as in the
+        // per-pod layout; half of the consumed raw objects already deleted.
         for (tool, job) in JOBS {
             let log = afterlog_reader::read_job(store.clone(), tool, job, Default::default())
                 .await
@@ -469,10 +420,7 @@ fn the_per_pod_layout_is_migrated() {
                 let (first, last) = (recs[0].ts, recs[recs.len() - 1].ts);
                 let key = origin.data_key(first, last, "legacy");
                 let body = gz(&lines);
-                store
-                    .put(&Path::from(key.as_str()), body.clone().into())
-                    .await
-                    .unwrap();
+                put(&store, &key, body.clone()).await;
                 let meta = metas
                     .entry(pod.clone())
                     .or_insert_with(|| afterlog_reader::PodMeta {
@@ -503,13 +451,8 @@ fn the_per_pod_layout_is_migrated() {
                 }
             }
             for (pod, meta) in metas {
-                store
-                    .put(
-                        &Path::from(layout::meta_key(tool, job, &pod)),
-                        serde_json::to_vec(&meta).unwrap().into(),
-                    )
-                    .await
-                    .unwrap();
+                let meta_key = layout::meta_key(tool, job, &pod);
+                put(&store, &meta_key, serde_json::to_vec(&meta).unwrap()).await;
             }
         }
         assert!(!keys(&store, "meta").await.is_empty());

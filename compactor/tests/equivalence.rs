@@ -11,22 +11,20 @@ use afterlog_contract::layout::Origin;
 use afterlog_reader::index::Scope;
 use afterlog_reader::job::{FirstTimes, JobIndex, Stores};
 use afterlog_reader::{Filter, JobReader, Limit, Store, read_job, read_tail};
-use common::{clock, gz, real_now, set_clock};
+use common::{MIN, block_on, clock, gz, on_test_clock, put, real_now, set_clock};
 use object_store::memory::InMemory;
-use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload};
 use proptest::prelude::*;
 use std::sync::Arc;
 
-const MIN: u64 = 60_000_000_000;
 /// A minute before a UTC midnight: runs cross into the next day.
 const T0: u64 = 1_795_651_140_000_000_000;
 
 #[derive(Debug, Clone)]
 struct Upload {
+    /// `(ts, off, stored line)`, in order.
+    lines: Vec<(u64, u64, String)>,
     pod: usize,
     container: usize,
-    lines: Vec<(u64, u64, String)>,
     /// Sent again under another key (a retry).
     retried: bool,
     /// Arrives after the first compaction.
@@ -96,27 +94,22 @@ fn arb_uploads() -> impl Strategy<Value = Vec<Upload>> {
     })
 }
 
-async fn put(store: &Store, u: &Upload, n: usize) {
+async fn send(store: &Store, u: &Upload, n: usize) {
     let o = origin(u.pod, u.container);
     let text: Vec<String> = u.lines.iter().map(|l| l.2.clone()).collect();
     let secs = (u.lines[0].0 / 1_000_000_000) as i64;
     let body = gz(&text);
-    store
-        .put(
-            &Path::from(o.raw_key(secs, &format!("U{n:05}"))),
-            PutPayload::from(body.clone()),
-        )
-        .await
-        .unwrap();
+    put(store, &o.raw_key(secs, &format!("U{n:05}")), body.clone()).await;
     if u.retried {
-        store
-            .put(
-                &Path::from(o.raw_key(secs + 1, &format!("R{n:05}"))),
-                PutPayload::from(body),
-            )
-            .await
-            .unwrap();
+        put(store, &o.raw_key(secs + 1, &format!("R{n:05}")), body).await;
     }
+}
+
+/// The stored lines of `rs`.
+fn text(rs: &[afterlog_reader::LogRecord]) -> Vec<String> {
+    rs.iter()
+        .map(|r| String::from_utf8(r.line.clone()).unwrap())
+        .collect()
 }
 
 /// What the questions below get from `store`, loading only the part of the
@@ -124,11 +117,6 @@ async fn put(store: &Store, u: &Upload, n: usize) {
 async fn answers(store: &Store) -> Vec<Vec<String>> {
     let stores = Stores::from(store.clone());
     let cache = FirstTimes::default();
-    let text = |rs: &[afterlog_reader::LogRecord]| -> Vec<String> {
-        rs.iter()
-            .map(|r| String::from_utf8(r.line.clone()).unwrap())
-            .collect()
-    };
     let mut out = Vec::new();
     let full = read_job(store.clone(), "t", "j", Filter::default())
         .await
@@ -190,7 +178,7 @@ async fn answers(store: &Store) -> Vec<Vec<String>> {
 async fn reference(uploads: &[Upload]) -> Vec<Vec<String>> {
     let store: Store = Arc::new(InMemory::new());
     for (n, u) in uploads.iter().enumerate() {
-        put(&store, u, n).await;
+        send(&store, u, n).await;
     }
     let mut a = answers(&store).await;
     // The tails as the plain merge gives them.
@@ -206,31 +194,21 @@ async fn reference(uploads: &[Upload]) -> Vec<Vec<String>> {
         )
         .await
         .unwrap();
-        a[1 + i] = t
-            .records
-            .iter()
-            .map(|r| String::from_utf8(r.line.clone()).unwrap())
-            .collect();
+        a[1 + i] = text(&t.records);
     }
     a
 }
 
 fn compactor(store: &Store) -> Compactor {
-    Compactor {
-        store: store.clone(),
-        class: afterlog_compactor::DEFAULT_CLASS.into(),
-        config: Config {
-            settle_minutes: 1,
-            grace_minutes: 5,
-            // Days cut chunks; a day's chunk is reopened by later uploads.
-            target_mib: 1,
-            lease_settle_ms: 0,
-            ..Config::default()
-        },
-        holder: "eq".into(),
-        clock,
-        stop: Default::default(),
-    }
+    let config = Config {
+        settle_minutes: 1,
+        grace_minutes: 5,
+        // Days cut chunks; a day's chunk is reopened by later uploads.
+        target_mib: 1,
+        lease_settle_ms: 0,
+        ..Config::default()
+    };
+    on_test_clock(store.clone(), "eq", config)
 }
 
 proptest! {
@@ -238,17 +216,16 @@ proptest! {
 
     #[test]
     fn index_driven_reads_equal_listing_driven(uploads in arb_uploads()) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
+        block_on(async {
             let want = reference(&uploads).await;
             let store: Store = Arc::new(InMemory::new());
             for (n, u) in uploads.iter().enumerate().filter(|(_, u)| !u.late) {
-                put(&store, u, n).await;
+                send(&store, u, n).await;
             }
             set_clock(real_now() + 2 * MIN);
             compactor(&store).pass().await.unwrap();
             for (n, u) in uploads.iter().enumerate().filter(|(_, u)| u.late) {
-                put(&store, u, n).await;
+                send(&store, u, n).await;
             }
             // Compacted in part, the rest raw: the same answers.
             assert_eq!(answers(&store).await, want, "after the first pass");

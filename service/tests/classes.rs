@@ -1,4 +1,4 @@
-//! Routing classes (issue 9): a job whose objects lie in the stores of two
+//! Routing classes: a job whose objects lie in the stores of two
 //! classes — two local directories, or two prefixes of one bucket on a real
 //! S3 server — is served as one ordered, deduplicated log through the HTTP
 //! API, the CLI and `afterlog serve --class`; each class's store is
@@ -9,18 +9,16 @@ mod common;
 use afterlog::api::Settings;
 use afterlog::auth::AuthConfig;
 use afterlog::classes::ClassStores;
-use afterlog_compactor::{Compactor, Config, DEFAULT_CLASS};
-use afterlog_contract::layout::{Origin, meta_key};
+use afterlog_compactor::{Compactor, Config, DEFAULT_CLASS, Report};
+use afterlog_contract::layout::Origin;
 use afterlog_reader::Store;
-use afterlog_reader::meta::{ConsumedRaw, MergedObject, PodInfo, PodMeta};
 use common::*;
-use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const LONG: &str = "long-retention";
 
@@ -41,78 +39,34 @@ async fn populate(def: &Store, long: &Store) -> Vec<&'static str> {
     // consumed, still there, with a line the merged one does not hold —
     // skipped, because that store's meta lists it.
     let m2 = origin("foo", "nightly", "nightly-2", "main");
-    upload(
-        long,
-        &m2,
-        0,
-        "u2",
-        &[r(&m2, 10, "r2 a"), r(&m2, 12, "r2 b")],
-    )
-    .await;
-    let data_key = m2.data_key(T0 + 14, T0 + 15, "m2");
-    put(
-        long,
-        &data_key,
-        gz(&[r(&m2, 14, "r2 c"), r(&m2, 15, "r2 d")]),
-    )
-    .await;
-    let consumed = upload(
-        long,
-        &m2,
-        0,
-        "u2c",
-        &[r(&m2, 15, "r2 d"), r(&m2, 14, "r2 c"), r(&m2, 99, "GHOST")],
-    )
-    .await;
-    let meta = PodMeta {
-        version: 1,
-        merged: vec![MergedObject {
-            key: data_key,
-            first_ts: T0 + 14,
-            last_ts: T0 + 15,
-            lines: 2,
-            bytes: 100,
-        }],
-        consumed: vec![ConsumedRaw {
-            key: consumed,
-            since_ns: T0,
-        }],
-        pod: Some(PodInfo {
-            node: "node-1".into(),
-            kind: "job".into(),
-            containers: [("main".into(), vec!["cid-nightly-2-main".into()])].into(),
-            ..PodInfo::default()
-        }),
-    };
-    put(
-        long,
-        &meta_key("foo", "nightly", "nightly-2"),
-        serde_json::to_vec(&meta).unwrap(),
-    )
-    .await;
+    let lines = [r(&m2, 10, "r2 a"), r(&m2, 12, "r2 b")];
+    upload(long, &m2, 0, "u2", &lines).await;
+    let merged = [r(&m2, 14, "r2 c"), r(&m2, 15, "r2 d")];
+    let stale = [r(&m2, 15, "r2 d"), r(&m2, 14, "r2 c"), r(&m2, 99, "GHOST")];
+    compacted_pod(long, &m2, "m2", &merged, "u2c", &stale).await;
 
     // Run 3: split by a rule on container names, the two containers' lines
     // interleaved in time; one upload of main also stored in the other
     // class (retried after the rules changed): served once.
     let m3 = origin("foo", "nightly", "nightly-3", "main");
     let a3 = origin("foo", "nightly", "nightly-3", "audit");
-    upload(
-        def,
-        &m3,
-        0,
-        "u3m",
-        &[r(&m3, 20, "r3 main a"), r(&m3, 22, "r3 main b")],
-    )
-    .await;
-    upload(long, &m3, 0, "u3m-retry", &[r(&m3, 22, "r3 main b")]).await;
-    upload(
-        long,
-        &a3,
-        0,
-        "u3a",
-        &[r(&a3, 21, "r3 audit a"), r(&a3, 23, "r3 audit b")],
-    )
-    .await;
+    for (store, o, uuid, lines) in [
+        (
+            def,
+            &m3,
+            "u3m",
+            vec![r(&m3, 20, "r3 main a"), r(&m3, 22, "r3 main b")],
+        ),
+        (long, &m3, "u3m-retry", vec![r(&m3, 22, "r3 main b")]),
+        (
+            long,
+            &a3,
+            "u3a",
+            vec![r(&a3, 21, "r3 audit a"), r(&a3, 23, "r3 audit b")],
+        ),
+    ] {
+        upload(store, o, 0, uuid, &lines).await;
+    }
 
     // A job only the long-retention class holds.
     let o = origin("foo", "archive", "archive-1", "main");
@@ -136,45 +90,16 @@ fn classes(def: &Store, long: &Store) -> ClassStores {
     ClassStores::new(def.clone(), vec![(LONG.into(), long.clone())])
 }
 
-async fn get_json(c: &Client, url: &str) -> (StatusCode, Value) {
-    let r = c.get(url).send().await.unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get_text(c: &Client, url: &str) -> String {
-    let r = c.get(url).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "GET {url}");
-    r.text().await.unwrap()
-}
-
-fn logs_of(v: &Value) -> Vec<String> {
-    v["logs"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no logs in {v}"))
-        .iter()
-        .map(|l| l["log"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn strs(v: &Value, field: &str) -> Vec<String> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not an array: {v}"))
-        .iter()
-        .map(|x| x[field].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// What a client sees of foo/nightly: the JSON page's lines and the NDJSON
 /// stream, byte for byte.
 async fn served(c: &Client, s: &TestServer) -> (Vec<String>, String) {
     let logs = s.url("/v1/tool/foo/jobs/nightly/logs");
-    let (st, v) = get_json(c, &logs).await;
+    let (st, v) = get_json(c, &logs, "").await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["messages"]["warning"], json!([]), "{v}");
     (
         logs_of(&v),
-        get_text(c, &format!("{logs}?format=ndjson")).await,
+        text_ok(c, &format!("{logs}?format=ndjson"), "").await,
     )
 }
 
@@ -196,19 +121,13 @@ async fn reads(def: &Store, long: &Store) -> (TestServer, Vec<String>) {
     let (got, ndjson) = served(&c, &s).await;
     assert_eq!(got, want);
     assert_eq!(ndjson.lines().count(), want.len(), "{ndjson}");
-    let mut paged = Vec::new();
-    let mut url = format!("{logs}?limit=3");
-    loop {
-        let (st, v) = get_json(&c, &url).await;
-        assert_eq!(st, StatusCode::OK, "{v}");
-        paged.extend(logs_of(&v));
-        match v["next_cursor"].as_str() {
-            Some(cur) => url = format!("{logs}?limit=3&cursor={cur}"),
-            None => break,
-        }
-    }
+    let paged: Vec<String> = pages(&c, &logs, "", 3)
+        .await
+        .iter()
+        .flat_map(logs_of)
+        .collect();
     assert_eq!(paged, want);
-    let text = get_text(&c, &format!("{logs}?format=text")).await;
+    let text = text_ok(&c, &format!("{logs}?format=text"), "").await;
     assert_eq!(
         text.lines().nth(7),
         Some("2026-11-25T15:00:00.000000021Z [nightly-3/audit] r3 audit a"),
@@ -225,20 +144,20 @@ async fn reads(def: &Store, long: &Store) -> (TestServer, Vec<String>) {
             &want[3..8],
         ),
     ] {
-        let (st, v) = get_json(&c, &format!("{logs}?{q}")).await;
+        let (st, v) = get_json(&c, &format!("{logs}?{q}"), "").await;
         assert_eq!(st, StatusCode::OK, "{q}: {v}");
         assert_eq!(logs_of(&v), expect, "{q}");
     }
-    let tail = get_text(&c, &format!("{logs}?format=ndjson&tail=2")).await;
+    let tail = text_ok(&c, &format!("{logs}?format=ndjson&tail=2"), "").await;
     assert_eq!(tail.lines().count(), 2, "{tail}");
 
     // Jobs and runs: the union of both stores.
-    let (st, v) = get_json(&c, &s.url("/v1/tool/foo/jobs")).await;
+    let (st, v) = get_json(&c, &s.url("/v1/tool/foo/jobs"), "").await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(strs(&v["jobs"], "job"), ["archive", "nightly"]);
     assert_eq!(v["jobs"][1]["runs"], 3, "{v}");
     assert_eq!(v["jobs"][0]["kind"], "job", "{v}");
-    let (st, v) = get_json(&c, &s.url("/v1/tool/foo/jobs/nightly")).await;
+    let (st, v) = get_json(&c, &s.url("/v1/tool/foo/jobs/nightly"), "").await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let runs = &v["job"]["runs"];
     assert_eq!(strs(runs, "pod"), ["nightly-1", "nightly-2", "nightly-3"]);
@@ -254,7 +173,7 @@ async fn reads(def: &Store, long: &Store) -> (TestServer, Vec<String>) {
     assert_eq!(runs[1]["node"], "node-1");
 
     // Usage, in total and by class.
-    let (st, v) = get_json(&c, &s.url("/v1/tool/foo/usage")).await;
+    let (st, v) = get_json(&c, &s.url("/v1/tool/foo/usage"), "").await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let (d, l) = (
         v["classes"]["default"].as_u64().unwrap(),
@@ -266,33 +185,13 @@ async fn reads(def: &Store, long: &Store) -> (TestServer, Vec<String>) {
         v["jobs"][0]["classes"],
         json!({LONG: v["jobs"][0]["stored_bytes"]})
     );
-    let (st, v) = get_json(&c, &s.url("/v1/healthz")).await;
+    let (st, v) = get_json(&c, &s.url("/v1/healthz"), "").await;
     assert_eq!(st, StatusCode::OK, "{v}");
 
     // A follow sees what arrives in either class's store.
-    let resp = c
-        .get(format!("{logs}?format=text&follow=true&tail=1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let mut stream = resp.bytes_stream();
-    let mut seen = String::new();
-    let mut wait_for = async |what: &str| {
-        let start = Instant::now();
-        while !seen.contains(what) {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "no {what:?} in the follow: {seen}"
-            );
-            if let Ok(Some(chunk)) =
-                tokio::time::timeout(Duration::from_millis(500), stream.next()).await
-            {
-                seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-            }
-        }
-    };
-    wait_for("r3 audit b").await;
+    let mut followed = Streamed::open(&c, &format!("{logs}?format=text&follow=true&tail=1")).await;
+    let within = Duration::from_secs(20);
+    followed.until("r3 audit b", within).await;
     let pushed: Value = c
         .post(&logs)
         .body(json!({"log": "pushed line"}).to_string())
@@ -307,9 +206,9 @@ async fn reads(def: &Store, long: &Store) -> (TestServer, Vec<String>) {
     assert!(long.head(&key).await.is_err());
     let a3 = origin("foo", "nightly", "nightly-3", "audit");
     upload(long, &a3, 30, "u3a-late", &[r(&a3, 30, "late audit")]).await;
-    wait_for("pushed line").await;
-    wait_for("late audit").await;
-    drop(stream);
+    followed.until("pushed line", within).await;
+    followed.until("late audit", within).await;
+    drop(followed);
 
     let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
     want.extend(["late audit".to_string(), "pushed line".to_string()]);
@@ -317,29 +216,29 @@ async fn reads(def: &Store, long: &Store) -> (TestServer, Vec<String>) {
     (s, want)
 }
 
-fn in_three_hours() -> u64 {
-    afterlog_compactor::system_clock() + 3 * 3_600_000_000_000
+const HOUR: u64 = 3_600_000_000_000;
+const DAY: u64 = 24 * HOUR;
+
+fn now() -> u64 {
+    afterlog_compactor::system_clock()
 }
 
-fn in_five_hours() -> u64 {
-    afterlog_compactor::system_clock() + 5 * 3_600_000_000_000
-}
-
-fn in_ten_days() -> u64 {
-    afterlog_compactor::system_clock() + 10 * 86_400_000_000_000
-}
-
-fn in_eleven_days() -> u64 {
-    afterlog_compactor::system_clock() + 11 * 86_400_000_000_000
-}
-
-async fn keys(store: &Store, top: &str) -> Vec<String> {
-    let listed: Vec<_> = store
-        .list(Some(&Path::from(top)))
-        .try_collect()
-        .await
-        .unwrap_or_default();
-    listed.into_iter().map(|m| m.location.to_string()).collect()
+/// One pass of `holder` over class `class`'s `store`, at `clock`.
+async fn pass(
+    class: &str,
+    store: &Store,
+    config: &Config,
+    holder: &str,
+    clock: fn() -> u64,
+) -> Report {
+    Compactor {
+        holder: holder.into(),
+        clock,
+        ..Compactor::for_class(class, store.clone(), config.clone())
+    }
+    .pass()
+    .await
+    .unwrap()
 }
 
 /// The default class's store at the bucket's root, long-retention's under
@@ -358,19 +257,11 @@ async fn two_prefixes_of_one_s3_bucket() {
 
     // Merge (everything settled three hours on), then clean up after the
     // grace period: the same output after each pass.
-    for clock in [in_three_hours as fn() -> u64, in_five_hours] {
+    let in_three_hours: fn() -> u64 = || now() + 3 * HOUR;
+    for clock in [in_three_hours, || now() + 5 * HOUR] {
         for (class, store) in [(DEFAULT_CLASS, &def), (LONG, &long)] {
-            let report = Compactor {
-                store: store.clone(),
-                class: class.into(),
-                config: Config::default(),
-                holder: format!("test-{class}"),
-                clock,
-                stop: Default::default(),
-            }
-            .pass()
-            .await
-            .unwrap();
+            let holder = format!("test-{class}");
+            let report = pass(class, store, &Config::default(), &holder, clock).await;
             assert_eq!(report.skipped, 0, "{class}: {report}");
             assert_eq!(served(&c, &s).await, before, "{class}: after {report}");
         }
@@ -391,17 +282,7 @@ async fn two_prefixes_of_one_s3_bucket() {
     .unwrap();
     let mut expired = Vec::new();
     for (class, store) in [(DEFAULT_CLASS, &def), (LONG, &long)] {
-        let report = Compactor {
-            store: store.clone(),
-            class: class.into(),
-            config: cfg.clone(),
-            holder: "retention".into(),
-            clock: in_ten_days,
-            stop: Default::default(),
-        }
-        .pass()
-        .await
-        .unwrap();
+        let report = pass(class, store, &cfg, "retention", || now() + 10 * DAY).await;
         expired.push(report.runs_expired);
     }
     // default: nightly-1, its part of nightly-3, the pushed lines.
@@ -413,22 +294,12 @@ async fn two_prefixes_of_one_s3_bucket() {
         .collect();
     assert_eq!(served(&c, &s).await.0, kept);
     // The expired days' objects go a grace period later.
-    Compactor {
-        store: def.clone(),
-        class: DEFAULT_CLASS.into(),
-        config: cfg.clone(),
-        holder: "retention".into(),
-        clock: in_eleven_days,
-        stop: Default::default(),
-    }
-    .pass()
-    .await
-    .unwrap();
+    pass(DEFAULT_CLASS, &def, &cfg, "retention", || now() + 11 * DAY).await;
     assert_eq!(served(&c, &s).await.0, kept);
     assert!(keys(&def, "raw").await.is_empty() && keys(&def, "chunks").await.is_empty());
-    let (_, v) = get_json(&c, &s.url("/v1/tool/foo/jobs/nightly")).await;
+    let (_, v) = get_json(&c, &s.url("/v1/tool/foo/jobs/nightly"), "").await;
     assert_eq!(strs(&v["job"]["runs"], "pod"), ["nightly-2", "nightly-3"]);
-    let (_, v) = get_json(&c, &s.url("/v1/tool/foo/jobs")).await;
+    let (_, v) = get_json(&c, &s.url("/v1/tool/foo/jobs"), "").await;
     assert_eq!(strs(&v["jobs"], "job"), ["archive", "nightly"]);
 }
 
@@ -576,6 +447,12 @@ fn bad_class_flags_are_refused() {
         }
     };
     let compact = |class: &str| run(&["compact", "--store", &d1, "--class", class], None);
+    let serve = |flag: &str, value: &str, env: Option<&str>| {
+        run(
+            &["serve", "--insecure-no-auth", "--store", &d1, flag, value],
+            env,
+        )
+    };
     refused(&compact("Long=/x"), &["--class \"Long=/x\"", "a-z, 0-9"]);
     let long_name = format!("{}=/x", "a".repeat(64));
     refused(&compact(&long_name), &["--class", "63"]);
@@ -617,20 +494,7 @@ fn bad_class_flags_are_refused() {
         &["--class \"b\""],
     );
     // serve checks before it listens.
-    refused(
-        &run(
-            &[
-                "serve",
-                "--insecure-no-auth",
-                "--store",
-                &d1,
-                "--class",
-                "B=/x",
-            ],
-            None,
-        ),
-        &["--class \"B=/x\""],
-    );
+    refused(&serve("--class", "B=/x", None), &["--class \"B=/x\""]);
     // Retention for a class no store serves.
     let cfg = tmp.path().join("compactor.json");
     std::fs::write(
@@ -651,17 +515,7 @@ fn bad_class_flags_are_refused() {
         ],
     );
     refused(
-        &run(
-            &[
-                "serve",
-                "--insecure-no-auth",
-                "--store",
-                &d1,
-                "--compactor-config",
-                &cfg,
-            ],
-            Some(&format!("long={d2}")),
-        ),
+        &serve("--compactor-config", &cfg, Some(&format!("long={d2}"))),
         &["retention.classes.ghost", "known: default, long"],
     );
     assert!(

@@ -6,7 +6,7 @@
 mod common;
 
 use afterlog_testkit::Proxy;
-use common::{TestServer, ok};
+use common::{TestServer, afterlog, ok, text_ok};
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
@@ -40,18 +40,12 @@ impl Env {
         }
     }
 
-    /// The CLI with a clean environment: no user config, no colour.
+    /// The CLI with a clean environment, of `server` as the caller TOKEN.
     fn cmd(&self, server: &str, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_afterlog"));
+        let mut c = afterlog(self.dir.path());
         c.args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env("NO_COLOR", "1")
             .env("AFTERLOG_SERVER", server)
-            .env("AFTERLOG_TOKEN", TOKEN)
-            .stdin(Stdio::null());
+            .env("AFTERLOG_TOKEN", TOKEN);
         c
     }
 
@@ -61,15 +55,7 @@ impl Env {
 
     /// The API's answer, as text.
     async fn api(&self, path: &str) -> String {
-        let r = self
-            .http
-            .get(self.server.url(path))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "GET {path}: {}", r.status());
-        r.text().await.unwrap()
+        text_ok(&self.http, &self.server.url(path), TOKEN).await
     }
 
     async fn push(&self, tool: &str, job: &str, line: &str) {
@@ -166,6 +152,18 @@ async fn jobs_and_usage_tables() {
         usage.contains("update-stats") && usage.contains("total"),
         "{usage}"
     );
+}
+
+#[test]
+fn help_lists_the_client_commands() {
+    let o = Command::new(env!("CARGO_BIN_EXE_afterlog"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = ok(&o);
+    for c in ["jobs", "logs", "push", "usage", "serve", "demo", "compact"] {
+        assert!(text.contains(c), "{c}: {text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,18 +389,6 @@ async fn follow_prints_new_lines_and_survives_a_dropped_server() {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("trying again in"), "{err}");
-}
-
-#[test]
-fn help_lists_the_client_commands() {
-    let o = Command::new(env!("CARGO_BIN_EXE_afterlog"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let text = ok(&o);
-    for c in ["jobs", "logs", "push", "usage", "serve", "demo", "compact"] {
-        assert!(text.contains(c), "{c}: {text}");
-    }
 }
 
 /// A drop summary rides on a real line: JSON keeps the line and says what

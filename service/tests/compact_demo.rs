@@ -2,38 +2,23 @@
 //! and after, and a later pass (grace period over) deletes the consumed raw
 //! objects without changing a line either.
 
+mod common;
+
 use afterlog_compactor::{Compactor, Config};
-use afterlog_reader::{Filter, Store, StoreConfig, open, read_job};
-use futures::TryStreamExt;
-use object_store::path::Path;
+use afterlog_reader::Store;
+use afterlog_testkit::log_text::job_ndjson;
+use common::{file_store, keys};
 
 async fn outputs(store: &Store, jobs: &[(String, String)]) -> Vec<String> {
     let mut out = Vec::new();
     for (tool, job) in jobs {
-        let log = read_job(store.clone(), tool, job, Filter::default())
-            .await
-            .unwrap();
-        assert_eq!(
-            log.stats.out_of_order, 0,
-            "{tool}/{job}: {:?}",
-            log.warnings
-        );
-        let mut s = String::new();
-        for r in &log.records {
-            s.push_str(std::str::from_utf8(&r.line).unwrap());
-            s.push('\n');
-        }
-        out.push(s);
+        out.push(job_ndjson(store, tool, job).await);
     }
     out
 }
 
 async fn count(store: &Store, top: &str) -> usize {
-    store
-        .list(Some(&Path::from(top)))
-        .try_collect::<Vec<_>>()
-        .await
-        .map_or(0, |v| v.len())
+    keys(store, top).await.len()
 }
 
 fn now_ns() -> u64 {
@@ -42,6 +27,15 @@ fn now_ns() -> u64 {
 
 fn in_three_hours() -> u64 {
     now_ns() + 3 * 3_600_000_000_000
+}
+
+/// A compactor of `store` whose clock is `clock`.
+fn at(store: Store, clock: fn() -> u64) -> Compactor {
+    Compactor {
+        holder: "test".into(),
+        clock,
+        ..Compactor::new(store, Config::default())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,11 +47,7 @@ async fn compacting_the_demo_changes_no_line() {
         .iter()
         .map(|j| (j.tool.clone(), j.job.clone()))
         .collect();
-    let store = open(&StoreConfig::new(format!(
-        "file://{}",
-        dir.path().display()
-    )))
-    .unwrap();
+    let store = file_store(dir.path());
     let before = outputs(&store, &jobs).await;
     let raw_before = count(&store, "raw").await;
     let data_before = count(&store, "chunks").await;
@@ -85,15 +75,7 @@ async fn compacting_the_demo_changes_no_line() {
     // Hours later: everything settled and merged, consumed raw objects past
     // their grace period deleted.
     for _ in 0..2 {
-        let c = Compactor {
-            store: store.clone(),
-            class: afterlog_compactor::DEFAULT_CLASS.into(),
-            config: Config::default(),
-            holder: "test".into(),
-            clock: in_three_hours,
-            stop: Default::default(),
-        };
-        let report = c.pass().await.unwrap();
+        let report = at(store.clone(), in_three_hours).pass().await.unwrap();
         assert_eq!(report.skipped, 0, "{report}");
         assert_eq!(
             outputs(&store, &jobs).await,
@@ -101,15 +83,10 @@ async fn compacting_the_demo_changes_no_line() {
             "after a pass: {report}"
         );
     }
-    let c = Compactor {
-        store: store.clone(),
-        class: afterlog_compactor::DEFAULT_CLASS.into(),
-        config: Config::default(),
-        holder: "test".into(),
-        clock: || in_three_hours() + 2 * 3_600_000_000_000,
-        stop: Default::default(),
-    };
-    let report = c.pass().await.unwrap();
+    let report = at(store.clone(), || in_three_hours() + 2 * 3_600_000_000_000)
+        .pass()
+        .await
+        .unwrap();
     assert!(report.raw_deleted > 0, "{report}");
     assert_eq!(
         outputs(&store, &jobs).await,

@@ -7,19 +7,18 @@
 mod common;
 
 use common::*;
-use futures::StreamExt;
 use reqwest::{Client, StatusCode};
 use std::time::{Duration, Instant};
 
 const LINES: u64 = 40_000;
 
-async fn next_chunk(
-    body: &mut (impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
-) -> Option<bytes::Bytes> {
-    tokio::time::timeout(Duration::from_secs(20), body.next())
-        .await
-        .expect("the stream stalled")
-        .map(|c| c.unwrap())
+/// Sends `srv` SIGTERM, as Kubernetes does.
+fn sigterm(srv: &Served) {
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(srv.child.id() as i32, libc::SIGTERM) },
+        0
+    );
 }
 
 /// A store with a job big enough (about 20 MB in `uploads` objects) that a
@@ -47,6 +46,17 @@ async fn big_job(uploads: u64) -> (tempfile::TempDir, String) {
     (home, store_arg)
 }
 
+/// How `srv` exits, within `within` (else fails saying `late`).
+async fn exit(srv: &mut Served, within: Duration, late: &str) -> std::process::ExitStatus {
+    eventually(within, Duration::from_millis(50), async || {
+        srv.child
+            .try_wait()
+            .unwrap()
+            .ok_or_else(|| late.to_string())
+    })
+    .await
+}
+
 /// `VmRSS` of process `pid`, KiB.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -72,9 +82,8 @@ async fn a_stalled_client_does_not_grow_the_servers_memory() {
     // server waits for them instead of reading on into memory.
     let mut stalled = Vec::new();
     for _ in 0..4 {
-        let r = c.get(&logs).send().await.unwrap();
-        let mut body = r.bytes_stream();
-        next_chunk(&mut body).await.unwrap();
+        let mut body = Streamed::open(&c, &logs).await;
+        assert!(body.chunk().await);
         stalled.push(body);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -111,36 +120,20 @@ async fn sigterm_ends_follows_lets_reads_finish_and_exits_0() {
     let c = Client::new();
     let logs = format!("{}/v1/tool/foo/jobs/big/logs", srv.base);
 
-    let follow = c
-        .get(format!("{logs}?format=text&follow=true&tail=1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(follow.status(), StatusCode::OK);
-    let mut follow = follow.bytes_stream();
-    let mut followed = String::new();
-    while !followed.contains(&format!("line {}", LINES - 1)) {
-        let chunk = next_chunk(&mut follow).await.expect("follow ended early");
-        followed.push_str(std::str::from_utf8(&chunk).unwrap());
-    }
+    let mut follow = Streamed::open(&c, &format!("{logs}?format=text&follow=true&tail=1")).await;
+    let last = format!("line {}", LINES - 1);
+    follow.until(&last, Duration::from_secs(20)).await;
 
     // A full read, of which the client takes only the first bytes for now.
-    let read = c.get(format!("{logs}?format=ndjson")).send().await.unwrap();
-    assert_eq!(read.status(), StatusCode::OK);
-    let mut read = read.bytes_stream();
-    let mut got = next_chunk(&mut read).await.unwrap().to_vec();
+    let mut read = Streamed::open(&c, &format!("{logs}?format=ndjson")).await;
+    assert!(read.chunk().await);
 
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(
-        unsafe { libc::kill(srv.child.id() as i32, libc::SIGTERM) },
-        0
-    );
+    sigterm(&srv);
     let t = Instant::now();
 
     // The follow ends at once, saying why.
-    while let Some(chunk) = next_chunk(&mut follow).await {
-        followed.push_str(std::str::from_utf8(&chunk).unwrap());
-    }
+    follow.read_to_end().await;
+    let followed = &follow.seen;
     assert!(
         followed.ends_with("[afterlog] the service is shutting down; reconnect to go on\n"),
         "{}",
@@ -149,27 +142,18 @@ async fn sigterm_ends_follows_lets_reads_finish_and_exits_0() {
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 
     // The read under way goes on to its last line.
-    while let Some(chunk) = next_chunk(&mut read).await {
-        got.extend_from_slice(&chunk);
-    }
-    let text = String::from_utf8(got).unwrap();
+    read.read_to_end().await;
+    let text = &read.seen;
     assert_eq!(text.lines().count() as u64, LINES);
-    assert!(
-        text.lines()
-            .last()
-            .unwrap()
-            .contains(&format!("line {}", LINES - 1))
-    );
+    assert!(text.lines().last().unwrap().contains(&last));
 
     // Then the process ends, cleanly, and nothing new is accepted.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = srv.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "still running after the grace");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = exit(
+        &mut srv,
+        Duration::from_secs(20),
+        "still running after the grace",
+    )
+    .await;
     assert!(status.success(), "{status}");
     assert!(
         c.get(format!("{}/v1/healthz", srv.base))
@@ -187,33 +171,12 @@ async fn a_read_that_outlasts_the_grace_is_cut_and_the_exit_is_still_0() {
         &["--store", &store_arg, "--shutdown-grace-seconds", "1"],
     );
     let c = Client::new();
-    let read = c
-        .get(format!(
-            "{}/v1/tool/foo/jobs/big/logs?format=ndjson",
-            srv.base
-        ))
-        .send()
-        .await
-        .unwrap();
-    let mut read = read.bytes_stream();
-    next_chunk(&mut read).await.unwrap();
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(
-        unsafe { libc::kill(srv.child.id() as i32, libc::SIGTERM) },
-        0
-    );
+    let logs = format!("{}/v1/tool/foo/jobs/big/logs?format=ndjson", srv.base);
+    let mut read = Streamed::open(&c, &logs).await;
+    assert!(read.chunk().await);
+    sigterm(&srv);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = srv.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "not cut at the grace"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = exit(&mut srv, Duration::from_secs(10), "not cut at the grace").await;
     assert!(status.success(), "{status}");
     drop(read);
 }

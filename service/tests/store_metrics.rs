@@ -5,8 +5,6 @@
 
 mod common;
 
-use afterlog::api::Settings;
-use afterlog::auth::AuthConfig;
 use afterlog_reader::Store;
 use common::*;
 use reqwest::{Client, StatusCode};
@@ -28,9 +26,7 @@ fn bytes_fetched(text: &str) -> u64 {
 }
 
 async fn metrics(c: &Client, s: &TestServer) -> String {
-    let r = c.get(s.url("/v1/metrics")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.text().await.unwrap()
+    text_ok(c, &s.url("/v1/metrics"), "").await
 }
 
 async fn counts_what_reads_cost(store: Store) {
@@ -43,7 +39,7 @@ async fn counts_what_reads_cost(store: Store) {
     upload(&store, &o, 1, "u-2", &lines[3..]).await;
     let stored = (gz(&lines[..3]).len() + gz(&lines[3..]).len()) as u64;
 
-    let s = TestServer::start(store, AuthConfig::InsecureNone, Settings::default()).await;
+    let s = TestServer::open(store).await;
     let c = Client::new();
     let m = metrics(&c, &s).await;
     for op in [

@@ -3,10 +3,16 @@
 //! objects written as Fluent Bit's s3 output writes them.
 
 pub mod faulty_proxy;
+pub mod log_text;
+pub mod per_pod;
 pub mod proxy;
 pub mod stats;
+pub mod store;
+pub mod time;
 pub use faulty_proxy::{Fault, FaultyProxy};
 pub use proxy::Proxy;
+pub use store::{file_store, keys, put};
+pub use time::{SECS, T0};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;

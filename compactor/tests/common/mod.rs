@@ -1,27 +1,29 @@
 //! Fixtures: a scenario of several tools, pods, duplicates and retries in
 //! Fluent Bit's layout; a store that crashes at its k-th mutation; a test
-//! clock; a real S3 server.
+//! clock and the compactors that read it.
 #![allow(dead_code)]
 
+use afterlog_compactor::{Compactor, Config};
 use afterlog_contract::layout::{self, Origin};
-use afterlog_reader::{Filter, Store, StoreConfig, open, read_job};
+use afterlog_reader::Store;
+use afterlog_testkit::log_text::{job_ndjson, ndjson};
 use async_trait::async_trait;
 use bytes::Bytes;
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use futures::StreamExt;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use serde_json::json;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub const BASE: u64 = 1_795_618_800_000_000_000;
+pub use afterlog_testkit::{gz, keys, put};
+
+pub const BASE: u64 = afterlog_testkit::T0;
+pub const MIN: u64 = 60_000_000_000;
 
 thread_local! {
     /// The test clock, per test (each runs on its own thread, with a
@@ -38,13 +40,23 @@ pub fn real_now() -> u64 {
     afterlog_compactor::system_clock()
 }
 
-pub fn gz(lines: &[String]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
-    for l in lines {
-        e.write_all(l.as_bytes()).unwrap();
-        e.write_all(b"\n").unwrap();
+/// A compactor of the `default` class's store, on the test clock.
+pub fn on_test_clock(store: Store, holder: &str, config: Config) -> Compactor {
+    Compactor {
+        holder: holder.into(),
+        clock,
+        ..Compactor::new(store, config)
     }
-    e.finish().unwrap()
+}
+
+/// Runs `f` to its end on a current-thread runtime: the test clock is the
+/// thread's.
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 fn line(o: &Origin, cid: &str, ts: u64, off: u64) -> String {
@@ -103,18 +115,12 @@ pub async fn populate(store: &Store) {
                     let lines: Vec<String> = chunk.iter().map(|(_, l)| l.clone()).collect();
                     let key = o.raw_key((chunk[0].0 / 1_000_000_000) as i64, &format!("U{n:07}"));
                     n += 1;
-                    store
-                        .put(&Path::from(key), PutPayload::from(gz(&lines)))
-                        .await
-                        .unwrap();
+                    put(store, &key, gz(&lines)).await;
                     if u == 1 {
                         // A retried upload: same lines, new key.
                         let key =
                             o.raw_key((chunk[0].0 / 1_000_000_000) as i64, &format!("R{n:07}"));
-                        store
-                            .put(&Path::from(key), PutPayload::from(gz(&lines)))
-                            .await
-                            .unwrap();
+                        put(store, &key, gz(&lines)).await;
                     }
                 }
             }
@@ -140,10 +146,7 @@ pub async fn populate_late(store: &Store) {
     for (u, chunk) in recs.chunks(5).enumerate() {
         let lines: Vec<String> = chunk.iter().map(|(_, l)| l.clone()).collect();
         let key = o.raw_key((chunk[0].0 / 1_000_000_000) as i64, &format!("L{u:07}"));
-        store
-            .put(&Path::from(key), PutPayload::from(gz(&lines)))
-            .await
-            .unwrap();
+        put(store, &key, gz(&lines)).await;
     }
     let first = Origin {
         pod: "cron-0".into(),
@@ -160,10 +163,7 @@ pub async fn populate_late(store: &Store) {
         })
         .collect();
     let key = first.raw_key((BASE / 1_000_000_000) as i64 + 240, "LATERETRY");
-    store
-        .put(&Path::from(key), PutPayload::from(gz(&lines)))
-        .await
-        .unwrap();
+    put(store, &key, gz(&lines)).await;
 }
 
 /// Every job's log as the reader serves it (NDJSON of the stored lines),
@@ -173,24 +173,8 @@ pub async fn outputs(store: &Store) -> Vec<String> {
     use afterlog_reader::index::Scope;
     use afterlog_reader::job::{FirstTimes, JobIndex, Stores};
     let mut out = Vec::new();
-    let text = |records: &[afterlog_reader::LogRecord]| {
-        let mut s = String::new();
-        for r in records {
-            s.push_str(std::str::from_utf8(&r.line).unwrap());
-            s.push('\n');
-        }
-        s
-    };
     for (tool, job) in JOBS {
-        let log = read_job(store.clone(), tool, job, Filter::default())
-            .await
-            .unwrap();
-        assert_eq!(
-            log.stats.out_of_order, 0,
-            "{tool}/{job}: {:?}",
-            log.warnings
-        );
-        let mut s = text(&log.records);
+        let mut s = job_ndjson(store, tool, job).await;
         let stores = Stores::from(store.clone());
         let tail_scope = Scope {
             newest_lines: Some(7),
@@ -199,14 +183,14 @@ pub async fn outputs(store: &Store) -> Vec<String> {
         let ix = JobIndex::load_scoped(&stores, tool, job, &FirstTimes::default(), tail_scope)
             .await
             .unwrap();
-        let tail = afterlog_reader::read_tail(stores.clone(), &ix, Filter::default(), 7)
+        let tail = afterlog_reader::read_tail(stores.clone(), &ix, Default::default(), 7)
             .await
             .unwrap();
         s.push_str("-- tail 7\n");
-        s.push_str(&text(&tail.records));
-        let since = Filter {
+        s.push_str(&ndjson(&tail.records));
+        let since = afterlog_reader::Filter {
             since: Some(BASE + 1_800_000_000_000),
-            ..Filter::default()
+            ..Default::default()
         };
         let ix = JobIndex::load_scoped(
             &stores,
@@ -223,20 +207,10 @@ pub async fn outputs(store: &Store) -> Vec<String> {
             recs.push(r);
         }
         s.push_str("-- since 30m\n");
-        s.push_str(&text(&recs));
+        s.push_str(&ndjson(&recs));
         out.push(s);
     }
     out
-}
-
-/// Keys under `top/`.
-pub async fn keys(store: &Store, top: &str) -> Vec<String> {
-    store
-        .list(Some(&Path::from(top)))
-        .map_ok(|m| m.location.to_string())
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap_or_default()
 }
 
 /// A store that fails every mutation from the k-th on (as if the process
@@ -417,26 +391,5 @@ impl ObjectStore for Crashing {
     ) -> object_store::Result<()> {
         self.mutate(to)?;
         self.inner.copy_opts(from, to, options).await
-    }
-}
-
-pub use afterlog_testkit::{KEY, S3Server, SECRET};
-
-/// A store on the test S3 server.
-pub trait S3Store {
-    fn store(&self, url: &str) -> Store;
-}
-
-impl S3Store for S3Server {
-    fn store(&self, url: &str) -> Store {
-        open(&StoreConfig {
-            endpoint: Some(self.endpoint()),
-            region: Some("us-east-1".into()),
-            allow_http: true,
-            access_key_id: Some(KEY.into()),
-            secret_access_key: Some(SECRET.into()),
-            ..StoreConfig::new(url)
-        })
-        .unwrap()
     }
 }
