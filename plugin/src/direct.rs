@@ -3,13 +3,13 @@
 //! and `kubernetes`, each once — is read as msgpack and written as NF1 in
 //! one pass, without the JSON text in between.
 //!
-//! The general path ([`crate::msgpack`]) converts each record to JSON, runs
-//! the core and converts its answer to NF1: about five passes over the
-//! record's bytes, which left the msgpack mode slower than a Lua filter
-//! (issue 8). Here the `kubernetes` map is recognised by its bytes (one
-//! comparison per record, as the core does with JSON), its labels come
-//! from a per-container cache as ready NF1, and the quota is charged with
-//! the size the JSON mode would store, computed rather than written.
+//! It exists for speed: the general path ([`crate::msgpack`]) converts each
+//! record to JSON, runs the core and converts its answer to NF1, several
+//! passes over the record's bytes. Here the `kubernetes` map is recognised
+//! by its bytes (one comparison per record, as the core does with JSON),
+//! its labels come from a per-container cache as ready NF1, and the quota
+//! is charged with the size the JSON mode would store, computed rather than
+//! written.
 //!
 //! Anything else — another member, a duplicate, a non-string `log`, a line
 //! over the limit, invalid UTF-8, a first record of a tool, a quota marker

@@ -1,4 +1,4 @@
-//! The msgpack mode's edge (`event_format: msgpack`, issue 8): a record
+//! The msgpack mode's edge (`event_format: msgpack`): a record
 //! arrives as a msgpack map, goes through the same JSON core, and leaves
 //! in NF1 (`afterlog_contract::nf`), msgpack without a zero byte, because
 //! Fluent Bit reads the result with `strlen`.
