@@ -74,10 +74,8 @@ pub struct Config {
 pub struct ClassConfig {
     pub name: String,
     /// The budget per tool in this class (default: `quota`'s).
-    #[serde(default)]
     pub quota: Option<Budget>,
     /// The line limit in this class (default: `line_limit_bytes`).
-    #[serde(default)]
     pub line_limit_bytes: Option<usize>,
 }
 
