@@ -115,13 +115,13 @@ impl QuotaConfig {
 // The serde defaults are the one source of the defaults.
 impl Default for QuotaConfig {
     fn default() -> Self {
-        serde_json::from_str("{}").expect("every field has a default")
+        serde_json::from_slice(b"{}").expect("every field has a default")
     }
 }
 
 impl Default for Config {
     fn default() -> Self {
-        serde_json::from_str("{}").expect("every field has a default")
+        serde_json::from_slice(b"{}").expect("every field has a default")
     }
 }
 
