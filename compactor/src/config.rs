@@ -1,6 +1,7 @@
 //! The compactor's settings: timing of the protocol's steps, merged object
 //! size, and how long each tool's logs are kept, per routing class.
 
+use afterlog_contract::defaults;
 use afterlog_contract::routing::check_class_name;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -83,67 +84,37 @@ impl Retention {
 pub struct Config {
     /// Raw objects younger than this are left alone: Fluent Bit may still
     /// retry an upload (must exceed its `upload_timeout`, 5 min in the drop-in).
-    #[serde(default = "d_settle")]
+    #[serde(default = "defaults::u64_of::<15>")]
     pub settle_minutes: u64,
     /// Consumed raw objects are deleted this long after their merged object
     /// is referenced (must exceed the longest read).
-    #[serde(default = "d_grace")]
+    #[serde(default = "defaults::u64_of::<60>")]
     pub grace_minutes: u64,
     /// Merged objects hold up to this many MiB of records (uncompressed).
-    #[serde(default = "d_target")]
+    #[serde(default = "defaults::u64_of::<16>")]
     pub target_mib: u64,
     /// gzip level of merged objects (1 fastest … 9 smallest).
-    #[serde(default = "d_level")]
+    #[serde(default = "defaults::u32_of::<2>")]
     pub gzip_level: u32,
     /// Merged objects no meta references (left by a crash) are deleted
     /// after this long.
-    #[serde(default = "d_orphan")]
+    #[serde(default = "defaults::u64_of::<24>")]
     pub orphan_hours: u64,
     /// The lease's length; it is renewed with a third left.
-    #[serde(default = "d_lease")]
+    #[serde(default = "defaults::u64_of::<300>")]
     pub lease_seconds: u64,
     /// How long a compactor waits after taking the lease before trusting
     /// it, for stores whose create-only PUT is not atomic (see `lease`).
-    #[serde(default = "d_lease_settle")]
+    #[serde(default = "defaults::u64_of::<250>")]
     pub lease_settle_ms: u64,
     #[serde(default)]
     pub retention: Retention,
 }
 
-fn d_settle() -> u64 {
-    15
-}
-fn d_grace() -> u64 {
-    60
-}
-fn d_target() -> u64 {
-    16
-}
-fn d_level() -> u32 {
-    2
-}
-fn d_orphan() -> u64 {
-    24
-}
-fn d_lease() -> u64 {
-    300
-}
-fn d_lease_settle() -> u64 {
-    250
-}
-
 impl Default for Config {
     fn default() -> Self {
-        serde_json::from_str("{}").unwrap_or(Config {
-            settle_minutes: d_settle(),
-            grace_minutes: d_grace(),
-            target_mib: d_target(),
-            gzip_level: d_level(),
-            orphan_hours: d_orphan(),
-            lease_seconds: d_lease(),
-            lease_settle_ms: d_lease_settle(),
-            retention: Retention::default(),
-        })
+        // The serde defaults are the one source of the defaults.
+        serde_json::from_str("{}").expect("every field has a default")
     }
 }
 

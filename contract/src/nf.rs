@@ -1,5 +1,5 @@
-//! NF1, the NUL-free msgpack encoding of a record (issue 8, the filter's
-//! msgpack mode).
+//! NF1, the NUL-free msgpack encoding of a record (the filter's msgpack
+//! mode).
 //!
 //! Fluent Bit's wasm filter reads a msgpack-mode result with `strlen`, so a
 //! 0x00 byte anywhere cuts the record. Plain msgpack is full of them: the

@@ -1,4 +1,4 @@
-//! Routing rules (issue 9): which containers' logs afterlog keeps, and in
+//! Routing rules: which containers' logs afterlog keeps, and in
 //! which routing *class*. Rules are data in the filter's config, evaluated
 //! in order on a container's namespace, pod, container name, pod labels and
 //! annotations and its derived tool, job and kind; the first rule that

@@ -18,6 +18,7 @@
 //! ```
 //! Every field is optional; what is missing takes its default.
 
+use afterlog_contract::defaults;
 use afterlog_contract::routing::{self, Routes, RoutingError};
 use afterlog_contract::rules::{LabelRules, RuleError};
 use rustc_hash::FxHashMap;
@@ -47,7 +48,7 @@ pub struct Config {
     #[serde(default)]
     pub classes: Vec<ClassConfig>,
     /// Longest `log` value kept, in bytes; longer ones are cut with a marker.
-    #[serde(default = "default_line_limit")]
+    #[serde(default = "defaults::usize_of::<{ 16 * 1024 }>")]
     pub line_limit_bytes: usize,
     /// Keep the `kubernetes` map in the output (it is dropped by default:
     /// its labels are in `afterlog` and it triples the stored size).
@@ -57,12 +58,12 @@ pub struct Config {
     #[serde(default)]
     pub state_file: Option<String>,
     /// How often in-memory quota state is checkpointed.
-    #[serde(default = "default_checkpoint")]
+    #[serde(default = "defaults::u64_of::<5>")]
     pub checkpoint_seconds: u64,
     /// How often the filter looks whether this file changed, and reloads
     /// it (0: never). A config that does not load is reported and the
     /// running one kept.
-    #[serde(default = "default_reload")]
+    #[serde(default = "defaults::u64_of::<10>")]
     pub reload_seconds: u64,
 }
 
@@ -73,10 +74,8 @@ pub struct Config {
 pub struct ClassConfig {
     pub name: String,
     /// The budget per tool in this class (default: `quota`'s).
-    #[serde(default)]
     pub quota: Option<Budget>,
     /// The line limit in this class (default: `line_limit_bytes`).
-    #[serde(default)]
     pub line_limit_bytes: Option<usize>,
 }
 
@@ -85,22 +84,22 @@ pub struct ClassConfig {
 pub struct Budget {
     /// Bytes of output records admitted per window.
     pub bytes: u64,
-    #[serde(default = "default_window")]
+    #[serde(default = "defaults::u64_of::<3600>")]
     pub window_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaConfig {
-    #[serde(default = "default_bytes")]
+    #[serde(default = "defaults::u64_of::<{ 100 * 1024 * 1024 }>")]
     pub bytes: u64,
-    #[serde(default = "default_window")]
+    #[serde(default = "defaults::u64_of::<3600>")]
     pub window_seconds: u64,
     /// Per-tool budgets replacing the default.
     #[serde(default)]
     pub tools: FxHashMap<String, Budget>,
     /// How many tools' state is kept; the least recently seen go first.
-    #[serde(default = "default_max_tools")]
+    #[serde(default = "defaults::usize_of::<20_000>")]
     pub max_tools: usize,
 }
 
@@ -113,50 +112,16 @@ impl QuotaConfig {
     }
 }
 
-fn default_line_limit() -> usize {
-    16 * 1024
-}
-fn default_reload() -> u64 {
-    10
-}
-fn default_checkpoint() -> u64 {
-    5
-}
-fn default_bytes() -> u64 {
-    100 * 1024 * 1024
-}
-fn default_window() -> u64 {
-    3600
-}
-fn default_max_tools() -> usize {
-    20_000
-}
-
+// The serde defaults are the one source of the defaults.
 impl Default for QuotaConfig {
     fn default() -> Self {
-        QuotaConfig {
-            bytes: default_bytes(),
-            window_seconds: default_window(),
-            tools: FxHashMap::default(),
-            max_tools: default_max_tools(),
-        }
+        serde_json::from_slice(b"{}").expect("every field has a default")
     }
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            labels: LabelRules::default(),
-            quota: QuotaConfig::default(),
-            route_values: Vec::new(),
-            routing: Routes::default(),
-            classes: Vec::new(),
-            line_limit_bytes: default_line_limit(),
-            keep_kubernetes: false,
-            state_file: None,
-            checkpoint_seconds: default_checkpoint(),
-            reload_seconds: default_reload(),
-        }
+        serde_json::from_slice(b"{}").expect("every field has a default")
     }
 }
 

@@ -3,13 +3,13 @@
 //! and `kubernetes`, each once — is read as msgpack and written as NF1 in
 //! one pass, without the JSON text in between.
 //!
-//! The general path ([`crate::msgpack`]) converts each record to JSON, runs
-//! the core and converts its answer to NF1: about five passes over the
-//! record's bytes, which left the msgpack mode slower than a Lua filter
-//! (issue 8). Here the `kubernetes` map is recognised by its bytes (one
-//! comparison per record, as the core does with JSON), its labels come
-//! from a per-container cache as ready NF1, and the quota is charged with
-//! the size the JSON mode would store, computed rather than written.
+//! It exists for speed: the general path ([`crate::msgpack`]) converts each
+//! record to JSON, runs the core and converts its answer to NF1, several
+//! passes over the record's bytes. Here the `kubernetes` map is recognised
+//! by its bytes (one comparison per record, as the core does with JSON),
+//! its labels come from a per-container cache as ready NF1, and the quota
+//! is charged with the size the JSON mode would store, computed rather than
+//! written.
 //!
 //! Anything else — another member, a duplicate, a non-string `log`, a line
 //! over the limit, invalid UTF-8, a first record of a tool, a quota marker
@@ -58,6 +58,18 @@ pub enum Outcome {
     Declined,
 }
 
+/// What a record of the direct path's shape holds.
+#[derive(Clone, Copy)]
+struct Members<'a> {
+    /// The `time` member's text, if any.
+    time: Option<&'a [u8]>,
+    /// The members the output copies, in input order.
+    copied: [Option<Copied<'a>>; 3],
+    n_copied: usize,
+    /// The index of the `kubernetes` map's cache entry.
+    entry: usize,
+}
+
 /// A member the output copies, in input order.
 #[derive(Clone, Copy)]
 enum Copied<'a> {
@@ -77,20 +89,21 @@ impl Direct {
         input: &[u8],
         out: &mut Vec<u8>,
     ) -> Outcome {
-        match self.try_record(filter, sec, nsec, input, out) {
-            Some(o) => o,
-            None => Outcome::Declined,
-        }
+        let Some(m) = self.members(filter, input) else {
+            return Outcome::Declined;
+        };
+        let fallback_ns = sec as u64 * 1_000_000_000 + nsec.min(999_999_999) as u64;
+        let ts = m
+            .time
+            .and_then(time::parse_rfc3339_nanos)
+            .unwrap_or(fallback_ns);
+        m.emit(&self.cache[m.entry], ts, filter, out)
+            .unwrap_or(Outcome::Declined)
     }
 
-    fn try_record(
-        &mut self,
-        filter: &mut Filter,
-        sec: u32,
-        nsec: u32,
-        input: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Option<Outcome> {
+    /// Reads the record's members, finding its `kubernetes` map's cache
+    /// entry; `None` for a record not of the direct path's shape.
+    fn members<'a>(&mut self, filter: &mut Filter, input: &'a [u8]) -> Option<Members<'a>> {
         if filter.config().keep_kubernetes {
             return None;
         }
@@ -156,58 +169,12 @@ impl Direct {
         if at != input.len() {
             return None;
         }
-        let e = entry.map(|i| &self.cache[i])?;
-        let d = e.derived.as_deref()?;
-        if d.drop {
-            return Some(Outcome::Drop);
-        }
-        let over = |c: &Option<Copied>| matches!(c, Some(Copied::Log(s)) if s.len() > d.line_limit);
-        if copied.iter().any(over) {
-            return None;
-        }
-        let fallback_ns = sec as u64 * 1_000_000_000 + nsec.min(999_999_999) as u64;
-        let ts = time_text
-            .and_then(time::parse_rfc3339_nanos)
-            .unwrap_or(fallback_ns);
-
-        // The JSON mode's record is `{` member `,` … `"ts":` ts `,`
-        // fragment `}}`, and its quota size that length (see the core).
-        let mut size = 1 + 5 + digits(ts) + 1 + d.fragment.len() + 2;
-        for c in copied[..n_copied].iter().flatten() {
-            size += 1 + match *c {
-                Copied::Stream(s) => 8 + 1 + json_len(s),
-                Copied::Log(s) => 5 + 1 + json_len(s),
-                Copied::Off(v) => 5 + 1 + digits(v),
-            };
-        }
-        if !filter.charge_plain(d, ts, size as u64) {
-            return None;
-        }
-
-        out.clear();
-        out.push(0x80 | (1 + n_copied + 2) as u8);
-        nf::write_marker(out);
-        for c in copied[..n_copied].iter().flatten() {
-            match *c {
-                Copied::Stream(s) => {
-                    nf::write_str(out, field::STREAM);
-                    nf::write_utf8(out, s);
-                }
-                Copied::Log(s) => {
-                    nf::write_str(out, field::LOG);
-                    nf::write_utf8(out, s);
-                }
-                Copied::Off(v) => {
-                    nf::write_str(out, field::OFF);
-                    write_num(out, v);
-                }
-            }
-        }
-        nf::write_str(out, field::TS);
-        write_num(out, ts);
-        out.extend_from_slice(&e.nf_labels);
-        out.push(0);
-        Some(Outcome::Record)
+        Some(Members {
+            time: time_text,
+            copied,
+            n_copied,
+            entry: entry?,
+        })
     }
 
     /// The cache entry of the `kubernetes` value at `at` (made if new),
@@ -263,6 +230,61 @@ impl Direct {
         );
         *at += len;
         Some(0)
+    }
+}
+
+impl Members<'_> {
+    /// Writes the output record, stamped `ts`, if its quota admits it; `e`
+    /// is the record's cache entry.
+    fn emit(&self, e: &Entry, ts: u64, filter: &mut Filter, out: &mut Vec<u8>) -> Option<Outcome> {
+        let (copied, n_copied) = (self.copied, self.n_copied);
+        let d = e.derived.as_deref()?;
+        if d.drop {
+            return Some(Outcome::Drop);
+        }
+        let over = |c: &Option<Copied>| matches!(c, Some(Copied::Log(s)) if s.len() > d.line_limit);
+        if copied.iter().any(over) {
+            return None;
+        }
+
+        // The JSON mode's record is `{` member `,` … `"ts":` ts `,`
+        // fragment `}}`, and its quota size that length (see the core).
+        let mut size = 1 + 5 + digits(ts) + 1 + d.fragment.len() + 2;
+        for c in copied[..n_copied].iter().flatten() {
+            size += 1 + match *c {
+                Copied::Stream(s) => 8 + 1 + json_len(s),
+                Copied::Log(s) => 5 + 1 + json_len(s),
+                Copied::Off(v) => 5 + 1 + digits(v),
+            };
+        }
+        if !filter.charge_plain(d, ts, size as u64) {
+            return None;
+        }
+
+        out.clear();
+        out.push(0x80 | (1 + n_copied + 2) as u8);
+        nf::write_marker(out);
+        for c in copied[..n_copied].iter().flatten() {
+            match *c {
+                Copied::Stream(s) => {
+                    nf::write_str(out, field::STREAM);
+                    nf::write_utf8(out, s);
+                }
+                Copied::Log(s) => {
+                    nf::write_str(out, field::LOG);
+                    nf::write_utf8(out, s);
+                }
+                Copied::Off(v) => {
+                    nf::write_str(out, field::OFF);
+                    write_num(out, v);
+                }
+            }
+        }
+        nf::write_str(out, field::TS);
+        write_num(out, ts);
+        out.extend_from_slice(&e.nf_labels);
+        out.push(0);
+        Some(Outcome::Record)
     }
 }
 

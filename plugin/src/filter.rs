@@ -301,34 +301,21 @@ impl Filter {
         let (mut k8s, mut time, mut log, mut stream, mut off) = (None, None, None, None, None);
         self.roles.clear();
         for (i, m) in self.members.iter().enumerate() {
-            let role = match key_name(record, m) {
-                Some(field::IN_KUBERNETES) => {
-                    k8s = Some(i);
-                    if self.cfg.keep_kubernetes {
-                        Role::Copy
-                    } else {
-                        Role::Skip
-                    }
+            let (slot, role) = match key_name(record, m) {
+                Some(field::IN_KUBERNETES) if self.cfg.keep_kubernetes => {
+                    (Some(&mut k8s), Role::Copy)
                 }
-                Some(field::IN_TIME) => {
-                    time = Some(i);
-                    Role::Skip
-                }
-                Some(field::LOG) => {
-                    log = Some(i);
-                    Role::Log
-                }
-                Some(field::STREAM) => {
-                    stream = Some(i);
-                    Role::Copy
-                }
-                Some(field::OFF) => {
-                    off = Some(i);
-                    Role::Copy
-                }
-                Some(field::IN_PARTIAL | field::TS | field::AFTERLOG) => Role::Skip,
-                _ => Role::Copy,
+                Some(field::IN_KUBERNETES) => (Some(&mut k8s), Role::Skip),
+                Some(field::IN_TIME) => (Some(&mut time), Role::Skip),
+                Some(field::LOG) => (Some(&mut log), Role::Log),
+                Some(field::STREAM) => (Some(&mut stream), Role::Copy),
+                Some(field::OFF) => (Some(&mut off), Role::Copy),
+                Some(field::IN_PARTIAL | field::TS | field::AFTERLOG) => (None, Role::Skip),
+                _ => (None, Role::Copy),
             };
+            if let Some(slot) = slot {
+                *slot = Some(i);
+            }
             self.roles.push(role);
         }
         let Some(k8s) = k8s else {
@@ -559,21 +546,32 @@ fn fragment(l: &Labels, class: &str) -> Vec<u8> {
     let route = l.origin().class_route(class);
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"\"afterlog\":{");
-    for (i, (k, v)) in [
-        (label::TOOL, l.tool.as_str()),
-        (label::JOB, &l.job),
-        (label::KIND, &l.kind),
-        (label::NAMESPACE, &l.namespace),
-        (label::POD, &l.pod),
-        (label::CONTAINER, &l.container),
-        (label::CONTAINER_ID, &l.container_id),
-        (label::NODE, &l.node),
-        (label::ROUTE, &route),
-        (label::CLASS, class),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    // Keys and values in the same order: the order records are stored in.
+    let keys = [
+        label::TOOL,
+        label::JOB,
+        label::KIND,
+        label::NAMESPACE,
+        label::POD,
+        label::CONTAINER,
+        label::CONTAINER_ID,
+        label::NODE,
+        label::ROUTE,
+        label::CLASS,
+    ];
+    let values = [
+        l.tool.as_str(),
+        &l.job,
+        &l.kind,
+        &l.namespace,
+        &l.pod,
+        &l.container,
+        &l.container_id,
+        &l.node,
+        &route,
+        class,
+    ];
+    for (i, (k, v)) in keys.into_iter().zip(values).enumerate() {
         if i > 0 {
             out.push(b',');
         }

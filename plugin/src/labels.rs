@@ -205,68 +205,39 @@ mod tests {
 
     #[test]
     fn toolforge_defaults() {
-        // A one-off job created by the jobs framework.
-        let one_off = pod(
-            "tool-foo",
-            "myjob-x7k2p",
-            &[
-                ("job-name", "myjob"),
-                ("app.kubernetes.io/name", "myjob"),
-                ("app.kubernetes.io/component", "jobs"),
-            ],
-        );
-        assert_eq!(derive(&one_off), t("foo", "myjob", "job"));
-        // Every run of a cron job lands in the cron job's name.
-        let cron = pod(
-            "tool-foo",
-            "nightly-28889999-abcde",
-            &[("job-name", "nightly-28889999")],
-        );
-        assert_eq!(derive(&cron), t("foo", "nightly", "cronjob"));
-        let cron2 = pod(
-            "tool-foo",
-            "nightly-28890000-zzzzz",
-            &[("batch.kubernetes.io/job-name", "nightly-28890000")],
-        );
-        assert_eq!(derive(&cron2), t("foo", "nightly", "cronjob"));
-        // A continuous job: a Deployment's replicas share the job.
-        for name in ["worker-7d9f8b6c5d-x2x4z", "worker-7d9f8b6c5d-q8rtn"] {
-            let p = pod("tool-foo", name, &[("pod-template-hash", "7d9f8b6c5d")]);
-            assert_eq!(derive(&p), t("foo", "worker", "continuous"));
+        // `namespace pod label=value,… => tool job kind` (`-`: not a tool).
+        let cases = [
+            // A one-off job created by the jobs framework.
+            "tool-foo myjob-x7k2p job-name=myjob,app.kubernetes.io/name=myjob,app.kubernetes.io/component=jobs => foo myjob job",
+            // Every run of a cron job lands in the cron job's name.
+            "tool-foo nightly-28889999-abcde job-name=nightly-28889999 => foo nightly cronjob",
+            "tool-foo nightly-28890000-zzzzz batch.kubernetes.io/job-name=nightly-28890000 => foo nightly cronjob",
+            // A continuous job: a Deployment's replicas share the job.
+            "tool-foo worker-7d9f8b6c5d-x2x4z pod-template-hash=7d9f8b6c5d => foo worker continuous",
+            "tool-foo worker-7d9f8b6c5d-q8rtn pod-template-hash=7d9f8b6c5d => foo worker continuous",
+            // A web service.
+            "tool-foo foo-5c6d7f8b9-xk2lp app.kubernetes.io/component=web,pod-template-hash=5c6d7f8b9 => foo foo webservice",
+            // A build pod, in the shared build namespace.
+            "image-build foo-buildpacks-pipelinerun-vx8tq-build-pod tekton.dev/pipelineRun=foo-buildpacks-pipelinerun-vx8tq => foo build build",
+            // Not a tool.
+            "kube-system coredns-5d78c9869d-abcde => -",
+            // Explicit labels win.
+            "ops x-1 afterlog.io/tool=bar,afterlog.io/job=j,afterlog.io/kind=job => bar j job",
+        ];
+        for case in cases {
+            let (meta, want) = case.split_once(" => ").unwrap();
+            let mut words = meta.split(' ');
+            let (ns, name) = (words.next().unwrap(), words.next().unwrap());
+            let labels: Vec<(&str, &str)> = words
+                .flat_map(|w| w.split(','))
+                .map(|kv| kv.split_once('=').unwrap())
+                .collect();
+            let want = match want.split(' ').collect::<Vec<_>>()[..] {
+                [tool, job, kind] => t(tool, job, kind),
+                _ => None,
+            };
+            assert_eq!(derive(&pod(ns, name, &labels)), want, "{case}");
         }
-        // A web service.
-        let web = pod(
-            "tool-foo",
-            "foo-5c6d7f8b9-xk2lp",
-            &[
-                ("app.kubernetes.io/component", "web"),
-                ("pod-template-hash", "5c6d7f8b9"),
-            ],
-        );
-        assert_eq!(derive(&web), t("foo", "foo", "webservice"));
-        // A build pod, in the shared build namespace.
-        let build = pod(
-            "image-build",
-            "foo-buildpacks-pipelinerun-vx8tq-build-pod",
-            &[("tekton.dev/pipelineRun", "foo-buildpacks-pipelinerun-vx8tq")],
-        );
-        assert_eq!(derive(&build), t("foo", "build", "build"));
-        // Not a tool.
-        assert_eq!(
-            derive(&pod("kube-system", "coredns-5d78c9869d-abcde", &[])),
-            None
-        );
-        // Explicit labels win.
-        let explicit = pod(
-            "ops",
-            "x-1",
-            &[
-                ("afterlog.io/tool", "bar"),
-                ("afterlog.io/job", "j"),
-                ("afterlog.io/kind", "job"),
-            ],
-        );
-        assert_eq!(derive(&explicit), t("bar", "j", "job"));
     }
 
     #[test]

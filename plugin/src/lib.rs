@@ -5,6 +5,8 @@
 //! - [`labels`], [`routing`], [`quota`], [`config`]: label rules, routing
 //!   rules, byte budgets, settings.
 //! - [`msgpack`], [`direct`]: the msgpack mode's codecs, general and direct.
+//! - `reference` (feature `reference`): the executable specification the
+//!   equivalence tests compare the core against.
 //! - [`runtime`]: the edge — finds the config, checkpoints quota state.
 //! - `abi` (wasm only): the exported function Fluent Bit calls.
 
@@ -15,6 +17,7 @@ pub mod json;
 pub mod labels;
 pub mod msgpack;
 pub mod quota;
+#[cfg(feature = "reference")]
 pub mod reference;
 pub mod routing;
 pub mod runtime;

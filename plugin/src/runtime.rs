@@ -22,11 +22,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The journal is folded into a new snapshot when it is this long at start.
-const JOURNAL_FOLD_LINES: usize = 10_000;
-/// How often an old instance reads the clock, in calls.
-const CLOCK_EVERY: u64 = 32;
-
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     version: u32,
@@ -89,6 +84,11 @@ fn complain(msg: &str) {
 }
 
 impl Runtime {
+    /// The journal is folded into a new snapshot when it is this long at start.
+    const JOURNAL_FOLD_LINES: usize = 10_000;
+    /// How often an old instance reads the clock, in calls.
+    const CLOCK_EVERY: u64 = 32;
+
     /// Looks for the config in `dirs` (the first that has one wins), starts
     /// the filter and reloads quota state. Problems are reported once on
     /// stderr and never stop the filter: a bad config means built-in
@@ -248,7 +248,7 @@ impl Runtime {
     fn tick(&mut self) -> bool {
         self.calls += 1;
         let young = self.now_ns.saturating_sub(self.started_ns) < self.interval_ns;
-        if young || self.calls.is_multiple_of(CLOCK_EVERY) {
+        if young || self.calls.is_multiple_of(Self::CLOCK_EVERY) {
             self.now_ns = (self.clock)();
             if self
                 .watch
@@ -414,7 +414,7 @@ impl Runtime {
             generation,
             last_snapshot_ns: self.now_ns,
         };
-        if lines >= JOURNAL_FOLD_LINES || !path.exists() {
+        if lines >= Self::JOURNAL_FOLD_LINES || !path.exists() {
             // Also proves at start that the directory is writable.
             snapshot(&mut p, &self.filter, self.now_ns)?;
         }

@@ -42,17 +42,16 @@ fn tag(container: u8) -> Vec<u8> {
 }
 
 fn k8s(ns: &str, pod: &str) -> V {
-    V::Map(vec![
-        (V::from("pod_name"), V::from(pod)),
-        (V::from("namespace_name"), V::from(ns)),
-        (
-            V::from("labels"),
-            V::Map(vec![(V::from("job-name"), V::from("myjob"))]),
-        ),
-        (V::from("host"), V::from("node-7")),
-        (V::from("container_name"), V::from("main")),
-        (V::from("docker_id"), V::from("0".repeat(64))),
-    ])
+    let job = V::Map(vec![(V::from("job-name"), V::from("myjob"))]);
+    let members: [(&str, V); 6] = [
+        ("pod_name", pod.into()),
+        ("namespace_name", ns.into()),
+        ("labels", job),
+        ("host", "node-7".into()),
+        ("container_name", "main".into()),
+        ("docker_id", "0".repeat(64).into()),
+    ];
+    V::Map(members.into_iter().map(|(k, v)| (V::from(k), v)).collect())
 }
 
 /// A member of the record under test.

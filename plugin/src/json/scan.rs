@@ -1,11 +1,7 @@
-//! A validating, allocation-free JSON scanner and a few writers.
-//!
-//! The filter runs interpreted inside Fluent Bit, where building a JSON tree
-//! per record costs ten times the rest of the pipeline. Instead the scanner
-//! checks the record once (RFC 8259, strict UTF-8, the same nesting limit as
-//! `serde_json`) and hands out byte spans, so untouched values are copied to
-//! the output as they are.
+//! The scanner: checks a record once and records its members' spans.
 
+use super::span::{Member, Str};
+use super::unescape::hex4;
 use thiserror::Error;
 
 /// Deepest nesting accepted; `serde_json` refuses the 128th level too, and
@@ -22,89 +18,6 @@ pub enum JsonError {
     Utf8(usize),
     #[error("record is not a JSON object")]
     NotObject,
-}
-
-/// A string's contents (between the quotes) in the scanned buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Str {
-    pub start: u32,
-    pub end: u32,
-    /// Whether the raw bytes contain a backslash escape.
-    pub escaped: bool,
-}
-
-impl Str {
-    pub fn raw<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
-        &buf[self.start as usize..self.end as usize]
-    }
-    pub fn len(&self) -> usize {
-        (self.end - self.start) as usize
-    }
-    pub fn is_empty(&self) -> bool {
-        self.start == self.end
-    }
-    /// The decoded text; borrowed when there is nothing to unescape.
-    pub fn text<'a>(&self, buf: &'a [u8], scratch: &'a mut String) -> &'a str {
-        let raw = self.raw(buf);
-        if !self.escaped {
-            // Validated by the scanner.
-            return std::str::from_utf8(raw).unwrap_or("");
-        }
-        scratch.clear();
-        unescape_into(raw, scratch);
-        scratch
-    }
-    /// Whether the decoded text equals `s`, without allocating.
-    pub fn eq_str(&self, buf: &[u8], s: &str) -> bool {
-        let raw = self.raw(buf);
-        if !self.escaped {
-            return raw == s.as_bytes();
-        }
-        let mut rest = s.as_bytes();
-        let mut ok = true;
-        for_each_unescaped(raw, |piece| {
-            if ok {
-                match rest.strip_prefix(piece) {
-                    Some(r) => rest = r,
-                    None => ok = false,
-                }
-            }
-        });
-        ok && rest.is_empty()
-    }
-}
-
-/// One `"key": value` of an object: the key, and the value's raw span.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Member {
-    pub key: Str,
-    pub start: u32,
-    pub end: u32,
-    /// For a string value: whether it contains escapes.
-    pub escaped: bool,
-}
-
-impl Member {
-    pub fn value<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
-        &buf[self.start as usize..self.end as usize]
-    }
-    /// The value as a string, if it is one.
-    pub fn as_str(&self, buf: &[u8]) -> Option<Str> {
-        let v = self.value(buf);
-        if v.len() >= 2 && v[0] == b'"' {
-            Some(Str {
-                start: self.start + 1,
-                end: self.end - 1,
-                escaped: self.escaped,
-            })
-        } else {
-            None
-        }
-    }
-    /// The whole `"key":value` span, for copying a member unchanged.
-    pub fn whole<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
-        &buf[self.key.start as usize - 1..self.end as usize]
-    }
 }
 
 const LO: u64 = 0x0101_0101_0101_0101;
@@ -134,23 +47,6 @@ fn utf8_seq(b: &[u8]) -> Option<usize> {
         0xF4 if (0x80..=0x8F).contains(&b1) && cont(2) && cont(3) => Some(4),
         _ => None,
     }
-}
-
-fn hex4(b: &[u8]) -> Option<u16> {
-    if b.len() < 4 {
-        return None;
-    }
-    let mut v = 0u16;
-    for &c in &b[..4] {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => return None,
-        };
-        v = v << 4 | d as u16;
-    }
-    Some(v)
 }
 
 /// A cursor over one buffer.
@@ -499,130 +395,6 @@ pub fn is_valid(buf: &[u8]) -> bool {
     s.value(0).is_ok() && s.end().is_ok()
 }
 
-/// Calls `f` with the decoded pieces of a validated raw string body.
-pub fn for_each_unescaped(raw: &[u8], mut f: impl FnMut(&[u8])) {
-    let mut i = 0;
-    let mut run = 0;
-    while i < raw.len() {
-        if raw[i] != b'\\' {
-            i += 1;
-            continue;
-        }
-        f(&raw[run..i]);
-        let c = raw.get(i + 1).copied().unwrap_or(b'\\');
-        i += 2;
-        let single = match c {
-            b'b' => 8,
-            b'f' => 12,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'u' => {
-                let hi = hex4(raw.get(i..).unwrap_or(&[])).unwrap_or(0xFFFD) as u32;
-                i += 4;
-                let cp = if (0xD800..0xDC00).contains(&hi) {
-                    let lo = hex4(raw.get(i + 2..).unwrap_or(&[])).unwrap_or(0xDC00) as u32;
-                    i += 6;
-                    0x10000 + ((hi - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF)
-                } else {
-                    hi
-                };
-                let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
-                let mut tmp = [0u8; 4];
-                f(ch.encode_utf8(&mut tmp).as_bytes());
-                run = i;
-                continue;
-            }
-            other => other,
-        };
-        f(&[single]);
-        run = i;
-    }
-    f(&raw[run.min(raw.len())..]);
-}
-
-/// Appends the decoded text of a validated raw string body.
-pub fn unescape_into(raw: &[u8], out: &mut String) {
-    let mut bytes = std::mem::take(out).into_bytes();
-    for_each_unescaped(raw, |p| bytes.extend_from_slice(p));
-    *out = String::from_utf8(bytes)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-}
-
-/// Appends `s` as a JSON string literal, quotes included.
-pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    write_str_body(out, s);
-    out.push(b'"');
-}
-
-/// Appends the escaped body of a JSON string (no quotes).
-pub fn write_str_body(out: &mut Vec<u8>, s: &str) {
-    const HEXD: &[u8; 16] = b"0123456789abcdef";
-    let b = s.as_bytes();
-    let mut run = 0;
-    for (i, &c) in b.iter().enumerate() {
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1F => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&b[run..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEXD[(c >> 4) as usize]);
-            out.push(HEXD[(c & 15) as usize]);
-        } else {
-            out.extend_from_slice(esc);
-        }
-        run = i + 1;
-    }
-    out.extend_from_slice(&b[run..]);
-}
-
-/// Appends the decimal form of `v`.
-pub fn write_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(u64_digits(v, &mut [0u8; 20]));
-}
-
-/// The decimal digits of `v`, formatted in `buf` (on the caller's stack:
-/// this runs for every record's numbers, and wasm has no fast allocator).
-pub fn u64_digits(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    &buf[i..]
-}
-
-/// Whether two byte strings are equal, eight bytes at a time: `memcmp` in
-/// `wasm32` is a byte loop, and this runs on every record.
-#[inline]
-pub fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    // Whole words, not slices: comparing two 8-byte slices is a `memcmp`
-    // call per chunk (natively, and a byte loop in wasm).
-    let (wa, ra) = a.as_chunks::<8>();
-    let (wb, rb) = b.as_chunks::<8>();
-    for (x, y) in wa.iter().zip(wb) {
-        if u64::from_ne_bytes(*x) != u64::from_ne_bytes(*y) {
-            return false;
-        }
-    }
-    ra.iter().zip(rb).all(|(x, y)| x == y)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -709,36 +481,6 @@ mod tests {
         assert_eq!(r, Err(JsonError::Utf8(6)));
         let r = top_object(b"{\"a\":\"\xed\xa0\x80\"}", &mut out, |_, _| None);
         assert!(matches!(r, Err(JsonError::Utf8(_))));
-    }
-
-    #[test]
-    fn unescape_and_compare() {
-        let raw = br#"a\"b\\c\/d\n\u00e9\ud83d\ude00"#;
-        let mut s = String::new();
-        unescape_into(raw, &mut s);
-        assert_eq!(s, "a\"b\\c/d\né😀");
-        let st = Str {
-            start: 0,
-            end: raw.len() as u32,
-            escaped: true,
-        };
-        assert!(st.eq_str(raw, "a\"b\\c/d\né😀"));
-        assert!(!st.eq_str(raw, "a\"b\\c/d\né"));
-        assert!(!st.eq_str(raw, "a\"b\\c/d\né😀x"));
-    }
-
-    #[test]
-    fn writes_valid_strings() {
-        let s = "q\"b\\n\n\t\r\u{1}\u{1f}é😀";
-        let mut out = Vec::new();
-        write_str(&mut out, s);
-        let back: String = serde_json::from_slice(&out).unwrap();
-        assert_eq!(back, s);
-        let mut n = Vec::new();
-        write_u64(&mut n, 0);
-        n.push(b' ');
-        write_u64(&mut n, u64::MAX);
-        assert_eq!(n, b"0 18446744073709551615");
     }
 
     #[test]
