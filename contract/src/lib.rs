@@ -8,6 +8,7 @@
 pub mod keys;
 pub mod layout;
 pub mod nf;
+pub mod query;
 pub mod record;
 pub mod routing;
 pub mod rules;

@@ -2,7 +2,7 @@
 //! which credentials (flags, then environment, then the config file), and
 //! typed errors that keep the server's own reason.
 
-use crate::reply::Messages;
+use crate::wire::{ErrorBody, Messages};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -194,13 +194,6 @@ impl ClientError {
     }
 }
 
-/// `{"messages": …}` of any response.
-#[derive(Debug, Default, Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    messages: Messages,
-}
-
 pub struct Client {
     http: reqwest::Client,
     pub target: Target,
@@ -267,7 +260,7 @@ impl Client {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok()?.trim().parse().ok());
         let text = resp.text().await.unwrap_or_default();
-        let messages = serde_json::from_str::<Envelope>(&text)
+        let messages = serde_json::from_str::<ErrorBody>(&text)
             .map(|e| e.messages)
             .unwrap_or_default();
         let message = messages
