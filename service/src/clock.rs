@@ -15,3 +15,8 @@ pub fn now_ns() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
 }
+
+/// RFC 3339 with nanoseconds of a time in ns since the epoch, if known.
+pub fn rfc3339(ns: Option<u64>) -> Option<String> {
+    ns.map(afterlog_contract::time::rfc3339_nanos)
+}

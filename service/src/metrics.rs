@@ -132,6 +132,25 @@ pub struct CompactLabels {
     pub what: &'static str,
 }
 
+/// One count of a compaction pass's report.
+type ReportCount = fn(&afterlog_compactor::Report) -> u64;
+
+/// The `what` of `afterlog_compaction_total`, and where a pass's report
+/// counts it.
+const COMPACTED: [(&str, ReportCount); 11] = [
+    ("raw_objects_read", |r| r.raw_read),
+    ("bytes_read", |r| r.bytes_read),
+    ("merged_objects_written", |r| r.data_written),
+    ("bytes_written", |r| r.bytes_written),
+    ("records_written", |r| r.records_written),
+    ("raw_objects_deleted", |r| r.raw_deleted),
+    ("orphans_deleted", |r| r.orphans_deleted),
+    ("retention_runs_deleted", |r| r.runs_expired),
+    ("retention_objects_deleted", |r| r.objects_expired),
+    ("retention_bytes_deleted", |r| r.bytes_expired),
+    ("damaged", |r| r.damaged),
+];
+
 fn latency_histogram() -> Histogram {
     // 1 ms … ~33 s.
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
@@ -283,24 +302,11 @@ impl Metrics {
 
     /// Counts what a compaction pass over class `class`'s store did.
     pub fn compaction(&self, class: &str, r: &afterlog_compactor::Report) {
-        let counts = [
-            ("raw_objects_read", r.raw_read),
-            ("bytes_read", r.bytes_read),
-            ("merged_objects_written", r.data_written),
-            ("bytes_written", r.bytes_written),
-            ("records_written", r.records_written),
-            ("raw_objects_deleted", r.raw_deleted),
-            ("orphans_deleted", r.orphans_deleted),
-            ("retention_runs_deleted", r.runs_expired),
-            ("retention_objects_deleted", r.objects_expired),
-            ("retention_bytes_deleted", r.bytes_expired),
-            ("damaged", r.damaged),
-        ];
         add_nonzero(
             &self.compacted,
-            counts.map(|(what, n)| {
+            COMPACTED.map(|(what, count)| {
                 let class = class.to_string();
-                (CompactLabels { class, what }, n)
+                (CompactLabels { class, what }, count(r))
             }),
         );
     }

@@ -13,12 +13,15 @@ pub async fn tool_jobs(app: &AppState, tool: &str) -> Result<Vec<JobSummary>, Ap
     let listed = list_jobs_all(app.classes.stores(), tool)
         .await
         .map_err(ApiError::store)?;
-    if listed.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "no logs stored for tool {tool:?}"
-        )));
+    found(listed.is_empty(), listed, format_args!("tool {tool:?}"))
+}
+
+/// `v`, or 404 if it is `empty`: nothing stored for `what`.
+fn found<T>(empty: bool, v: T, what: std::fmt::Arguments) -> Result<T, ApiError> {
+    if empty {
+        return Err(ApiError::not_found(format!("no logs stored for {what}")));
     }
-    Ok(listed)
+    Ok(v)
 }
 
 /// Loads the part of a job's index `scope` selects from every class's
@@ -32,12 +35,11 @@ pub async fn job_index(
     let ix = JobIndex::load_scoped(app.classes.stores(), tool, job, &app.first_times, scope)
         .await
         .map_err(ApiError::store)?;
-    if ix.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "no logs stored for job {job:?} of tool {tool:?}"
-        )));
-    }
-    Ok(ix)
+    found(
+        ix.is_empty(),
+        ix,
+        format_args!("job {job:?} of tool {tool:?}"),
+    )
 }
 
 /// Where an object to peek at is.

@@ -1,13 +1,13 @@
 //! Arguments of the client commands: `jobs`, `logs`, `push`, `usage`.
 
 use super::words;
-use crate::client::{Client, Given, Target};
 use afterlog_contract::query::Stream;
 use clap::Args;
 use std::path::PathBuf;
 
-/// Where the API is and who asks (flags beat environment beat config file).
-#[derive(Args, Debug, Clone)]
+/// Where the API is and who asks (flags beat environment beat config file,
+/// see [`crate::client::Target::resolve`]).
+#[derive(Args, Debug, Clone, Default)]
 pub struct ClientArgs {
     /// The afterlog server [default: http://127.0.0.1:8080].
     #[arg(long, env = "AFTERLOG_SERVER")]
@@ -22,18 +22,6 @@ pub struct ClientArgs {
     /// `tool`, `token` or `token_file`.
     #[arg(long, env = "AFTERLOG_CONFIG")]
     pub config: Option<PathBuf>,
-}
-
-impl ClientArgs {
-    pub fn client(&self) -> anyhow::Result<Client> {
-        let target = Target::resolve(&Given {
-            server: self.server.clone(),
-            tool: self.tool.clone(),
-            token: self.token.clone(),
-            config: self.config.clone(),
-        })?;
-        Ok(Client::new(target))
-    }
 }
 
 /// `jobs` and `usage`: a table, or the API's JSON.

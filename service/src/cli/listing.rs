@@ -15,7 +15,7 @@ async fn fetch<T: DeserializeOwned>(
     voice: Voice,
     rest: &[&str],
 ) -> anyhow::Result<Option<T>> {
-    let c = a.client.client()?;
+    let c = Client::for_args(&a.client)?;
     if a.json {
         let v: serde_json::Value = voice.told(c.get_json(rest).await)?;
         println!("{}", serde_json::to_string_pretty(&v)?);

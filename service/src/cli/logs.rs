@@ -43,7 +43,7 @@ fn query(a: &LogsArgs) -> Vec<(&'static str, String)> {
 }
 
 pub async fn run_logs(a: LogsArgs, voice: Voice) -> anyhow::Result<()> {
-    let c = a.client.client()?;
+    let c = Client::for_args(&a.client)?;
     let job = match &a.job {
         Some(j) => j.clone(),
         None => only_job(&c, voice).await?,

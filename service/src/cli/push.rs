@@ -3,7 +3,7 @@
 
 use super::voice::{Level, Voice};
 use crate::args::client::PushArgs;
-use crate::client::{ClientError, error_chain};
+use crate::client::{Client, ClientError, error_chain};
 use crate::wire::PushResponse;
 use afterlog_contract::query::{Source, Stream};
 use anyhow::{Context, bail};
@@ -13,7 +13,7 @@ use std::io::Read;
 const PUSH_BATCH_BYTES: usize = 512 * 1024;
 
 pub async fn run_push(a: PushArgs, voice: Voice) -> anyhow::Result<()> {
-    let c = a.client.client()?;
+    let c = Client::for_args(&a.client)?;
     let mut input = Vec::new();
     match &a.file {
         Some(p) => {

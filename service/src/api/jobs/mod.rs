@@ -7,19 +7,14 @@ use super::extract::ToolAccess;
 use super::load::{ObjectAt, peek, tool_jobs};
 use super::state::App;
 use crate::classes::StoreId;
+use crate::clock::rfc3339 as time_of;
 use crate::reply::ApiError;
 use crate::wire::{ErrorBody, JobInfo, JobUsage, JobsResponse, Messages, UsageResponse};
-use afterlog_contract::time::rfc3339_nanos;
 use afterlog_reader::job::JobSummary;
 use axum::Json;
 use axum::extract::State;
 use futures::StreamExt;
 use std::collections::BTreeMap;
-
-/// RFC 3339 of a time in ns, if known.
-pub fn time_of(ns: Option<u64>) -> Option<String> {
-    ns.map(rfc3339_nanos)
-}
 
 /// A job's kind, if its listing knows it, else the object to peek at for it.
 fn kind_or_sample(j: &JobSummary) -> Result<String, Option<ObjectAt>> {

@@ -2,10 +2,10 @@
 //! first, each with its containers and node. Planning the page is pure
 //! ([`RunsPlan`], [`page_of`]); describing its runs peeks at the store.
 
-use super::time_of;
 use crate::api::extract::{ApiQuery, JobAccess};
 use crate::api::load::{ObjectAt, job_index, peek};
 use crate::api::state::{App, AppState};
+use crate::clock::rfc3339 as time_of;
 use crate::reply::ApiError;
 use crate::wire::{ContainerInfo, ErrorBody, JobDetail, JobResponse, Messages, RunInfo};
 use afterlog_reader::index::Scope;

@@ -2,9 +2,8 @@
 //! objects and sends their records until the client goes away, the follow
 //! times out or the service shuts down.
 
-use super::read::Sent;
 use super::request::LogsRequest;
-use super::sink::Sink;
+use super::sink::{Sent, Sink};
 use crate::api::state::{AppState, until_draining};
 use crate::classes::StoreId;
 use afterlog_contract::query::Format;

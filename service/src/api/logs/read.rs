@@ -3,7 +3,7 @@
 
 use super::follow::follow;
 use super::request::{LogsRequest, encode_cursor};
-use super::sink::{Gone, Sink};
+use super::sink::{Gone, Sent, Sink};
 use crate::admission::{Ticket, Work};
 use crate::api::state::AppState;
 use crate::reply::ApiError;
@@ -15,7 +15,6 @@ use afterlog_reader::job::JobIndex;
 use afterlog_reader::{
     Filter, JobLog, JobReader, Limit, LogRecord, Position, QuotaEvent, StoreError, read_tail,
 };
-use std::collections::HashMap;
 
 /// One record as JSON pages show it.
 pub fn log_line(r: LogRecord) -> LogLine {
@@ -133,24 +132,6 @@ pub async fn json_page(
         logs: records.into_iter().map(log_line).collect(),
         next_cursor: next,
     })
-}
-
-/// Per container instance, the last record sent: a follow sends only what
-/// is newer, so retried uploads are not sent twice.
-#[derive(Debug, Default)]
-pub struct Sent(HashMap<String, Position>);
-
-impl Sent {
-    pub fn note(&mut self, r: &LogRecord) {
-        self.0.insert(r.container_id.clone(), Position::of(r));
-    }
-
-    /// Whether `r` comes after what its container instance already sent.
-    pub fn is_new(&self, r: &LogRecord) -> bool {
-        self.0
-            .get(&r.container_id)
-            .is_none_or(|p| p.cmp_to(r).is_lt())
-    }
 }
 
 /// What the body says when the store fails during a read.

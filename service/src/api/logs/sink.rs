@@ -4,8 +4,9 @@
 
 use crate::wire::{ErrorBody, Messages};
 use afterlog_contract::query::Format;
-use afterlog_reader::{LogRecord, TextStyle};
+use afterlog_reader::{LogRecord, Position, TextStyle};
 use bytes::Bytes;
+use std::collections::HashMap;
 use tokio::sync::mpsc;
 
 /// Streamed output is sent in chunks of about this size.
@@ -135,5 +136,23 @@ impl Sink {
     /// Resolves when the client has gone away.
     pub async fn closed(&self) {
         self.tx.closed().await;
+    }
+}
+
+/// Per container instance, the last record sent: a follow sends only what
+/// is newer, so retried uploads are not sent twice.
+#[derive(Debug, Default)]
+pub struct Sent(HashMap<String, Position>);
+
+impl Sent {
+    pub fn note(&mut self, r: &LogRecord) {
+        self.0.insert(r.container_id.clone(), Position::of(r));
+    }
+
+    /// Whether `r` comes after what its container instance already sent.
+    pub fn is_new(&self, r: &LogRecord) -> bool {
+        self.0
+            .get(&r.container_id)
+            .is_none_or(|p| p.cmp_to(r).is_lt())
     }
 }
