@@ -101,21 +101,27 @@ impl RunsPlan {
     }
 }
 
-/// The runs of the page, oldest first, and the cursor of the next one.
-pub fn page_of(
-    plan: &RunsPlan,
-    mut runs: Vec<RunSummary>,
-    partial: bool,
-) -> (Vec<RunSummary>, Option<String>) {
+/// A page of a job's runs.
+#[derive(Debug)]
+pub struct RunsPage {
+    /// Oldest first.
+    pub runs: Vec<RunSummary>,
+    /// Where the next (older) page starts, if there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// The page `plan` asks for of `runs` (all the loaded index holds, which
+/// is `partial` if it left older ones out).
+pub fn page_of(plan: &RunsPlan, mut runs: Vec<RunSummary>, partial: bool) -> RunsPage {
     if let Some(c) = &plan.cursor {
         runs.retain(|r| c.after(r));
     }
     let more = runs.len() > plan.limit || partial;
     let runs = runs.split_off(runs.len().saturating_sub(plan.limit));
-    let next = more
+    let next_cursor = more
         .then(|| runs.first().map(|r| RunCursor::of(r).encode()))
         .flatten();
-    (runs, next)
+    RunsPage { runs, next_cursor }
 }
 
 /// A job's runs (pods), oldest first, with their containers: a page of
@@ -131,7 +137,7 @@ pub async fn job(
 ) -> Result<Json<JobResponse>, ApiError> {
     let plan = RunsPlan::check(q)?;
     let ix = job_index(&app, &tool, &job, plan.scope()).await?;
-    let (runs, next_cursor) = page_of(&plan, ix.runs(), ix.partial);
+    let RunsPage { runs, next_cursor } = page_of(&plan, ix.runs(), ix.partial);
     let described = describe(&app, &ix, &runs).await;
     let mut warnings = ix.warnings.clone();
     if described.budget_spent {

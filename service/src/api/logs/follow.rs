@@ -163,8 +163,7 @@ pub async fn follow(
         {
             seen.forget(&new);
         }
-        let (lines, bytes) = out.take_counts();
-        app.metrics.served(lines, bytes);
+        out.count_served(&app.metrics);
         if out.is_empty() && last_send.elapsed() >= s.follow_heartbeat {
             out.raw(b"\n");
         }

@@ -115,8 +115,9 @@ async fn select_run(
     let pod = match &req.run {
         None => return Ok(index),
         Some(Run::Latest) => {
-            let (pod, first) = latest_run(&index)
+            let latest = latest_run(&index)
                 .ok_or_else(|| ApiError::not_found(format!("job {job:?} has no runs")))?;
+            let first = latest.summary.first_ns.unwrap_or(0);
             // The run may have begun before the part of the index loaded.
             if index.loaded_from().is_some_and(|t| t > first) {
                 let scope = Scope {
@@ -126,7 +127,7 @@ async fn select_run(
                 };
                 index = job_index(app, tool, job, scope).await?;
             }
-            pod
+            latest.pod
         }
         Some(Run::Pod(run)) if has_run(&index, run) => run.clone(),
         Some(Run::Pod(run)) => {

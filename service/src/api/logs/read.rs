@@ -194,8 +194,7 @@ pub async fn stream_logs(
 ) {
     let mut sent = Sent::default();
     let stored = send_stored(app, &index, &req, &mut out, &mut sent).await;
-    let (lines, bytes) = out.take_counts();
-    app.metrics.served(lines, bytes);
+    let lines = out.count_served(&app.metrics);
     let warnings = match stored {
         Ok(w) => w,
         Err(Some(Gone)) => return,

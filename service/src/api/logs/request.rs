@@ -8,7 +8,7 @@ use crate::reply::ApiError;
 use afterlog_contract::query::{Format, Stream};
 use afterlog_contract::time::parse_rfc3339_nanos;
 use afterlog_reader::index::Scope;
-use afterlog_reader::job::JobIndex;
+use afterlog_reader::job::{JobIndex, RunSummary};
 use afterlog_reader::{Filter, Limit, Position};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -279,15 +279,14 @@ impl LogsRequest {
     }
 }
 
-/// The run that started last, and its first time, leaving out pushed logs
-/// (their "pods" are sources, not runs).
-pub fn latest_run(index: &JobIndex) -> Option<(String, u64)> {
+/// The run that started last, leaving out pushed logs (their "pods" are
+/// sources, not runs).
+pub fn latest_run(index: &JobIndex) -> Option<RunSummary> {
     index
         .runs()
         .into_iter()
         .rev()
         .find(|r| !r.pod.starts_with('@'))
-        .map(|r| (r.pod, r.summary.first_ns.unwrap_or(0)))
 }
 
 /// Whether `index` holds run (pod) `pod`.

@@ -2,6 +2,7 @@
 //! and warnings between them, sent in chunks through a channel to the
 //! response.
 
+use crate::metrics::Metrics;
 use crate::wire::{ErrorBody, Messages};
 use afterlog_contract::query::Format;
 use afterlog_reader::{LogRecord, Position, TextStyle};
@@ -25,7 +26,7 @@ pub struct Sink {
     tx: Chunks,
     buf: Vec<u8>,
     pub format: Format,
-    /// Records and their log bytes written since [`Sink::take_counts`].
+    /// Records and their log bytes written since [`Sink::count_served`].
     lines: u64,
     bytes: u64,
 }
@@ -103,12 +104,11 @@ impl Sink {
         self.buf.is_empty()
     }
 
-    /// The records and bytes written since the last call.
-    pub fn take_counts(&mut self) -> (u64, u64) {
-        (
-            std::mem::take(&mut self.lines),
-            std::mem::take(&mut self.bytes),
-        )
+    /// Counts what was written since the last call as served.
+    pub fn count_served(&mut self, metrics: &Metrics) -> u64 {
+        let lines = std::mem::take(&mut self.lines);
+        metrics.served(lines, std::mem::take(&mut self.bytes));
+        lines
     }
 
     /// Sends the buffer if it is full (or `force`).
