@@ -1,6 +1,7 @@
 //! The contracts between afterlog's parts (see DESIGN.md): the names of the
 //! record fields the filter writes and the reader reads, the reversible
-//! encoding of key parts, the object key layout, the label rule and routing rule types.
+//! encoding of key parts, the object key layout, the label rule and routing rule types,
+//! and the words the service's API takes ([`query`]).
 //!
 //! Everything here is plain data and pure functions so that the filter (built
 //! for `wasm32-wasip1`) and the reader share one source of truth.

@@ -3,7 +3,7 @@
 
 use super::store::{ClassConfig, StoreArgs};
 use crate::admission::{self, Limits};
-use crate::api::Settings;
+use crate::api::state::Settings;
 use crate::auth::{AuthConfig, Cidr};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
