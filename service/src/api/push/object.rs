@@ -181,3 +181,40 @@ impl Push<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push() -> Push<'static> {
+        Push {
+            tool: "t",
+            job: "j",
+            source: Source::Custom,
+            now: 5_000_000_000,
+            id: "id",
+        }
+    }
+
+    fn line(log: &str, stream: Option<&str>) -> PushedLine {
+        PushedLine {
+            log: log.into(),
+            stream: stream.map(String::from),
+            ts: None,
+        }
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_counted_and_no_lines_is_refused() {
+        let long = "x".repeat(LINE_LIMIT + 10);
+        let o = push()
+            .build(vec![line("a", None), line(&long, Some("stderr"))])
+            .unwrap();
+        assert_eq!((o.lines, o.cut), (2, 1));
+        assert!(o.key.starts_with("raw/t/j/"), "{}", o.key);
+        let e = push().build(Vec::new()).unwrap_err();
+        assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
+        let e = push().build(vec![line("a", Some("out"))]).unwrap_err();
+        assert_eq!(e.message, "line 1: stream must be stdout or stderr");
+    }
+}
