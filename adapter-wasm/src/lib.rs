@@ -23,6 +23,7 @@ pub use error::AdapterError;
 
 use afterlog_contract::keys as codec;
 use afterlog_contract::layout::{self, ObjectKind, Origin};
+use afterlog_contract::query::Stream;
 use afterlog_contract::time::{parse_rfc3339_nanos, rfc3339_nanos};
 use afterlog_reader::{Filter, Limit, LogRecord, TextStyle, gunzip as gunzip_lenient, object};
 use js_sys::{Array, Object, Reflect};
@@ -435,13 +436,13 @@ fn options(v: &JsValue) -> Result<(Filter, bool), AdapterError> {
         .transpose()?;
     if let Some(s) = get("stream") {
         let s = string_value("stream", &s)?;
-        if s != "stdout" && s != "stderr" {
-            return Err(AdapterError::option(
+        let stream: Stream = s.parse().map_err(|_| {
+            AdapterError::option(
                 "stream",
                 format!("{s:?}: expected \"stdout\" or \"stderr\""),
-            ));
-        }
-        f.stream = Some(s);
+            )
+        })?;
+        f.stream = Some(stream.to_string());
     }
     f.since = get("since").map(|t| time_value("since", &t)).transpose()?;
     f.until = get("until").map(|t| time_value("until", &t)).transpose()?;

@@ -376,6 +376,11 @@ mod tests {
         )
     }
 
+    /// Admits `work` for `who`, which must get in.
+    async fn take(a: &Admission, who: &str, work: Work) -> Ticket {
+        a.admit(Some(who), work).await.unwrap()
+    }
+
     static IDLE: AtomicUsize = AtomicUsize::new(0);
     fn count_idle() {
         IDLE.fetch_add(1, Ordering::SeqCst);
@@ -384,16 +389,16 @@ mod tests {
     #[tokio::test]
     async fn a_caller_gets_its_limit_and_no_more() {
         let a = small(1000);
-        let t1 = a.admit(Some("ann"), Work::Read).await.unwrap();
-        let _t2 = a.admit(Some("ann"), Work::Follow).await.unwrap();
+        let t1 = take(&a, "ann", Work::Read).await;
+        let _t2 = take(&a, "ann", Work::Follow).await;
         let e = a.admit(Some("ann"), Work::Read).await.unwrap_err();
         assert!(matches!(e, Refused::Caller { limit: 2, .. }), "{e}");
         assert_eq!(e.retry_after(), 1);
         // Others are not held back by ann, nor is the service's own work.
-        let _b = a.admit(Some("bob"), Work::Read).await.unwrap();
+        let _b = take(&a, "bob", Work::Read).await;
         let _c = a.admit(None, Work::Compaction).await.unwrap();
         drop(t1);
-        let _t3 = a.admit(Some("ann"), Work::Read).await.unwrap();
+        let _t3 = take(&a, "ann", Work::Read).await;
         assert_eq!(a.metrics.running.get(), 4);
         assert_eq!(a.metrics.in_use_mib.get(), 10 + 2 + 10 + 20);
     }
@@ -401,8 +406,8 @@ mod tests {
     #[tokio::test]
     async fn beyond_the_budget_requests_wait_then_are_refused() {
         let a = small(25);
-        let t1 = a.admit(Some("a"), Work::Read).await.unwrap();
-        let _t2 = a.admit(Some("b"), Work::Read).await.unwrap();
+        let t1 = take(&a, "a", Work::Read).await;
+        let _t2 = take(&a, "b", Work::Read).await;
         // 5 MiB left: a third read waits its 50 ms, then is refused.
         let e = a.admit(Some("c"), Work::Read).await.unwrap_err();
         assert!(
@@ -438,7 +443,7 @@ mod tests {
     #[tokio::test]
     async fn the_queue_is_bounded() {
         let a = small(10);
-        let _t = a.admit(Some("a"), Work::Read).await.unwrap();
+        let _t = take(&a, "a", Work::Read).await;
         // queue_max 1: the first waits, the second is refused at once.
         let (w1, w2) = tokio::join!(a.admit(Some("b"), Work::Read), async {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -454,12 +459,12 @@ mod tests {
     #[tokio::test]
     async fn a_follow_gives_back_the_reads_share_it_no_longer_needs() {
         let a = small(20);
-        let mut t = a.admit(Some("a"), Work::Read).await.unwrap();
-        let _u = a.admit(Some("b"), Work::Read).await.unwrap();
+        let mut t = take(&a, "a", Work::Read).await;
+        let _u = take(&a, "b", Work::Read).await;
         assert!(a.admit(Some("c"), Work::Follow).await.is_err());
         t.shrink_to(a.share(Work::Follow));
         assert_eq!(a.metrics.in_use_mib.get(), 12);
-        let _v = a.admit(Some("c"), Work::Follow).await.unwrap();
+        let _v = take(&a, "c", Work::Follow).await;
         t.shrink_to(a.share(Work::Read));
         assert_eq!(a.metrics.in_use_mib.get(), 14, "never grows");
         drop(t);
@@ -469,7 +474,7 @@ mod tests {
     #[tokio::test]
     async fn a_share_larger_than_the_budget_runs_alone() {
         let a = small(5);
-        let t = a.admit(Some("a"), Work::Compaction).await.unwrap();
+        let t = take(&a, "a", Work::Compaction).await;
         assert_eq!(a.metrics.in_use_mib.get(), 5);
         drop(t);
         assert_eq!(
@@ -481,9 +486,9 @@ mod tests {
     #[tokio::test]
     async fn the_last_read_out_gives_memory_back() {
         let a = small(100);
-        let follow = a.admit(Some("a"), Work::Follow).await.unwrap();
-        let r1 = a.admit(Some("b"), Work::Read).await.unwrap();
-        let r2 = a.admit(Some("c"), Work::Read).await.unwrap();
+        let follow = take(&a, "a", Work::Follow).await;
+        let r1 = take(&a, "b", Work::Read).await;
+        let r2 = take(&a, "c", Work::Read).await;
         let before = IDLE.load(Ordering::SeqCst);
         drop(r1);
         tokio::task::yield_now().await;
@@ -501,7 +506,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_dropped_while_waiting_leaves_the_queue() {
         let a = small(10);
-        let _t = a.admit(Some("a"), Work::Read).await.unwrap();
+        let _t = take(&a, "a", Work::Read).await;
         let waiting = a.admit(Some("b"), Work::Read);
         // Its connection gone while it waits: the future is dropped.
         assert!(
@@ -516,7 +521,7 @@ mod tests {
     #[tokio::test]
     async fn the_services_own_work_deferred_is_no_refusal() {
         let a = small(10);
-        let _t = a.admit(Some("a"), Work::Read).await.unwrap();
+        let _t = take(&a, "a", Work::Read).await;
         assert!(a.admit(None, Work::Compaction).await.is_err());
         let refused = a
             .metrics

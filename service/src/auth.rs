@@ -155,30 +155,53 @@ impl<T> Reloading<T> {
         };
         let md = std::fs::metadata(path).map_err(read)?;
         let bytes = std::fs::read(path).map_err(read)?;
-        let stamp = (md.modified().unwrap_or(SystemTime::UNIX_EPOCH), md.len());
-        Ok((stamp, parse(path, &bytes)?))
+        Ok((stamp_of(&md), parse(path, &bytes)?))
     }
 
-    /// The current version; a failed reload keeps the previous one.
-    fn get(&self) -> Arc<T> {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let now = std::fs::metadata(&self.path)
+    /// The current version; a failed reload keeps the previous one. The
+    /// file is looked at off the async threads: a slow volume must not
+    /// stall requests that do not wait for it.
+    async fn get(&self) -> Arc<T>
+    where
+        T: Send + Sync + 'static,
+    {
+        let now = tokio::fs::metadata(&self.path)
+            .await
             .ok()
-            .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
-        if now.is_some() && now != st.0 {
-            match Self::load(&self.path, self.parse) {
-                Ok((stamp, v)) => {
-                    tracing::info!(path = %self.path.display(), "reloaded");
-                    *st = (Some(stamp), Arc::new(v));
+            .map(|m| stamp_of(&m));
+        let known = self.lock().0;
+        if now.is_some() && now != known {
+            let (path, parse) = (self.path.clone(), self.parse);
+            let loaded = tokio::task::spawn_blocking(move || Self::load(&path, parse)).await;
+            let mut st = self.lock();
+            match loaded {
+                Ok(Ok((stamp, v))) => {
+                    // Another request may have reloaded it meanwhile.
+                    if st.0 != Some(stamp) {
+                        tracing::info!(path = %self.path.display(), "reloaded");
+                        *st = (Some(stamp), Arc::new(v));
+                    }
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::warn!(error = %e, "keeping the previous version");
                     st.0 = now;
                 }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reloading failed; keeping the previous version")
+                }
             }
         }
-        st.1.clone()
+        self.lock().1.clone()
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<Stamp>, Arc<T>)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A file's stamp from its metadata.
+fn stamp_of(md: &std::fs::Metadata) -> Stamp {
+    (md.modified().unwrap_or(SystemTime::UNIX_EPOCH), md.len())
 }
 
 fn parse_members(path: &Path, b: &[u8]) -> Result<Members, AuthError> {
@@ -329,7 +352,7 @@ impl Auth {
     }
 
     /// Who is calling: 401 if nobody known.
-    pub fn authenticate(
+    pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         peer: Option<IpAddr>,
@@ -364,7 +387,7 @@ impl Auth {
                         None,
                     ));
                 };
-                let m = members.get();
+                let m = members.get().await;
                 let tools = m
                     .tools
                     .iter()
@@ -391,7 +414,7 @@ impl Auth {
                         challenge,
                     ));
                 };
-                match tokens.get().get(&hash_token(token)) {
+                match tokens.get().await.get(&hash_token(token)) {
                     Some(e) => Ok(Principal {
                         name: e.name.clone(),
                         admin: e.admin,

@@ -91,15 +91,24 @@ pub fn parse_flags(values: &[String]) -> Result<Vec<ClassFlag>, ClassError> {
     Ok(out)
 }
 
+/// A class's store as a URL (`file:///abs/dir` or `s3://bucket/prefix`),
+/// with the flag value it came from, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassUrl {
+    pub class: String,
+    pub url: String,
+    /// The flag and value as given.
+    pub given: String,
+}
+
 /// Top-level prefixes of a store's layout (and the compactor's lease).
 const TOPS: [&str; 4] = ["raw", "data", "meta", "lease"];
 
 /// Checks the classes' store URLs, once normalized (`file:///abs/dir` or
-/// `s3://bucket/prefix`): `urls` is `(class, url, flag value)`, the default
-/// class first. Two classes in one store would each be read twice and
+/// `s3://bucket/prefix`), the default class first. Two classes in one store would each be read twice and
 /// compacted by two leases; a store inside another's `raw/`, `data/`,
 /// `meta/` or `lease/` would have its objects taken for the other's.
-pub fn check_urls(urls: &[(String, String, String)]) -> Result<(), ClassError> {
+pub fn check_urls(urls: &[ClassUrl]) -> Result<(), ClassError> {
     let norm = |u: &str| u.trim_end_matches('/').to_string();
     // The top-level prefix of `outer`'s layout that `inner` lies in, if any.
     let inside = |inner: &str, outer: &str| -> Option<String> {
@@ -107,9 +116,22 @@ pub fn check_urls(urls: &[(String, String, String)]) -> Result<(), ClassError> {
         let top = rest.split('/').next()?;
         TOPS.contains(&top).then(|| top.to_string())
     };
-    for (i, (class, url, value)) in urls.iter().enumerate() {
+    for (
+        i,
+        ClassUrl {
+            class,
+            url,
+            given: value,
+        },
+    ) in urls.iter().enumerate()
+    {
         let url_n = norm(url);
-        for (other, other_url, _) in &urls[..i] {
+        for ClassUrl {
+            class: other,
+            url: other_url,
+            ..
+        } in &urls[..i]
+        {
             let other_n = norm(other_url);
             if url_n == other_n {
                 return Err(ClassError::SameStore {
@@ -136,6 +158,11 @@ pub fn check_urls(urls: &[(String, String, String)]) -> Result<(), ClassError> {
     }
     Ok(())
 }
+
+/// Which of a read's stores (one per class, `default` first) holds an
+/// object: the reader's store index, named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StoreId(pub usize);
 
 /// The stores the service reads, one per routing class, `default` first.
 /// Every request to them is counted in [`ClassStores::counters`].
@@ -206,9 +233,14 @@ impl ClassStores {
             .expect("ClassStores always holds the default class's store")
     }
 
-    /// The class of store number `i` of a read.
-    pub fn name(&self, i: usize) -> &str {
-        self.names.get(i).map_or("?", String::as_str)
+    /// The class of store `id` of a read.
+    pub fn name(&self, id: StoreId) -> &str {
+        self.names.get(id.0).map_or("?", String::as_str)
+    }
+
+    /// Store `id` of a read.
+    pub fn store(&self, id: StoreId) -> Option<&Store> {
+        self.stores.get(id.0)
     }
 
     /// `(class, store)`, `default` first.
@@ -277,8 +309,12 @@ mod tests {
         assert!(matches!(e, ClassError::Duplicate { .. }), "{e}");
     }
 
-    fn u(class: &str, url: &str) -> (String, String, String) {
-        (class.into(), url.into(), format!("{class}={url}"))
+    fn u(class: &str, url: &str) -> ClassUrl {
+        ClassUrl {
+            class: class.into(),
+            url: url.into(),
+            given: format!("{class}={url}"),
+        }
     }
 
     #[test]
@@ -309,7 +345,7 @@ mod tests {
         let c = ClassStores::new(mem(), vec![("long".into(), mem())]);
         assert_eq!(c.names(), ["default", "long"]);
         assert_eq!(c.stores().len(), 2);
-        assert_eq!(c.name(1), "long");
+        assert_eq!(c.name(StoreId(1)), "long");
         assert_eq!(ClassStores::single(mem()).names(), ["default"]);
     }
 

@@ -2,7 +2,8 @@
 //! which credentials (flags, then environment, then the config file), and
 //! typed errors that keep the server's own reason.
 
-use crate::reply::Messages;
+use crate::args::client::ClientArgs;
+use crate::wire::{ErrorBody, Messages};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -72,15 +73,6 @@ impl FileConfig {
     }
 }
 
-/// What the command line and environment gave (clap fills in both).
-#[derive(Debug, Default, Clone)]
-pub struct Given {
-    pub server: Option<String>,
-    pub tool: Option<String>,
-    pub token: Option<String>,
-    pub config: Option<PathBuf>,
-}
-
 /// Who to ask, about which tool, as whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -91,7 +83,7 @@ pub struct Target {
 
 impl Target {
     /// Flags and environment first, then the config file, then defaults.
-    pub fn resolve(given: &Given) -> Result<Target, ConfigError> {
+    pub fn resolve(given: &ClientArgs) -> Result<Target, ConfigError> {
         let (path, required) = match &given.config {
             Some(p) => (Some(p.clone()), true),
             None => (default_config_path(), false),
@@ -194,19 +186,17 @@ impl ClientError {
     }
 }
 
-/// `{"messages": …}` of any response.
-#[derive(Debug, Default, Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    messages: Messages,
-}
-
 pub struct Client {
     http: reqwest::Client,
     pub target: Target,
 }
 
 impl Client {
+    /// The client the command line asks for.
+    pub fn for_args(given: &ClientArgs) -> Result<Client, ConfigError> {
+        Target::resolve(given).map(Client::new)
+    }
+
     pub fn new(target: Target) -> Client {
         let http = reqwest::Client::builder()
             .user_agent(concat!("afterlog/", env!("CARGO_PKG_VERSION")))
@@ -267,7 +257,7 @@ impl Client {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok()?.trim().parse().ok());
         let text = resp.text().await.unwrap_or_default();
-        let messages = serde_json::from_str::<Envelope>(&text)
+        let messages = serde_json::from_str::<ErrorBody>(&text)
             .map(|e| e.messages)
             .unwrap_or_default();
         let message = messages
@@ -361,9 +351,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         std::fs::write(dir.path().join("tok"), "s3cret\n").unwrap();
-        let given = Given {
+        let given = ClientArgs {
             config: Some(path.clone()),
-            ..Given::default()
+            ..ClientArgs::default()
         };
         std::fs::write(
             &path,
@@ -379,7 +369,7 @@ mod tests {
             (t.tool.as_str(), t.token.as_deref()),
             ("foo", Some("s3cret"))
         );
-        let t = Target::resolve(&Given {
+        let t = Target::resolve(&ClientArgs {
             server: Some("http://127.0.0.1:9".into()),
             tool: Some("bar".into()),
             token: Some("flag".into()),
@@ -395,9 +385,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         std::fs::write(&path, "tool = \"foo\"\ntokn = \"x\"\n").unwrap();
-        let given = Given {
+        let given = ClientArgs {
             config: Some(path.clone()),
-            ..Given::default()
+            ..ClientArgs::default()
         };
         let err = Target::resolve(&given).unwrap_err().to_string();
         assert!(err.contains("config.toml") && err.contains("tokn"), "{err}");

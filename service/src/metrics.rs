@@ -54,7 +54,11 @@ pub struct Metrics {
     /// Store failures while following (listing or reading what arrived);
     /// the follow tries again at its next poll.
     pub follow_errors: Counter,
+    /// Streamed reads the store broke off (the body ends as failed).
+    pub stream_failures: Counter,
     pub lines_pushed: Counter,
+    /// Pushed lines over the line limit, stored cut.
+    pub lines_cut: Counter,
     pub compactions: Family<ResultLabels, Counter>,
     pub compacted: Family<CompactLabels, Counter>,
     /// The object store requests exported: see [`Metrics::count_store`].
@@ -128,6 +132,25 @@ pub struct CompactLabels {
     pub what: &'static str,
 }
 
+/// One count of a compaction pass's report.
+type ReportCount = fn(&afterlog_compactor::Report) -> u64;
+
+/// The `what` of `afterlog_compaction_total`, and where a pass's report
+/// counts it.
+const COMPACTED: [(&str, ReportCount); 11] = [
+    ("raw_objects_read", |r| r.raw_read),
+    ("bytes_read", |r| r.bytes_read),
+    ("merged_objects_written", |r| r.data_written),
+    ("bytes_written", |r| r.bytes_written),
+    ("records_written", |r| r.records_written),
+    ("raw_objects_deleted", |r| r.raw_deleted),
+    ("orphans_deleted", |r| r.orphans_deleted),
+    ("retention_runs_deleted", |r| r.runs_expired),
+    ("retention_objects_deleted", |r| r.objects_expired),
+    ("retention_bytes_deleted", |r| r.bytes_expired),
+    ("damaged", |r| r.damaged),
+];
+
 fn latency_histogram() -> Histogram {
     // 1 ms … ~33 s.
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
@@ -152,7 +175,9 @@ impl Metrics {
             follows_active: Gauge::default(),
             follows_refused: Counter::default(),
             follow_errors: Counter::default(),
+            stream_failures: Counter::default(),
             lines_pushed: Counter::default(),
+            lines_cut: Counter::default(),
             compactions: Family::default(),
             compacted: Family::default(),
             store: StoreRequests::default(),
@@ -205,9 +230,19 @@ impl Metrics {
             m.follow_errors.clone(),
         );
         registry.register(
+            "stream_failures",
+            "Streamed reads broken off by a store failure (the client sees the body fail)",
+            m.stream_failures.clone(),
+        );
+        registry.register(
             "lines_pushed",
             "Log lines pushed through the API",
             m.lines_pushed.clone(),
+        );
+        registry.register(
+            "lines_cut",
+            "Pushed lines longer than the line limit, stored cut",
+            m.lines_cut.clone(),
         );
         registry.register(
             "compaction_passes",
@@ -267,46 +302,37 @@ impl Metrics {
 
     /// Counts what a compaction pass over class `class`'s store did.
     pub fn compaction(&self, class: &str, r: &afterlog_compactor::Report) {
-        for (what, n) in [
-            ("raw_objects_read", r.raw_read),
-            ("bytes_read", r.bytes_read),
-            ("merged_objects_written", r.data_written),
-            ("bytes_written", r.bytes_written),
-            ("records_written", r.records_written),
-            ("raw_objects_deleted", r.raw_deleted),
-            ("orphans_deleted", r.orphans_deleted),
-            ("retention_runs_deleted", r.runs_expired),
-            ("retention_objects_deleted", r.objects_expired),
-            ("retention_bytes_deleted", r.bytes_expired),
-            ("damaged", r.damaged),
-        ] {
-            if n > 0 {
-                self.compacted
-                    .get_or_create(&CompactLabels {
-                        class: class.to_string(),
-                        what,
-                    })
-                    .inc_by(n);
-            }
-        }
+        add_nonzero(
+            &self.compacted,
+            COMPACTED.map(|(what, count)| {
+                let class = class.to_string();
+                (CompactLabels { class, what }, count(r))
+            }),
+        );
+    }
+
+    /// Counts a compaction pass over class `class`'s store by its result.
+    pub fn compaction_pass(&self, class: &str, result: &'static str) {
+        let class = class.to_string();
+        self.compactions
+            .get_or_create(&ResultLabels { class, result })
+            .inc();
     }
 
     /// Counts what one read found.
     pub fn read(&self, s: &ReadStats) {
         self.objects_read.inc_by(s.objects_read);
-        for (kind, n) in [
+        let kinds = [
             ("line", s.bad_lines),
             ("object", s.bad_objects),
             ("vanished", s.vanished),
             ("disorder", s.out_of_order),
             ("foreign_key", s.foreign_keys),
-        ] {
-            if n > 0 {
-                self.decode_errors
-                    .get_or_create(&ErrorLabels { kind })
-                    .inc_by(n);
-            }
-        }
+        ];
+        add_nonzero(
+            &self.decode_errors,
+            kinds.map(|(kind, n)| (ErrorLabels { kind }, n)),
+        );
     }
 
     pub fn served(&self, lines: u64, bytes: u64) {
@@ -320,6 +346,19 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut s, &self.registry);
         s
+    }
+}
+
+/// Adds each non-zero count to its labels' counter: a series appears once
+/// something happened.
+fn add_nonzero<L>(family: &Family<L, Counter>, counts: impl IntoIterator<Item = (L, u64)>)
+where
+    L: Clone + std::hash::Hash + Eq,
+{
+    for (labels, n) in counts {
+        if n > 0 {
+            family.get_or_create(&labels).inc_by(n);
+        }
     }
 }
 

@@ -1,35 +1,10 @@
-//! The response envelope of DESIGN §6: every JSON body carries
-//! `{"messages": {"info": [], "warning": [], "error": []}, …}`, errors too.
+//! Errors as HTTP responses: a status, and the reason in the envelope of
+//! DESIGN §6 ([`ErrorBody`]).
 
+use crate::wire::{ErrorBody, Messages};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-/// What the service has to tell the client besides the data.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(default)]
-pub struct Messages {
-    pub info: Vec<String>,
-    pub warning: Vec<String>,
-    pub error: Vec<String>,
-}
-
-impl Messages {
-    pub fn warnings(warning: Vec<String>) -> Messages {
-        Messages {
-            warning,
-            ..Messages::default()
-        }
-    }
-}
-
-/// The body of every error response.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub messages: Messages,
-}
 
 /// An error that becomes an HTTP response: a status and what to tell the
 /// client. Details that would help an attacker (store errors) are logged,
@@ -94,10 +69,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
-            messages: Messages {
-                error: vec![self.message],
-                ..Messages::default()
-            },
+            messages: Messages::errors(vec![self.message]),
         };
         let mut r = (self.status, Json(body)).into_response();
         if let Some(c) = self.challenge {

@@ -1,7 +1,8 @@
 //! Starting the HTTP server: the safety checks before it listens, and a
 //! handle tests use to run it in-process on a free port.
 
-use crate::api::{App, AppState, Settings, router};
+use crate::api::router;
+use crate::api::state::{App, AppState, Settings, until_draining};
 use crate::auth::{Auth, AuthConfig};
 use crate::classes::ClassStores;
 use anyhow::{Context, bail};
@@ -107,35 +108,6 @@ impl Server {
     }
 }
 
-/// Where streamed reads and follows run: a runtime of their own, so that
-/// the server's runtime, which accepts connections and answers health
-/// checks, job lists and small tails, is never queued behind merges
-/// (docs/benchmarks.md, "Load"). The kernel shares the cores between the
-/// two runtimes' threads. Made on first use and kept for the life of the process; if it
-/// cannot be made, reads run on the caller's runtime.
-pub fn reads() -> tokio::runtime::Handle {
-    static READS: std::sync::OnceLock<Option<tokio::runtime::Runtime>> = std::sync::OnceLock::new();
-    let rt = READS.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
-            .thread_name("afterlog-read")
-            .enable_all()
-            .build()
-            .inspect_err(|e| tracing::warn!(error = %e, "no runtime of their own for reads"))
-            .ok()
-    });
-    match rt {
-        Some(rt) => rt.handle().clone(),
-        None => tokio::runtime::Handle::current(),
-    }
-}
-
-/// Resolves once the service is shutting down (at once if it is).
-pub async fn until_draining(rx: &mut tokio::sync::watch::Receiver<bool>) {
-    // The sender lives in the app state, as long as anything that waits.
-    let _ = rx.wait_for(|d| *d).await;
-}
-
 /// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends).
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -157,91 +129,4 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
-}
-
-/// Runs a compaction pass over every class's store every `every` until the
-/// service shuts down ([`Server::run`] waits for a pass under way to stop
-/// at its next safe point). Each store is compacted on its own, under its own lease,
-/// with its class's retention; passes of several replicas coordinate
-/// through those leases: one works, the others find it held and wait for
-/// the next turn.
-pub fn spawn_compactor(app: App, config: afterlog_compactor::Config, every: std::time::Duration) {
-    let task = tokio::spawn({
-        let app = app.clone();
-        async move {
-            let compactors: Vec<afterlog_compactor::Compactor> = app
-                .classes
-                .iter()
-                .map(|(class, store)| {
-                    afterlog_compactor::Compactor::for_class(class, store.clone(), config.clone())
-                })
-                .collect();
-            // A pass in progress stops at its next safe point on shutdown.
-            let mut draining = app.draining.subscribe();
-            {
-                let stops: Vec<_> = compactors.iter().map(|c| c.stop.clone()).collect();
-                let mut draining = app.draining.subscribe();
-                tokio::spawn(async move {
-                    until_draining(&mut draining).await;
-                    for s in stops {
-                        s.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                });
-            }
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = until_draining(&mut draining) => return,
-                }
-                for c in &compactors {
-                    if *draining.borrow() {
-                        return;
-                    }
-                    let class = c.class.as_str();
-                    // The pass holds its share while it runs; with the budget
-                    // full of reads it waits for the next turn.
-                    let ticket = app
-                        .admission
-                        .admit(None, crate::admission::Work::Compaction)
-                        .await;
-                    let result = match ticket {
-                        Err(e) => {
-                            tracing::info!(class, "compaction deferred: {e}");
-                            "deferred"
-                        }
-                        Ok(_ticket) => match c.pass().await {
-                            Ok(report) => {
-                                tracing::info!(class, "compaction pass: {report}");
-                                app.metrics.compaction(class, &report);
-                                "ok"
-                            }
-                            Err(afterlog_compactor::CompactError::Lease(
-                                e @ afterlog_compactor::LeaseError::Held { .. },
-                            )) => {
-                                tracing::info!(class, "compaction skipped: {e}");
-                                "held"
-                            }
-                            Err(e) => {
-                                tracing::error!(class, error = %e, "compaction pass failed; the next one resumes");
-                                "error"
-                            }
-                        },
-                    };
-                    app.metrics
-                        .compactions
-                        .get_or_create(&crate::metrics::ResultLabels {
-                            class: class.to_string(),
-                            result,
-                        })
-                        .inc();
-                }
-            }
-        }
-    });
-    app.background
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(task);
 }

@@ -1,0 +1,295 @@
+//! A logs request checked and planned, without I/O: its parameters against
+//! each other, what part of the job's index it needs, and whether it is
+//! heavy enough to wait for a share of the memory budget.
+
+use crate::admission::Work;
+use crate::api::extract::check_name;
+use crate::reply::ApiError;
+use afterlog_contract::query::{Format, Stream};
+use afterlog_contract::time::parse_rfc3339_nanos;
+use afterlog_reader::index::Scope;
+use afterlog_reader::job::{JobIndex, RunSummary};
+use afterlog_reader::{Filter, Limit, Position};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// Most records one JSON page or one tail returns.
+pub const MAX_PAGE: usize = 10_000;
+pub const DEFAULT_PAGE: usize = 1_000;
+/// Largest `tail`: the tail is held in memory before it is sent.
+pub const MAX_TAIL: usize = 100_000;
+/// Tails and heads up to this many lines are cheap: never queued.
+pub const SMALL_READ: usize = 1000;
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LogsQuery {
+    /// One run: a pod name, or `latest` for the run that started last.
+    pub run: Option<String>,
+    /// One container of the pod(s).
+    pub container: Option<String>,
+    /// `stdout` or `stderr`.
+    pub stream: Option<String>,
+    /// Records at or after: RFC 3339 (`2026-11-25T15:00:00Z`), ns since the
+    /// epoch, or an age such as `90s`, `15m`, `2h`, `7d`.
+    pub since: Option<String>,
+    /// Records before (same forms as `since`).
+    pub until: Option<String>,
+    /// The first N records.
+    pub head: Option<usize>,
+    /// The last N records (at most 100000).
+    pub tail: Option<usize>,
+    /// `json` (default: a page), `ndjson` (stored records, streamed) or
+    /// `text` (one readable line per record, streamed).
+    pub format: Option<String>,
+    /// JSON page size (default 1000, at most 10000).
+    pub limit: Option<usize>,
+    /// JSON: the `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `ndjson`/`text`: keep streaming records as they arrive. Empty lines
+    /// are heartbeats.
+    pub follow: Option<bool>,
+}
+
+/// Which run a request reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Run {
+    /// The run that started last.
+    Latest,
+    /// A pod by name.
+    Pod(String),
+}
+
+/// A checked request.
+#[derive(Debug, Clone)]
+pub struct LogsRequest {
+    pub filter: Filter,
+    pub run: Option<Run>,
+    pub format: Format,
+    pub page: usize,
+    pub follow: bool,
+}
+
+/// Parses `since`/`until`: a time, ns since the epoch, or an age.
+pub fn parse_time(what: &str, v: &str, now_ns: u64) -> Result<u64, ApiError> {
+    let v = v.trim();
+    let bad = || {
+        ApiError::bad_request(format!(
+            "{what}={v:?}: expected RFC 3339 (2026-11-25T15:00:00Z), nanoseconds since the epoch, or an age such as 15m, 2h, 7d"
+        ))
+    };
+    if let Some(t) = parse_rfc3339_nanos(v.as_bytes()) {
+        return Ok(t);
+    }
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return v.parse().map_err(|_| bad());
+    }
+    let (num, unit) = v.split_at(v.len().saturating_sub(1));
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    let ago = n
+        .checked_mul(secs)
+        .and_then(|s| s.checked_mul(1_000_000_000))
+        .ok_or_else(bad)?;
+    Ok(now_ns.saturating_sub(ago))
+}
+
+/// The opaque cursor of a JSON page: the position of its last record.
+pub fn encode_cursor(p: &Position) -> String {
+    let v = serde_json::json!([p.ts, p.container_id, p.off, p.stream]);
+    URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+pub fn decode_cursor(c: &str) -> Result<Position, ApiError> {
+    let bad =
+        || ApiError::bad_request("invalid cursor: pass next_cursor of the previous page unchanged");
+    let raw = URL_SAFE_NO_PAD.decode(c.as_bytes()).map_err(|_| bad())?;
+    let (ts, container_id, off, stream): (u64, String, Option<u64>, String) =
+        serde_json::from_slice(&raw).map_err(|_| bad())?;
+    Ok(Position {
+        ts,
+        container_id,
+        off,
+        stream,
+    })
+}
+
+/// A query value of a closed set, or 400 saying which values it takes.
+fn word<T: std::str::FromStr<Err = afterlog_contract::query::BadValue>>(
+    v: Option<&str>,
+) -> Result<Option<T>, ApiError> {
+    v.map(|s| s.parse::<T>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// `since`/`until` of a query, each checked.
+fn window(q: &LogsQuery, now_ns: u64) -> Result<(Option<u64>, Option<u64>), ApiError> {
+    let time = |what, v: &Option<String>| {
+        v.as_deref()
+            .map(|v| parse_time(what, v, now_ns))
+            .transpose()
+    };
+    let (since, until) = (time("since", &q.since)?, time("until", &q.until)?);
+    if let (Some(s), Some(u)) = (since, until)
+        && s >= u
+    {
+        return Err(ApiError::bad_request("since must be before until"));
+    }
+    Ok((since, until))
+}
+
+/// `head`/`tail` of a query.
+fn limit_of(head: Option<usize>, tail: Option<usize>) -> Result<Limit, ApiError> {
+    match (head, tail) {
+        (Some(_), Some(_)) => Err(ApiError::bad_request("head and tail exclude each other")),
+        (Some(n), None) => Ok(Limit::Head(n)),
+        (None, Some(n)) if n > MAX_TAIL => Err(ApiError::bad_request(format!(
+            "tail={n}: at most {MAX_TAIL}"
+        ))),
+        (None, Some(n)) => Ok(Limit::Tail(n)),
+        (None, None) => Ok(Limit::All),
+    }
+}
+
+impl LogsQuery {
+    /// Checks the parameters against each other; `now_ns` anchors ages.
+    pub fn check(self, now_ns: u64) -> Result<LogsRequest, ApiError> {
+        let format: Format = word(self.format.as_deref())?.unwrap_or_default();
+        let stream: Option<Stream> = word(self.stream.as_deref())?;
+        if let Some(r) = &self.run {
+            check_name("run", r)?;
+        }
+        if let Some(c) = &self.container {
+            check_name("container", c)?;
+        }
+        let (since, until) = window(&self, now_ns)?;
+        let limit = limit_of(self.head, self.tail)?;
+        let json = format == Format::Json;
+        let follow = self.follow.unwrap_or(false);
+        if follow && json {
+            return Err(ApiError::bad_request(
+                "follow needs format=ndjson or format=text",
+            ));
+        }
+        if follow && (until.is_some() || matches!(limit, Limit::Head(_))) {
+            return Err(ApiError::bad_request(
+                "follow cannot be combined with until or head",
+            ));
+        }
+        let page = match self.limit {
+            Some(n) if n == 0 || n > MAX_PAGE => {
+                return Err(ApiError::bad_request(format!(
+                    "limit={n}: expected 1 to {MAX_PAGE}"
+                )));
+            }
+            Some(_) if !json => {
+                return Err(ApiError::bad_request("limit applies to format=json only"));
+            }
+            Some(n) => n,
+            None => DEFAULT_PAGE,
+        };
+        let after = match &self.cursor {
+            Some(_) if !json => {
+                return Err(ApiError::bad_request("cursor applies to format=json only"));
+            }
+            Some(_) if !matches!(limit, Limit::All) => {
+                return Err(ApiError::bad_request(
+                    "cursor cannot be combined with head or tail",
+                ));
+            }
+            Some(c) => Some(decode_cursor(c)?),
+            None => None,
+        };
+        if json && matches!(limit, Limit::Head(n) | Limit::Tail(n) if n > MAX_PAGE) {
+            return Err(ApiError::bad_request(format!(
+                "format=json returns at most {MAX_PAGE} records; page with cursor, or stream with format=ndjson"
+            )));
+        }
+        Ok(LogsRequest {
+            filter: Filter {
+                pods: Vec::new(),
+                container: self.container,
+                stream: stream.map(|s| s.to_string()),
+                since,
+                until,
+                after,
+                limit,
+            },
+            run: self.run.map(|r| match r.as_str() {
+                "latest" => Run::Latest,
+                _ => Run::Pod(r),
+            }),
+            format,
+            page,
+            follow,
+        })
+    }
+}
+
+impl LogsRequest {
+    /// The share of the memory budget the request needs, if it is heavy:
+    /// follows, and streamed reads beyond a small head or tail. JSON pages
+    /// hold at most [`MAX_PAGE`] records and the index, like job lists and
+    /// health checks. A follow that first sends more than a small tail
+    /// takes a read's share, and keeps a follow's once the stored log is
+    /// sent.
+    pub fn work(&self) -> Option<Work> {
+        // A stream is not known before the lines are read: a tail of stderr
+        // may read the whole job to find its few lines.
+        let narrow = self.filter.stream.is_none();
+        let small = narrow
+            && matches!(self.filter.limit, Limit::Head(n) | Limit::Tail(n) if n <= SMALL_READ);
+        match (self.format, self.follow) {
+            (_, true) if small => Some(Work::Follow),
+            // The stored log first: a read's share until it is sent.
+            (_, true) => Some(Work::Read),
+            (Format::Json, _) if narrow => None,
+            _ if small => None,
+            _ => Some(Work::Read),
+        }
+    }
+
+    /// The part of a job's index the request needs: its time window; for a
+    /// tail, the newest days that hold enough lines; for the latest run,
+    /// the newest day's runs; a named run can be on any day.
+    pub fn scope(&self) -> Scope {
+        let window = Scope::of_filter(&self.filter);
+        match (&self.run, self.filter.limit) {
+            (Some(Run::Pod(_)), _) => window,
+            (Some(Run::Latest), _) => Scope {
+                newest_runs: Some(1),
+                ..window
+            },
+            (None, Limit::Tail(n)) => Scope {
+                newest_lines: Some(n as u64),
+                ..window
+            },
+            _ => window,
+        }
+    }
+}
+
+/// The run that started last, leaving out pushed logs (their "pods" are
+/// sources, not runs).
+pub fn latest_run(index: &JobIndex) -> Option<RunSummary> {
+    index
+        .runs()
+        .into_iter()
+        .rev()
+        .find(|r| !r.pod.starts_with('@'))
+}
+
+/// Whether `index` holds run (pod) `pod`.
+pub fn has_run(index: &JobIndex, pod: &str) -> bool {
+    index.objects.iter().any(|l| l.parsed.origin.pod == pod) || index.pod_info(pod).is_some()
+}

@@ -1,0 +1,18 @@
+//! The HTTP API (DESIGN §6), laid out as axum's examples lay theirs out:
+//! [`state`], what every handler shares; [`extract`], who asks about what;
+//! a module per resource with thin handlers over pure planning ([`health`],
+//! [`jobs`], [`logs`], [`push`]); [`load`], the store reads they share;
+//! and [`router`], the one place that names the handlers.
+
+pub mod extract;
+pub mod health;
+pub mod jobs;
+pub mod load;
+pub mod logs;
+pub mod push;
+pub mod router;
+pub mod state;
+
+pub use crate::clock::now_ns;
+pub use router::{ApiDoc, router};
+pub use state::{App, AppState, Settings};

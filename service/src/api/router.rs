@@ -1,0 +1,55 @@
+//! The service's routes and its OpenAPI document: the one place that names
+//! the handlers.
+
+use crate::api::state::App;
+use crate::api::{health, jobs, logs, push};
+use crate::metrics;
+use crate::reply::ApiError;
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::OpenApi;
+
+/// The service's routes.
+pub fn router(app: App) -> Router {
+    let metrics = app.metrics.clone();
+    Router::new()
+        .route("/v1/healthz", get(health::healthz))
+        .route("/v1/metrics", get(health::metrics_text))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/tool/{tool}/jobs", get(jobs::jobs))
+        .route("/v1/tool/{tool}/jobs/{job}", get(jobs::runs::job))
+        .route(
+            "/v1/tool/{tool}/jobs/{job}/logs",
+            get(logs::get_logs).post(push::push_logs),
+        )
+        .route("/v1/tool/{tool}/usage", get(jobs::usage))
+        .merge(crate::web::routes())
+        .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
+        .with_state(app)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "afterlog",
+        description = "Logs of a tool's jobs, web services and builds, kept after their pods are gone."
+    ),
+    paths(
+        health::healthz,
+        health::metrics_text,
+        jobs::jobs,
+        jobs::runs::job,
+        logs::get_logs,
+        push::push_logs,
+        jobs::usage
+    )
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
