@@ -2,6 +2,7 @@
 //! its preload cache (the API's pod JSON), and to the records that filter
 //! annotates (the `kubernetes` map).
 
+use crate::cri::CriLog;
 use crate::fluent_bit::json_str;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -168,6 +169,11 @@ impl Pod {
     pub fn log_file_name(&self, container: &str) -> String {
         let c = self.find(container);
         format!("{}_{}_{}-{}.log", self.name, self.namespace, c.name, c.id)
+    }
+
+    /// Opens (appends to) the container's log file in `log_dir`.
+    pub fn log(&self, log_dir: &Path, container: &str) -> std::io::Result<CriLog> {
+        CriLog::open(&log_dir.join(self.log_file_name(container)))
     }
 
     /// The `kubernetes` map the filter adds to each record of `container`,

@@ -3,8 +3,10 @@
 use afterlog_filter::labels::Labeller;
 use afterlog_filter::reference::{self, Expected};
 use afterlog_filter::{Config, config};
-use afterlog_wasm_tests::host::{FilterHost, HostConfig, Lifetime, Outcome};
-use afterlog_wasm_tests::records::{self, Rng};
+use afterlog_harness::host::{FilterHost, HostConfig, Lifetime, Outcome};
+use afterlog_harness::records;
+use afterlog_sim::Rng;
+use afterlog_sim::fluent_bit::json_string;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -23,34 +25,16 @@ fn k8s_record(
 ) -> Vec<u8> {
     let mut s = format!(
         r#"{{"time":"{time}","stream":"stdout","log":{},"off":1234,"kubernetes":{{"pod_name":"{pod}","namespace_name":"{ns}","pod_id":"5b1c-11","labels":{labels},"host":"node-7","container_name":"{container}","docker_id":"{}","container_hash":"sha256:aa","container_image":"docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest"}}}}"#,
-        escape_like_fluent_bit(log),
+        json_string(log),
         "c0ffee".repeat(10) + "0123",
     );
     s.shrink_to_fit();
     s.into_bytes()
 }
 
-/// Fluent Bit's JSON: `\"`, `\\`, `\t`, `\n`, other controls and every
-/// non-ASCII character as `\uXXXX` (surrogate pairs above the BMP).
-fn escape_like_fluent_bit(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 || !c.is_ascii() => {
-                let mut buf = [0u16; 2];
-                for u in c.encode_utf16(&mut buf) {
-                    out.push_str(&format!("\\u{u:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// A record of `container` in pod `pod` whose line is `x`.
+fn labelled_record(ns: &str, pod: &str, container: &str, labels: Value) -> Vec<u8> {
+    k8s_record(ns, pod, container, labels, "x", "2026-11-25T15:00:00Z")
 }
 
 /// A record of a plain pod of tool `foo`.
@@ -179,13 +163,11 @@ fn labels_every_workload_kind_by_default() {
 #[test]
 fn route_parts_are_key_encoded() {
     let (mut h, _d) = host_with(None, Lifetime::Persistent);
-    let rec = k8s_record(
+    let rec = labelled_record(
         "tool-a.b",
         "x",
         "side_car",
         json!({"afterlog.io/job":"My Job"}),
-        "x",
-        "2026-11-25T15:00:00Z",
     );
     let out = kept(&h.call(TAG, SEC, 0, &rec));
     assert_eq!(
@@ -198,14 +180,7 @@ fn route_parts_are_key_encoded() {
 fn pass_through_unicode_and_truncation() {
     let (mut h, _d) = host_with(Some(json!({"line_limit_bytes": 64})), Lifetime::Persistent);
     // Not a tool: unchanged, byte for byte.
-    let other = k8s_record(
-        "kube-system",
-        "coredns-1",
-        "c",
-        json!({}),
-        "x",
-        "2026-11-25T15:00:00Z",
-    );
+    let other = labelled_record("kube-system", "coredns-1", "c", json!({}));
     assert_eq!(
         h.call(TAG, SEC, 0, &other),
         Outcome::Kept(String::from_utf8(other.clone()).unwrap())
@@ -540,13 +515,11 @@ fn config_mistakes_are_reported_with_the_file() {
     ];
     for (cfg, want) in cases {
         let (mut h, d) = host_with(Some(cfg.clone()), Lifetime::Persistent);
-        let rec = k8s_record(
+        let rec = labelled_record(
             "tool-foo",
             "myjob-x7k2p",
             "main",
             json!({"job-name": "myjob"}),
-            "x",
-            "2026-11-25T15:00:00Z",
         );
         let out = kept(&h.call(TAG, SEC, 0, &rec));
         assert_eq!(
@@ -587,30 +560,19 @@ fn routing_rules_drop_and_classify_and_reload() {
         )),
         Lifetime::Persistent,
     );
-    let opted_out = k8s_record(
+    let opted_out = labelled_record(
         "tool-foo",
         "web-1",
         "main",
         json!({"afterlog.io/collect": "false"}),
-        "x",
-        "2026-11-25T15:00:00Z",
     );
-    let build = k8s_record(
+    let build = labelled_record(
         "tool-foo",
         "foo-buildpacks-pipelinerun-vx8tq-build-pod",
         "step",
         json!({"tekton.dev/pipelineRun": "foo-buildpacks-pipelinerun-vx8tq"}),
-        "x",
-        "2026-11-25T15:00:00Z",
     );
-    let web = k8s_record(
-        "tool-bar",
-        "web-1",
-        "main",
-        json!({}),
-        "x",
-        "2026-11-25T15:00:00Z",
-    );
+    let web = labelled_record("tool-bar", "web-1", "main", json!({}));
     let as_msgpack = |rec: &[u8]| records::msgpack(&serde_json::from_slice(rec).unwrap());
     let class = |h: &mut FilterHost, rec: &[u8]| -> String {
         let json_mode = match h.call(TAG, SEC, 0, rec) {
