@@ -65,3 +65,10 @@ pub fn record_fields() -> BTreeSet<&'static str> {
     ]
     .into()
 }
+
+/// The field names of `record`, an object.
+pub fn field_names(record: &Value) -> BTreeSet<&str> {
+    let fields = record.as_object();
+    let fields = fields.unwrap_or_else(|| panic!("not an object: {record}"));
+    fields.keys().map(String::as_str).collect()
+}

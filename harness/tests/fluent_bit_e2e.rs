@@ -9,14 +9,14 @@
 //! `AFTERLOG_FLUENT_BIT` / `AFTERLOG_FILTER_WASM` override the binaries.
 
 use afterlog_contract::record::{self as field, event, label};
-use afterlog_harness::expect::{Expect, record_fields};
+use afterlog_harness::expect::{Expect, field_names, record_fields};
 use afterlog_harness::fluent_bit::{
     DEFAULT_TIMEOUT, Pipeline, Sink, WasmStage, compile_aot, require_filter_wasm,
 };
 use afterlog_sim::cri::Stream;
 use afterlog_sim::k8s::Pod;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
@@ -302,12 +302,7 @@ fn u(v: &Value, k: &str) -> u64 {
 
 /// Checks an ordinary labelled record against what was written.
 fn check_labelled(rec: &Value, w: &Written, pod: &Pod, e: &Expect) {
-    let keys: BTreeSet<&str> = rec
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys = field_names(rec);
     // `date` is added by the stdout output.
     let mut want = record_fields();
     want.insert("date");

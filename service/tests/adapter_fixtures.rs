@@ -55,6 +55,10 @@ const BUCKET: &str = "afterlog";
 const UPLOAD_TIMEOUT_SECS: u64 = 3;
 const DEADLINE: Duration = Duration::from_secs(90);
 const NS: u64 = 1_000_000_000;
+/// The web service's container.
+const WS: &str = "webservice";
+/// Its sidecar.
+const SIDE: &str = "sidecar";
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -90,10 +94,10 @@ impl Writer {
         self.texts.push(text.into());
     }
 
-    /// [`Writer::line`] for each of `lines`.
-    fn lines(&mut self, lines: &[(&Pod, &str, u64, Stream, &str)]) {
-        for &(pod, container, ts, s, text) in lines {
-            self.line(pod, container, ts, s, text);
+    /// [`Writer::line`] for each of `lines`, the `i`th second at `t(i)`.
+    fn lines(&mut self, t: &dyn Fn(u64) -> u64, lines: &[(&Pod, &str, u64, Stream, &str)]) {
+        for &(pod, container, i, s, text) in lines {
+            self.line(pod, container, t(i), s, text);
         }
     }
 
@@ -269,23 +273,21 @@ fn write_adapter_fixtures() {
     use Stream::{Stderr, Stdout};
     let t =
         |base: u64, i: u64| (base + i) * NS + [0, 500_000_000, 123_456_789, 2][(i % 4) as usize];
+    let t_at = |base: u64| move |i: u64| t(base, i);
 
     // ---- phase 1, event_format json: uploaded.
     let json_cfg = write_config(&d, "json");
     let mut fb = d.start_fluent_bit(&json_cfg, &wasm, BUCKET, &proxy.endpoint(), 1);
     let b = now_secs() - 900;
-    w.lines(&[
-        (
-            &web,
-            "webservice",
-            t(b, 1),
-            Stdout,
-            "web: listening on 8000",
-        ),
-        (&web, "sidecar", t(b, 1), Stdout, "sidecar: proxy up"),
-        (&job, "job", t(b, 1), Stdout, "my.job: starting"),
-        (&web, "webservice", t(b, 2), Stderr, "web: GET / 200"),
-    ]);
+    w.lines(
+        &t_at(b),
+        &[
+            (&web, WS, 1, Stdout, "web: listening on 8000"),
+            (&web, SIDE, 1, Stdout, "sidecar: proxy up"),
+            (&job, "job", 1, Stdout, "my.job: starting"),
+            (&web, WS, 2, Stderr, "web: GET / 200"),
+        ],
+    );
     let parts = ["partial one, ", "partial two, ", "partial three"];
     w.partial(&web, "sidecar", t(b, 3), Stderr, &parts);
     w.line(
@@ -346,33 +348,18 @@ fn write_adapter_fixtures() {
     let msgpack_cfg = write_config(&d, "msgpack");
     let mut fb = d.start_fluent_bit(&msgpack_cfg, &wasm, BUCKET, &proxy.endpoint(), 2);
     let b = now_secs() - 300;
-    w.lines(&[
-        (
-            &web2,
-            "webservice",
-            t(b, 1),
-            Stdout,
-            "web: restarted, listening",
-        ),
-        (
-            &web2,
-            "webservice",
-            t(b, 2),
-            Stderr,
-            "web: NUL \u{0} and \u{1} in NF1",
-        ),
-        (
-            &web,
-            "sidecar",
-            t(b, 2),
-            Stdout,
-            "sidecar: phase 3 still up",
-        ),
-        (&job, "job", t(b, 3), Stdout, "my.job: phase 3 step"),
-        (&cron2, "job", t(b, 3), Stdout, "mycron run 28890000 line 0"),
-        (&cron2, "job", t(b, 4), Stderr, "mycron run 28890000 line 1"),
-        (&web2, "webservice", t(b, 4), Stdout, "web: GET /health 200"),
-    ]);
+    w.lines(
+        &t_at(b),
+        &[
+            (&web2, WS, 1, Stdout, "web: restarted, listening"),
+            (&web2, WS, 2, Stderr, "web: NUL \u{0} and \u{1} in NF1"),
+            (&web, SIDE, 2, Stdout, "sidecar: phase 3 still up"),
+            (&job, "job", 3, Stdout, "my.job: phase 3 step"),
+            (&cron2, "job", 3, Stdout, "mycron run 28890000 line 0"),
+            (&cron2, "job", 4, Stderr, "mycron run 28890000 line 1"),
+            (&web2, WS, 4, Stdout, "web: GET /health 200"),
+        ],
+    );
     rt.block_on(wait_uploaded(&store, &mut fb, &w.plain_since(0)));
     fb.stop(DEADLINE);
 
@@ -402,23 +389,14 @@ fn write_adapter_fixtures() {
     // ---- phase 4, msgpack: lines after the compaction stay raw.
     let mut fb = d.start_fluent_bit(&msgpack_cfg, &wasm, BUCKET, &proxy.endpoint(), 3);
     let b = now_secs() - 60;
-    w.lines(&[
-        (
-            &web2,
-            "webservice",
-            t(b, 1),
-            Stdout,
-            "web: phase 4 after compaction",
-        ),
-        (
-            &web,
-            "sidecar",
-            t(b, 1),
-            Stdout,
-            "sidecar: phase 4 after compaction",
-        ),
-        (&job, "job", t(b, 2), Stdout, "my.job: done"),
-    ]);
+    w.lines(
+        &t_at(b),
+        &[
+            (&web2, WS, 1, Stdout, "web: phase 4 after compaction"),
+            (&web, SIDE, 1, Stdout, "sidecar: phase 4 after compaction"),
+            (&job, "job", 2, Stdout, "my.job: done"),
+        ],
+    );
     rt.block_on(wait_uploaded(&store, &mut fb, &w.plain_since(0)));
     fb.stop(DEADLINE);
     // Again all of raw/: the consumed objects come back unchanged.

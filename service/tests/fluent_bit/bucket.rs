@@ -7,7 +7,7 @@ use crate::world::{LONG, Logs, Written};
 use afterlog_contract::layout::{self, ObjectKind};
 use afterlog_contract::nf;
 use afterlog_contract::record::{self as field, label};
-use afterlog_harness::expect::record_fields;
+use afterlog_harness::expect::{field_names, record_fields};
 use flate2::read::MultiGzDecoder;
 use object_store::ObjectStore;
 use object_store::path::Path as StorePath;
@@ -127,12 +127,7 @@ pub async fn check_bucket(
                 assert_eq!(afterlog[label::TOOL], "noisy-tool", "{key}: {line}");
                 continue;
             }
-            let got: BTreeSet<&str> = rec
-                .as_object()
-                .unwrap()
-                .keys()
-                .map(String::as_str)
-                .collect();
+            let got = field_names(&rec);
             assert_eq!(got, fields, "{key}: fields of {line}");
             let cid = afterlog[label::CONTAINER_ID]
                 .as_str()
