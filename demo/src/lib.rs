@@ -8,6 +8,11 @@
 //! what a deployment would, and follows the filter when its output changes.
 //! On top of that come the faults of at-least-once delivery (a retried
 //! upload, an upload PUT late) and what the compactor makes of one pod (§5).
+//!
+//! The parts, in the order the data set is made: `workloads` (what each
+//! job writes) on the `cluster` (pods, their CRI files, the records Fluent
+//! Bit makes of them), the `filter` on those records, `uploads` (the
+//! `s3` output's PUTs) and `store` (the objects written, compacted or not).
 
 mod cluster;
 mod filter;

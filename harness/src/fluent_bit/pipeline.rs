@@ -13,7 +13,7 @@ use std::time::Duration;
 /// The `wasm` filter stage.
 #[derive(Clone, Debug)]
 pub struct WasmStage {
-    /// A `.wasm`, or an `.aot` made by [`compile_aot`].
+    /// A `.wasm`, or an `.aot` made by [`compile_aot`](super::compile_aot).
     pub path: PathBuf,
     pub function_name: String,
     /// WASI preopens (same path inside the guest). Empty: Fluent Bit's default `.`.

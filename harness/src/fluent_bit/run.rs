@@ -55,7 +55,7 @@ pub struct Run {
     pub wall: Duration,
 }
 
-/// Runs `fluent-bit -c config` in `work_dir` with a timeout; see [`Pipeline::run`].
+/// Runs `fluent-bit -c config` in `work_dir` with a timeout; see [`Pipeline::run`](super::Pipeline::run).
 pub fn run_config(config: &Path, work_dir: &Path, timeout: Duration) -> Result<Run> {
     let bin = fluent_bit_path()?;
     let out_path = work_dir.join("fluent-bit.stdout");
