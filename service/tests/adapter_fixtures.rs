@@ -27,13 +27,18 @@
 //!   raw objects are still there (within the grace period), and raw
 //!   objects uploaded after it (phase 4).
 
+mod common;
+
 use afterlog_contract::layout;
 use afterlog_contract::nf;
-use afterlog_reader::{Store, StoreConfig};
-use afterlog_testkit::{KEY, Proxy, REGION, S3Server, SECRET};
-use afterlog_wasm_tests::fluent_bit::{
-    Pod, Stream, fluent_bit_path, hex_id, require_filter_wasm, workspace_root,
+use afterlog_harness::fluent_bit::{
+    DropIn, Node, Proc, main_config, require_filter_wasm, wait_buffered, workspace_root,
 };
+use afterlog_reader::Store;
+use afterlog_sim::cri::Stream;
+use afterlog_sim::k8s::{Pod, hex_id};
+use afterlog_testkit::{Proxy, S3Server};
+use common::S3Store;
 use flate2::read::MultiGzDecoder;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as StorePath;
@@ -42,7 +47,7 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const OUT_ENV: &str = "AFTERLOG_ADAPTER_FIXTURES";
@@ -50,6 +55,10 @@ const BUCKET: &str = "afterlog";
 const UPLOAD_TIMEOUT_SECS: u64 = 3;
 const DEADLINE: Duration = Duration::from_secs(90);
 const NS: u64 = 1_000_000_000;
+/// The web service's container.
+const WS: &str = "webservice";
+/// Its sidecar.
+const SIDE: &str = "sidecar";
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -58,153 +67,17 @@ fn now_secs() -> u64 {
         .as_secs()
 }
 
-/// A child with its output in files, killed on drop.
-struct Proc(Child);
-
-impl Proc {
-    fn running(&mut self) {
-        if let Ok(Some(s)) = self.0.try_wait() {
-            panic!("fluent-bit exited early: {s}");
-        }
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.0.id()).expect("pid fits pid_t");
-        // SAFETY: kill(2) of our own child, not reaped yet.
-        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
-    }
-
-    /// SIGTERM: Fluent Bit uploads what it buffered on its way out.
-    fn stop(mut self) {
-        self.signal(libc::SIGTERM);
-        let start = Instant::now();
-        while self.0.try_wait().unwrap().is_none() {
-            assert!(start.elapsed() < DEADLINE, "fluent-bit did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGKILL: nothing is flushed.
-    fn kill(mut self) {
-        self.signal(libc::SIGKILL);
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Replaces every line whose trimmed text starts with `start` (at least one).
-fn replace_lines(text: &str, start: &str, with: &[String]) -> String {
-    let mut out = String::new();
-    let mut n = 0;
-    for line in text.lines() {
-        let body = line.trim_start();
-        if body.starts_with(start) {
-            n += 1;
-            for w in with {
-                out.push_str(&line[..line.len() - body.len()]);
-                out.push_str(w);
-                out.push('\n');
-            }
-        } else {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    assert!(n > 0, "the drop-in has a line starting {start:?}");
-    out
-}
-
-fn yq(p: &Path) -> String {
-    format!("'{}'", p.to_string_lossy().replace('\'', "''"))
-}
-
-struct Dirs {
-    logs: PathBuf,
-    meta: PathBuf,
-    conf: PathBuf,
-    state: PathBuf,
-    storage: PathBuf,
-    work: PathBuf,
-}
-
 /// The drop-in pointed at this run's files, in `event_format`.
-fn write_config(d: &Dirs, event_format: &str) -> PathBuf {
-    let src = workspace_root().join("fluent-bit").join("afterlog.yaml");
-    let text = fs::read_to_string(&src).unwrap();
-    let prefix = format!(
-        "'afterlog-src.{}.'",
-        d.logs.to_string_lossy().trim_matches('/').replace('/', ".")
-    );
-    let text = replace_lines(
-        &text,
-        "path: /var/log/containers/*.log",
-        &[format!("path: {}", yq(&d.logs.join("*.log")))],
-    );
-    let text = replace_lines(
-        &text,
-        "kube_tag_prefix:",
-        &[
-            format!("kube_tag_prefix: {prefix}"),
-            "kube_url: https://127.0.0.1:9".into(),
-            format!("kube_meta_preload_cache_dir: {}", yq(&d.meta)),
-        ],
-    );
-    let text = replace_lines(
-        &text,
-        "event_format:",
-        &[format!("event_format: {event_format}")],
-    );
-    let text = replace_lines(
-        &text,
-        "upload_timeout:",
-        &[format!("upload_timeout: {UPLOAD_TIMEOUT_SECS}s")],
-    );
+fn write_config(d: &Node, event_format: &str) -> PathBuf {
+    let text = DropIn::shipped()
+        .point_at(&d.logs, &d.meta)
+        .event_format(event_format)
+        .upload_timeout_secs(UPLOAD_TIMEOUT_SECS);
     let drop_in = d.work.join(format!("afterlog-{event_format}.yaml"));
-    fs::write(&drop_in, text).unwrap();
+    fs::write(&drop_in, text.text()).unwrap();
     let main = d.work.join(format!("fluent-bit-{event_format}.yaml"));
-    fs::write(
-        &main,
-        format!(
-            "service:\n  flush: 1\n  grace: 5\n  log_level: info\n  storage.path: {}\nincludes:\n  - {}\n",
-            yq(&d.storage),
-            yq(&drop_in)
-        ),
-    )
-    .unwrap();
+    fs::write(&main, main_config(&d.storage, &drop_in, None)).unwrap();
     main
-}
-
-fn start_fluent_bit(d: &Dirs, config: &Path, wasm: &Path, endpoint: &str, run: u32) -> Proc {
-    let mut cmd = Command::new(fluent_bit_path().unwrap());
-    cmd.arg("-c").arg(config).current_dir(&d.work);
-    for (k, v) in [
-        ("AFTERLOG_WASM", wasm.to_string_lossy().into_owned()),
-        ("AFTERLOG_CONF_DIR", d.conf.to_string_lossy().into_owned()),
-        ("AFTERLOG_STATE_DIR", d.state.to_string_lossy().into_owned()),
-        ("AFTERLOG_BUCKET", BUCKET.into()),
-        ("AFTERLOG_S3_ENDPOINT", endpoint.into()),
-        ("AFTERLOG_S3_REGION", REGION.into()),
-        ("AWS_ACCESS_KEY_ID", KEY.into()),
-        ("AWS_SECRET_ACCESS_KEY", SECRET.into()),
-    ] {
-        cmd.env(k, v);
-    }
-    for var in ["AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"] {
-        cmd.env_remove(var);
-    }
-    let log = |s| File::create(d.work.join(format!("fluent-bit-{run}.{s}"))).unwrap();
-    cmd.stdin(Stdio::null())
-        .stdout(log("stdout"))
-        .stderr(log("stderr"));
-    Proc(cmd.spawn().expect("starting fluent-bit"))
 }
 
 /// Writes CRI lines; remembers their texts (to wait for them).
@@ -219,6 +92,13 @@ impl Writer {
         log.line(ts, s, text).unwrap();
         log.flush().unwrap();
         self.texts.push(text.into());
+    }
+
+    /// [`Writer::line`] for each of `lines`, the `i`th second at `t(i)`.
+    fn lines(&mut self, t: &dyn Fn(u64) -> u64, lines: &[(&Pod, &str, u64, Stream, &str)]) {
+        for &(pod, container, i, s, text) in lines {
+            self.line(pod, container, t(i), s, text);
+        }
     }
 
     fn partial(&mut self, pod: &Pod, container: &str, ts: u64, s: Stream, parts: &[&str]) {
@@ -275,7 +155,7 @@ async fn get(store: &Store, key: &str) -> Vec<u8> {
 async fn wait_uploaded(store: &Store, fb: &mut Proc, texts: &[String]) {
     let start = Instant::now();
     loop {
-        fb.running();
+        fb.check_running();
         let mut all = String::new();
         for k in list(store, layout::RAW).await {
             all.push_str(&gunzip(&get(store, &k).await).unwrap_or_default());
@@ -289,31 +169,6 @@ async fn wait_uploaded(store: &Store, fb: &mut Proc, texts: &[String]) {
             "not uploaded in {DEADLINE:?}: {missing:?}"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-/// Waits until `text` is in a file under `dir` (Fluent Bit buffered it).
-fn wait_buffered(fb: &mut Proc, dir: &Path, text: &str) {
-    fn bytes(dir: &Path, out: &mut Vec<u8>) {
-        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                bytes(&p, out);
-            } else if let Ok(b) = fs::read(&p) {
-                out.extend(b);
-            }
-        }
-    }
-    let start = Instant::now();
-    loop {
-        fb.running();
-        let mut b = Vec::new();
-        bytes(dir, &mut b);
-        if b.windows(text.len()).any(|w| w == text.as_bytes()) {
-            return;
-        }
-        assert!(start.elapsed() < DEADLINE, "{text:?} never buffered");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -362,17 +217,7 @@ fn write_adapter_fixtures() {
     } else {
         tmp.path().to_path_buf()
     };
-    let d = Dirs {
-        logs: root.join("logs"),
-        meta: root.join("meta"),
-        conf: root.join("conf"),
-        state: root.join("state"),
-        storage: root.join("storage"),
-        work: root.join("work"),
-    };
-    for p in [&d.logs, &d.meta, &d.conf, &d.state, &d.storage, &d.work] {
-        fs::create_dir_all(p).unwrap();
-    }
+    let d = Node::new(root);
     let sample = workspace_root().join("fluent-bit/afterlog-filter.json");
     let mut cfg: serde_json::Value = serde_json::from_slice(&fs::read(sample).unwrap()).unwrap();
     cfg["state_file"] = d
@@ -420,16 +265,7 @@ fn write_adapter_fixtures() {
             .unwrap(),
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let store = afterlog_reader::open(&StoreConfig {
-        endpoint: Some(endpoint.clone()),
-        region: Some(REGION.into()),
-        path_style: true,
-        allow_http: true,
-        access_key_id: Some(KEY.into()),
-        secret_access_key: Some(SECRET.into()),
-        ..StoreConfig::new(format!("s3://{BUCKET}"))
-    })
-    .unwrap();
+    let store = server.store(&format!("s3://{BUCKET}"));
     let mut w = Writer {
         dir: d.logs.clone(),
         texts: Vec::new(),
@@ -437,21 +273,21 @@ fn write_adapter_fixtures() {
     use Stream::{Stderr, Stdout};
     let t =
         |base: u64, i: u64| (base + i) * NS + [0, 500_000_000, 123_456_789, 2][(i % 4) as usize];
+    let t_at = |base: u64| move |i: u64| t(base, i);
 
     // ---- phase 1, event_format json: uploaded.
     let json_cfg = write_config(&d, "json");
-    let mut fb = start_fluent_bit(&d, &json_cfg, &wasm, &proxy.endpoint(), 1);
+    let mut fb = d.start_fluent_bit(&json_cfg, &wasm, BUCKET, &proxy.endpoint(), 1);
     let b = now_secs() - 900;
-    w.line(
-        &web,
-        "webservice",
-        t(b, 1),
-        Stdout,
-        "web: listening on 8000",
+    w.lines(
+        &t_at(b),
+        &[
+            (&web, WS, 1, Stdout, "web: listening on 8000"),
+            (&web, SIDE, 1, Stdout, "sidecar: proxy up"),
+            (&job, "job", 1, Stdout, "my.job: starting"),
+            (&web, WS, 2, Stderr, "web: GET / 200"),
+        ],
     );
-    w.line(&web, "sidecar", t(b, 1), Stdout, "sidecar: proxy up");
-    w.line(&job, "job", t(b, 1), Stdout, "my.job: starting");
-    w.line(&web, "webservice", t(b, 2), Stderr, "web: GET / 200");
     let parts = ["partial one, ", "partial two, ", "partial three"];
     w.partial(&web, "sidecar", t(b, 3), Stderr, &parts);
     w.line(
@@ -497,12 +333,12 @@ fn write_adapter_fixtures() {
     }
     w.line(&job, "job", t(b, 5), Stdout, "my.job: phase 2 step");
     for text in w.plain_since(from) {
-        wait_buffered(&mut fb, &d.state, &text);
+        wait_buffered(&mut fb, &d.state, &text, DEADLINE);
     }
     proxy.withhold_next_response();
     let start = Instant::now();
     while proxy.withheld() == 0 {
-        fb.running();
+        fb.check_running();
         assert!(start.elapsed() < DEADLINE, "no phase 2 upload");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -510,35 +346,22 @@ fn write_adapter_fixtures() {
 
     // ---- phase 3, event_format msgpack (NF1): the container restarts.
     let msgpack_cfg = write_config(&d, "msgpack");
-    let mut fb = start_fluent_bit(&d, &msgpack_cfg, &wasm, &proxy.endpoint(), 2);
+    let mut fb = d.start_fluent_bit(&msgpack_cfg, &wasm, BUCKET, &proxy.endpoint(), 2);
     let b = now_secs() - 300;
-    w.line(
-        &web2,
-        "webservice",
-        t(b, 1),
-        Stdout,
-        "web: restarted, listening",
+    w.lines(
+        &t_at(b),
+        &[
+            (&web2, WS, 1, Stdout, "web: restarted, listening"),
+            (&web2, WS, 2, Stderr, "web: NUL \u{0} and \u{1} in NF1"),
+            (&web, SIDE, 2, Stdout, "sidecar: phase 3 still up"),
+            (&job, "job", 3, Stdout, "my.job: phase 3 step"),
+            (&cron2, "job", 3, Stdout, "mycron run 28890000 line 0"),
+            (&cron2, "job", 4, Stderr, "mycron run 28890000 line 1"),
+            (&web2, WS, 4, Stdout, "web: GET /health 200"),
+        ],
     );
-    w.line(
-        &web2,
-        "webservice",
-        t(b, 2),
-        Stderr,
-        "web: NUL \u{0} and \u{1} in NF1",
-    );
-    w.line(
-        &web,
-        "sidecar",
-        t(b, 2),
-        Stdout,
-        "sidecar: phase 3 still up",
-    );
-    w.line(&job, "job", t(b, 3), Stdout, "my.job: phase 3 step");
-    w.line(&cron2, "job", t(b, 3), Stdout, "mycron run 28890000 line 0");
-    w.line(&cron2, "job", t(b, 4), Stderr, "mycron run 28890000 line 1");
-    w.line(&web2, "webservice", t(b, 4), Stdout, "web: GET /health 200");
     rt.block_on(wait_uploaded(&store, &mut fb, &w.plain_since(0)));
-    fb.stop();
+    fb.stop(DEADLINE);
 
     // ---- compaction of what is there: the objects settled an hour ago
     // (by mtime); `afterlog compact` writes data/ and meta/ and keeps the
@@ -564,25 +387,18 @@ fn write_adapter_fixtures() {
     assert!(status.success(), "afterlog compact: {status}");
 
     // ---- phase 4, msgpack: lines after the compaction stay raw.
-    let mut fb = start_fluent_bit(&d, &msgpack_cfg, &wasm, &proxy.endpoint(), 3);
+    let mut fb = d.start_fluent_bit(&msgpack_cfg, &wasm, BUCKET, &proxy.endpoint(), 3);
     let b = now_secs() - 60;
-    w.line(
-        &web2,
-        "webservice",
-        t(b, 1),
-        Stdout,
-        "web: phase 4 after compaction",
+    w.lines(
+        &t_at(b),
+        &[
+            (&web2, WS, 1, Stdout, "web: phase 4 after compaction"),
+            (&web, SIDE, 1, Stdout, "sidecar: phase 4 after compaction"),
+            (&job, "job", 2, Stdout, "my.job: done"),
+        ],
     );
-    w.line(
-        &web,
-        "sidecar",
-        t(b, 1),
-        Stdout,
-        "sidecar: phase 4 after compaction",
-    );
-    w.line(&job, "job", t(b, 2), Stdout, "my.job: done");
     rt.block_on(wait_uploaded(&store, &mut fb, &w.plain_since(0)));
-    fb.stop();
+    fb.stop(DEADLINE);
     // Again all of raw/: the consumed objects come back unchanged.
     let total = rt.block_on(copy_out(&store, layout::RAW, &out));
     // The compactor's lease is no reader's business.

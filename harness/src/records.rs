@@ -4,31 +4,7 @@
 //! some of them damaged (cut, bytes flipped, NULs, invalid UTF-8, deep
 //! nesting). Seeded, so a failure is reproducible from its seed.
 
-/// A small, fast PRNG (SplitMix64): the tests need millions of inputs, and
-/// their reproducibility, not cryptographic quality.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next_u64() % n }
-    }
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
+use afterlog_sim::Rng;
 
 const NAMESPACES: &[&str] = &[
     "tool-foo",

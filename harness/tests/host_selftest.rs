@@ -1,11 +1,11 @@
-//! Self-tests of the Fluent Bit emulating host (`afterlog_wasm_tests::host`)
+//! Self-tests of the Fluent Bit emulating host (`afterlog_harness::host`)
 //! with tiny hand-written WAT modules, so a failure in the filter tests can
 //! be trusted to be the filter's and not the host's.
 
 use std::path::Path;
 use std::time::Duration;
 
-use afterlog_wasm_tests::host::{Drop, FilterHost, HostConfig, Lifetime, Outcome, TestClock};
+use afterlog_harness::host::{Drop, FilterHost, HostConfig, Lifetime, Outcome, TestClock};
 
 /// Every test module exports `f` with the Fluent Bit signature
 /// `(tag, tag_len, sec, nsec, record, record_len) -> ptr`.
@@ -18,6 +18,14 @@ fn cfg(wat: &str) -> (tempfile::TempDir, HostConfig) {
     let path = dir.path().join("m.wat");
     std::fs::write(&path, wat.replace("$SIG", SIG)).unwrap();
     (dir, HostConfig::new(path, "f"))
+}
+
+/// The call with `sec` returned a pointer Fluent Bit cannot read.
+fn assert_invalid_pointer(h: &mut FilterHost, sec: u32) {
+    assert_eq!(
+        h.call(b"t", sec, 0, b"{}"),
+        Outcome::Dropped(Drop::InvalidPointer)
+    );
 }
 
 fn host(wat: &str) -> (tempfile::TempDir, FilterHost) {
@@ -66,14 +74,8 @@ fn pointer_outside_memory_is_invalid() {
                (i32.mul (memory.size) (i32.const 65536))))"#,
     );
     // Far beyond memory, and exactly one past its end.
-    assert_eq!(
-        h.call(b"t", 1, 0, b"{}"),
-        Outcome::Dropped(Drop::InvalidPointer)
-    );
-    assert_eq!(
-        h.call(b"t", 0, 0, b"{}"),
-        Outcome::Dropped(Drop::InvalidPointer)
-    );
+    assert_invalid_pointer(&mut h, 1);
+    assert_invalid_pointer(&mut h, 0);
 }
 
 #[test]
@@ -85,10 +87,7 @@ fn string_without_nul_before_end_of_memory_is_invalid() {
                (i32.store (local.get $end) (i32.const 0x41414141))
                (local.get $end)))"#,
     );
-    assert_eq!(
-        h.call(b"t", 0, 0, b"{}"),
-        Outcome::Dropped(Drop::InvalidPointer)
-    );
+    assert_invalid_pointer(&mut h, 0);
 }
 
 #[test]

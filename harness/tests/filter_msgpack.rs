@@ -7,7 +7,7 @@
 //! decodes it, exactly the record the JSON mode returns for the same input.
 
 use afterlog_contract::nf;
-use afterlog_wasm_tests::host::{Drop, FilterHost, HostConfig, Outcome};
+use afterlog_harness::host::{Drop, FilterHost, HostConfig, Outcome};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

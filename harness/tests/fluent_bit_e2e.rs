@@ -5,16 +5,18 @@
 //!
 //! Needs the filter built first:
 //! `cargo build --release --target wasm32-wasip1 -p afterlog-filter`, then
-//! `cargo test -p afterlog-wasm-tests --test fluent_bit_e2e`.
+//! `cargo test -p afterlog-harness --test fluent_bit_e2e`.
 //! `AFTERLOG_FLUENT_BIT` / `AFTERLOG_FILTER_WASM` override the binaries.
 
-use afterlog_contract::keys;
 use afterlog_contract::record::{self as field, event, label};
-use afterlog_wasm_tests::fluent_bit::{
-    DEFAULT_TIMEOUT, Pipeline, Pod, Sink, Stream, WasmStage, compile_aot, require_filter_wasm,
+use afterlog_harness::expect::{Expect, field_names, record_fields};
+use afterlog_harness::fluent_bit::{
+    DEFAULT_TIMEOUT, Pipeline, Sink, WasmStage, compile_aot, require_filter_wasm,
 };
+use afterlog_sim::cri::Stream;
+use afterlog_sim::k8s::Pod;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
@@ -38,14 +40,6 @@ const KEEP_ENV: &str = "AFTERLOG_KEEP_TMP";
 /// 2026-11-25T15:00:00Z in ns.
 const T0: u64 = 1_795_618_800 * 1_000_000_000;
 
-/// What the filter must derive for a pod.
-#[derive(Clone, Debug)]
-struct Expect {
-    tool: &'static str,
-    job: &'static str,
-    kind: &'static str,
-}
-
 /// One logical line written to a container log.
 #[derive(Clone, Debug)]
 struct Written {
@@ -56,6 +50,19 @@ struct Written {
     stream: Stream,
     /// The `log` the output must carry (after Fluent Bit's decoding).
     log: String,
+}
+
+impl Written {
+    fn stdout(pod: &Pod, container: &str, ts: u64, off: u64, log: &str) -> Written {
+        Written {
+            pod: pod.name.clone(),
+            container: container.into(),
+            ts,
+            off,
+            stream: Stream::Stdout,
+            log: log.into(),
+        }
+    }
 }
 
 #[allow(dead_code)] // held for its Drop
@@ -130,39 +137,11 @@ fn setup(wasm: &Path) -> Scenario {
         .container("main");
 
     let pods = vec![
-        (
-            job.clone(),
-            Some(Expect {
-                tool: "foo",
-                job: "myjob",
-                kind: "job",
-            }),
-        ),
-        (
-            cron.clone(),
-            Some(Expect {
-                tool: "foo",
-                job: "mycron",
-                kind: "cronjob",
-            }),
-        ),
-        (
-            web.clone(),
-            Some(Expect {
-                tool: "bar",
-                job: "web",
-                kind: "continuous",
-            }),
-        ),
+        (job.clone(), Some(Expect::new("foo", "myjob", "job"))),
+        (cron.clone(), Some(Expect::new("foo", "mycron", "cronjob"))),
+        (web.clone(), Some(Expect::new("bar", "web", "continuous"))),
         (system.clone(), None),
-        (
-            noisy_pod.clone(),
-            Some(Expect {
-                tool: "noisy",
-                job: "spam",
-                kind: "job",
-            }),
-        ),
+        (noisy_pod.clone(), Some(Expect::new("noisy", "spam", "job"))),
     ];
     for (p, _) in &pods {
         p.write_meta(&meta).unwrap();
@@ -229,14 +208,7 @@ fn setup(wasm: &Path) -> Scenario {
         ] {
             let t = next_ts();
             let off = log.line(t, Stream::Stdout, text).unwrap();
-            lines.push(Written {
-                pod: job.name.clone(),
-                container: "job".into(),
-                ts: t,
-                off,
-                stream: Stream::Stdout,
-                log: text.into(),
-            });
+            lines.push(Written::stdout(&job, "job", t, off, text));
         }
         // An invalid byte: Fluent Bit maps 0xff to U+E0FF before the filter
         // sees it (docs/fluent-bit-facts.md).
@@ -244,14 +216,13 @@ fn setup(wasm: &Path) -> Scenario {
         let off = log
             .line_bytes(t, Stream::Stdout, b"invalid \xff byte")
             .unwrap();
-        lines.push(Written {
-            pod: job.name.clone(),
-            container: "job".into(),
-            ts: t,
+        lines.push(Written::stdout(
+            &job,
+            "job",
+            t,
             off,
-            stream: Stream::Stdout,
-            log: "invalid \u{e0ff} byte".into(),
-        });
+            "invalid \u{e0ff} byte",
+        ));
     }
     plain(&job, "job", 3, &mut lines, &mut next_ts);
 
@@ -329,50 +300,25 @@ fn u(v: &Value, k: &str) -> u64 {
         .unwrap_or_else(|| panic!("no integer {k:?} in {v}"))
 }
 
-/// The exact `afterlog` object of an ordinary record.
-fn expected_labels(pod: &Pod, container: &str, e: &Expect) -> Value {
-    let route = ["default", e.tool, e.job, pod.name.as_str(), container]
-        .map(keys::encode)
-        .join(".");
-    json!({
-        label::TOOL: e.tool,
-        label::JOB: e.job,
-        label::KIND: e.kind,
-        label::NAMESPACE: pod.namespace,
-        label::POD: pod.name,
-        label::CONTAINER: container,
-        label::CONTAINER_ID: pod.container_id(container),
-        label::NODE: pod.node,
-        label::ROUTE: route,
-        label::CLASS: "default",
-    })
-}
-
 /// Checks an ordinary labelled record against what was written.
 fn check_labelled(rec: &Value, w: &Written, pod: &Pod, e: &Expect) {
-    let keys: BTreeSet<&str> = rec
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys = field_names(rec);
     // `date` is added by the stdout output.
-    let want: BTreeSet<&str> = [
-        "date",
-        field::TS,
-        field::OFF,
-        field::STREAM,
-        field::LOG,
-        field::AFTERLOG,
-    ]
-    .into();
+    let mut want = record_fields();
+    want.insert("date");
     assert_eq!(keys, want, "fields of {rec}");
     assert_eq!(u(rec, field::TS), w.ts, "ts of {rec}");
     assert_eq!(u(rec, field::OFF), w.off, "off of {rec}");
     assert_eq!(s(rec, field::STREAM), w.stream.as_str(), "stream of {rec}");
     assert_eq!(
         rec[field::AFTERLOG],
-        expected_labels(pod, &w.container, e),
+        e.labels(
+            &pod.namespace,
+            &pod.name,
+            &pod.node,
+            &w.container,
+            pod.container_id(&w.container)
+        ),
         "labels of {rec}"
     );
 }
@@ -478,10 +424,7 @@ fn run_and_check(module: &Path) {
             None => {
                 // Not a tool: passed through untouched.
                 assert!(rec.get(field::AFTERLOG).is_none(), "{rec}");
-                assert_eq!(
-                    s(rec, "time"),
-                    afterlog_wasm_tests::fluent_bit::cri_time(w.ts)
-                );
+                assert_eq!(s(rec, "time"), afterlog_sim::cri::cri_time(w.ts));
                 assert_eq!(s(rec, field::STREAM), w.stream.as_str());
                 assert_eq!(s(rec, "_p"), "F");
                 assert_eq!(u(rec, field::OFF), w.off);

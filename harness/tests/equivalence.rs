@@ -5,7 +5,8 @@
 use afterlog_filter::labels::Labeller;
 use afterlog_filter::reference::{self, Expected};
 use afterlog_filter::{Config, Filter, Output};
-use afterlog_wasm_tests::records::{self, Rng};
+use afterlog_harness::records;
+use afterlog_sim::Rng;
 
 /// A config under which no quota interferes, so outputs are comparable.
 pub fn unlimited(line_limit: usize, keep_kubernetes: bool) -> Config {

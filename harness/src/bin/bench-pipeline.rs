@@ -16,14 +16,19 @@
 //!
 //! ```text
 //! cargo build --release --target wasm32-wasip1 -p afterlog-filter
-//! cargo run --release -p afterlog-wasm-tests --bin bench-pipeline -- [--lines N] [--runs N] [--only a,b] [--keep]
+//! cargo run --release -p afterlog-harness --bin bench-pipeline -- [--lines N] [--runs N] [--only a,b] [--keep]
 //! ```
 
-use afterlog_wasm_tests::fluent_bit::{
-    BUILD_FILTER, DEFAULT_TIMEOUT, Pipeline, Pod, Run, Sink, Stage, Stream, WasmStage, compile_aot,
+use afterlog_harness::fluent_bit::{
+    BUILD_FILTER, DEFAULT_TIMEOUT, Pipeline, Run, Sink, Stage, WasmStage, compile_aot,
     filter_wasm_path, target_dir, workspace_root,
 };
+use afterlog_sim::Rng;
+use afterlog_sim::cri::{Stream, floor_char_boundary};
+use afterlog_sim::k8s::{Pod, uid};
+use afterlog_testkit::stats::median;
 use anyhow::{Context, Result, bail, ensure};
+use clap::Parser;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -39,82 +44,32 @@ const VARIANTS: [&str; 8] = [
     "lua",
 ];
 
+/// Whole-process CPU cost of the afterlog filter inside the real Fluent Bit.
+#[derive(Parser)]
+#[command(name = "bench-pipeline")]
 struct Args {
-    lines: usize,
-    runs: usize,
+    /// CRI lines to generate.
+    #[arg(long, default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..))]
+    lines: u64,
+    /// Runs of each variant (the median is reported).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    runs: u64,
+    /// The variants to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = VARIANTS.map(String::from),
+          value_parser = clap::builder::PossibleValuesParser::new(VARIANTS))]
     only: Vec<String>,
+    /// Seconds a run may take.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+    /// Keep the generated files and run directories.
+    #[arg(long)]
     keep: bool,
-    timeout: Duration,
-}
-
-fn parse_args() -> Result<Args> {
-    let mut a = Args {
-        lines: 300_000,
-        runs: 3,
-        only: VARIANTS.iter().map(|s| s.to_string()).collect(),
-        keep: false,
-        timeout: Duration::from_secs(600),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--lines" => a.lines = value()?.parse()?,
-            "--runs" => a.runs = value()?.parse()?,
-            "--only" => a.only = value()?.split(',').map(str::to_string).collect(),
-            "--timeout" => a.timeout = Duration::from_secs(value()?.parse()?),
-            "--keep" => a.keep = true,
-            "-h" | "--help" => {
-                println!(
-                    "bench-pipeline [--lines N (300000)] [--runs N (3)] [--only {}] [--timeout SECONDS (600)] [--keep]",
-                    VARIANTS.join(",")
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other} (try --help)"),
-        }
-    }
-    for v in &a.only {
-        ensure!(
-            VARIANTS.contains(&v.as_str()),
-            "unknown variant {v}; known: {}",
-            VARIANTS.join(",")
-        );
-    }
-    ensure!(
-        a.runs >= 1 && a.lines >= 1,
-        "--runs and --lines must be positive"
-    );
-    Ok(a)
-}
-
-/// A small deterministic PRNG (xorshift64*), so every run reads the same data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// Ten-ish labels as Toolforge's jobs framework and webservice set them.
 fn toolforge_pod(tool: &str, name: &str, kind: &str, job: &str) -> Pod {
     let ns = format!("tool-{tool}");
-    let uid = afterlog_wasm_tests::fluent_bit::hex_id(name);
-    let uid = format!(
-        "{}-{}-{}-{}-{}",
-        &uid[0..8],
-        &uid[8..12],
-        &uid[12..16],
-        &uid[16..20],
-        &uid[20..32]
-    );
+    let uid = uid(name);
     let p = Pod::new(&ns, name)
         .label("app.kubernetes.io/created-by", tool)
         .label(
@@ -251,7 +206,7 @@ const WORDS: [&str; 24] = [
 fn generate(log_dir: &Path, meta_dir: &Path, lines: usize) -> Result<(usize, u64)> {
     let pods = pods();
     let total_weight: usize = pods.iter().map(|p| p.2).sum();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut bytes = 0u64;
     let mut records = 0usize;
     let mut seen_meta = std::collections::BTreeSet::new();
@@ -272,24 +227,24 @@ fn generate(log_dir: &Path, meta_dir: &Path, lines: usize) -> Result<(usize, u64
         let step = 3_000_000_000_000 / n.max(1) as u64; // spread over 50 minutes
         let mut text = String::with_capacity(600);
         for j in 0..n {
-            let target = 250 + rng.below(301);
+            let target = 250 + rng.below(301) as usize;
             text.clear();
             text.push_str(&format!("{} ", j));
             for _ in 0..200 {
                 if text.len() >= target {
                     break;
                 }
-                text.push_str(WORDS[rng.below(WORDS.len())]);
+                text.push_str(rng.pick(&WORDS));
                 text.push(' ');
             }
-            let cut = afterlog_wasm_tests::fluent_bit::floor_char_boundary(&text, target);
+            let cut = floor_char_boundary(&text, target);
             text.truncate(cut);
             let stream = if rng.below(10) == 0 {
                 Stream::Stderr
             } else {
                 Stream::Stdout
             };
-            log.line(t0 + j as u64 * step + rng.below(1000) as u64, stream, &text)?;
+            log.line(t0 + j as u64 * step + rng.below(1000), stream, &text)?;
         }
         log.flush()?;
         bytes += log.offset();
@@ -319,18 +274,9 @@ fn build_passthrough() -> Result<PathBuf> {
     Ok(target.join("wasm32-wasip1/release/afterlog_passthrough.wasm"))
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn main() -> Result<()> {
-    let args = parse_args()?;
+    let args = Args::parse();
+    let timeout = Duration::from_secs(args.timeout);
     let bench_dir = target_dir().join("bench");
     std::fs::create_dir_all(&bench_dir)?;
 
@@ -372,7 +318,7 @@ fn main() -> Result<()> {
     }
     let (logs, meta) = (root.join("logs"), root.join("meta"));
     eprintln!("generating {} lines in {}", args.lines, logs.display());
-    let (records, bytes) = generate(&logs, &meta, args.lines)?;
+    let (records, bytes) = generate(&logs, &meta, args.lines as usize)?;
     eprintln!(
         "{records} lines, {:.1} MB in {} files",
         bytes as f64 / 1e6,
@@ -420,7 +366,7 @@ fn main() -> Result<()> {
             let pipeline = Pipeline::new(&logs, &meta)
                 .stage(stage_for(variant, &run_dir)?)
                 .sink(Sink::Counter);
-            let run: Run = pipeline.run(&run_dir, args.timeout.max(DEFAULT_TIMEOUT))?;
+            let run: Run = pipeline.run(&run_dir, timeout.max(DEFAULT_TIMEOUT))?;
             run.check()?;
             let n = run.counter_total();
             eprintln!(
@@ -441,7 +387,7 @@ fn main() -> Result<()> {
     let med: Vec<(String, f64, Vec<f64>, Vec<u64>)> = cpu
         .into_iter()
         .map(|(v, mut t, c)| {
-            let m = median(&mut t.clone());
+            let m = median(&t);
             t.sort_by(f64::total_cmp);
             (v, m, t, c)
         })

@@ -3,7 +3,7 @@
 //! config is one the filter accepts. (`service/tests/fluent_bit.rs` runs the
 //! YAML drop-in end to end.)
 
-use afterlog_wasm_tests::fluent_bit::{
+use afterlog_harness::fluent_bit::{
     dry_run_with, fluent_bit_path, require_filter_wasm, workspace_root,
 };
 use std::fs;

@@ -2,11 +2,12 @@
 //! `.wasm` under wasmtime (as Fluent Bit calls it), on a realistic mix of
 //! records (300–600-byte lines, ~10 pod labels, 16 containers of 5 tools).
 //!
-//! `cargo run --release -p afterlog-wasm-tests --bin bench-filter [-- RECORDS]`
+//! `cargo run --release -p afterlog-harness --bin bench-filter [-- RECORDS]`
 
 use afterlog_filter::{Config, Filter, Output};
-use afterlog_wasm_tests::host::{FilterHost, HostConfig};
-use afterlog_wasm_tests::records::{self, Rng};
+use afterlog_harness::host::{FilterHost, HostConfig};
+use afterlog_harness::records;
+use afterlog_sim::Rng;
 use std::time::Instant;
 
 fn records(n: usize) -> Vec<(u32, u32, Vec<u8>)> {

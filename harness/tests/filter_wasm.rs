@@ -1,78 +1,17 @@
-//! The release `.wasm`, called exactly as Fluent Bit calls it.
+//! The release `.wasm`, called exactly as Fluent Bit calls it: labels,
+//! routes, configs, hostile and generated inputs (quotas: `filter_quota.rs`).
+
+mod common;
 
 use afterlog_filter::labels::Labeller;
 use afterlog_filter::reference::{self, Expected};
 use afterlog_filter::{Config, config};
-use afterlog_wasm_tests::host::{FilterHost, HostConfig, Lifetime, Outcome};
-use afterlog_wasm_tests::records::{self, Rng};
+use afterlog_harness::host::{FilterHost, HostConfig, Lifetime, Outcome};
+use afterlog_harness::records;
+use afterlog_sim::Rng;
+use common::{SEC, TAG, advance, foo_record, host_with, k8s_record, kept, labelled_record};
 use serde_json::{Value, json};
 use std::time::Duration;
-
-const TAG: &[u8] = b"kube.var.log.containers.x.log";
-const SEC: u32 = 1_795_618_800;
-
-/// A record as Fluent Bit 5.1.1 passes it (see docs/fluent-bit-facts.md):
-/// key order, non-ASCII as `\u` escapes, the kubernetes map's key order.
-fn k8s_record(
-    ns: &str,
-    pod: &str,
-    container: &str,
-    labels: Value,
-    log: &str,
-    time: &str,
-) -> Vec<u8> {
-    let mut s = format!(
-        r#"{{"time":"{time}","stream":"stdout","log":{},"off":1234,"kubernetes":{{"pod_name":"{pod}","namespace_name":"{ns}","pod_id":"5b1c-11","labels":{labels},"host":"node-7","container_name":"{container}","docker_id":"{}","container_hash":"sha256:aa","container_image":"docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest"}}}}"#,
-        escape_like_fluent_bit(log),
-        "c0ffee".repeat(10) + "0123",
-    );
-    s.shrink_to_fit();
-    s.into_bytes()
-}
-
-/// Fluent Bit's JSON: `\"`, `\\`, `\t`, `\n`, other controls and every
-/// non-ASCII character as `\uXXXX` (surrogate pairs above the BMP).
-fn escape_like_fluent_bit(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 || !c.is_ascii() => {
-                let mut buf = [0u16; 2];
-                for u in c.encode_utf16(&mut buf) {
-                    out.push_str(&format!("\\u{u:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A record of a plain pod of tool `foo`.
-fn foo_record(log: &str) -> Vec<u8> {
-    k8s_record("tool-foo", "p", "c", json!({}), log, "2026-11-25T15:00:00Z")
-}
-
-fn host_with(cfg: Option<Value>, lifetime: Lifetime) -> (FilterHost, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    if let Some(cfg) = cfg {
-        std::fs::write(dir.path().join(config::FILE_NAME), cfg.to_string()).unwrap();
-    }
-    let mut hc = HostConfig::release();
-    hc.preopens = vec![dir.path().to_path_buf()];
-    hc.lifetime = lifetime;
-    hc.clock.set(SEC as u64 * 1_000_000_000);
-    (FilterHost::new(hc).unwrap(), dir)
-}
-
-fn kept(o: &Outcome) -> Value {
-    o.json().unwrap_or_else(|| panic!("dropped: {o:?}"))
-}
 
 #[test]
 fn labels_every_workload_kind_by_default() {
@@ -179,13 +118,11 @@ fn labels_every_workload_kind_by_default() {
 #[test]
 fn route_parts_are_key_encoded() {
     let (mut h, _d) = host_with(None, Lifetime::Persistent);
-    let rec = k8s_record(
+    let rec = labelled_record(
         "tool-a.b",
         "x",
         "side_car",
         json!({"afterlog.io/job":"My Job"}),
-        "x",
-        "2026-11-25T15:00:00Z",
     );
     let out = kept(&h.call(TAG, SEC, 0, &rec));
     assert_eq!(
@@ -198,14 +135,7 @@ fn route_parts_are_key_encoded() {
 fn pass_through_unicode_and_truncation() {
     let (mut h, _d) = host_with(Some(json!({"line_limit_bytes": 64})), Lifetime::Persistent);
     // Not a tool: unchanged, byte for byte.
-    let other = k8s_record(
-        "kube-system",
-        "coredns-1",
-        "c",
-        json!({}),
-        "x",
-        "2026-11-25T15:00:00Z",
-    );
+    let other = labelled_record("kube-system", "coredns-1", "c", json!({}));
     assert_eq!(
         h.call(TAG, SEC, 0, &other),
         Outcome::Kept(String::from_utf8(other.clone()).unwrap())
@@ -225,177 +155,6 @@ fn pass_through_unicode_and_truncation() {
     assert_eq!(
         out["log"],
         json!(format!("{}…[truncated 16 bytes]", "é".repeat(32)))
-    );
-}
-
-fn quota_records(n: u32, minute: u32) -> Vec<Vec<u8>> {
-    (0..n)
-        .map(|i| {
-            let t = format!("2026-11-25T15:{minute:02}:{:02}.{i:09}Z", i % 60);
-            k8s_record(
-                "tool-noisy",
-                "spam-x7k2p",
-                "c",
-                json!({"job-name":"spam"}),
-                &format!("line {i:05} {}", "x".repeat(100)),
-                &t,
-            )
-        })
-        .collect()
-}
-
-#[test]
-fn quota_marker_drops_and_summary_after_reset() {
-    let cfg = json!({"quota": {"tools": {"noisy": {"bytes": 5000, "window_seconds": 3600}}}});
-    let (mut h, _d) = host_with(Some(cfg), Lifetime::Persistent);
-    let outs: Vec<Outcome> = quota_records(100, 0)
-        .iter()
-        .map(|r| h.call(TAG, SEC, 0, r))
-        .collect();
-    let kinds: String = outs
-        .iter()
-        .map(|o| match o.json() {
-            None => 'd',
-            Some(v) if v["afterlog"]["event"] == "quota_exceeded" => 'm',
-            Some(_) => 'k',
-        })
-        .collect();
-    let admitted = kinds.find('m').expect("a marker");
-    assert!(admitted > 5, "{kinds}");
-    assert_eq!(
-        kinds,
-        format!("{}m{}", "k".repeat(admitted), "d".repeat(99 - admitted))
-    );
-    let marker = kept(&outs[admitted]);
-    assert_eq!(marker["afterlog"]["limit_bytes"], json!(5000));
-    assert_eq!(marker["afterlog"]["tool"], json!("noisy"));
-    assert_eq!(
-        marker["afterlog"]["resets_at"],
-        json!(1_795_622_400_000_000_000u64)
-    );
-    // An hour later the window resets; the first record carries the summary.
-    let later = k8s_record(
-        "tool-noisy",
-        "spam-x7k2p",
-        "c",
-        json!({"job-name":"spam"}),
-        "back",
-        "2026-11-25T16:00:01Z",
-    );
-    let out = kept(&h.call(TAG, SEC, 0, &later));
-    assert_eq!(out["log"], json!("back"));
-    assert_eq!(out["afterlog"]["event"], json!("quota_dropped"));
-    assert_eq!(out["afterlog"]["dropped_records"], json!(100 - admitted));
-    // Other tools were never limited.
-    let other = foo_record("fine");
-    assert!(
-        kept(&h.call(TAG, SEC, 0, &other))["afterlog"]
-            .get("event")
-            .is_none()
-    );
-}
-
-/// Admitted records of the noisy tool when 100 records go through `lifetime`
-/// in chunks of 7, restarting the host after every 40 records.
-fn admitted_across(lifetime: Lifetime) -> (usize, String) {
-    let cfg = json!({"quota": {"tools": {"noisy": {"bytes": 5000, "window_seconds": 3600}}}, "checkpoint_seconds": 5});
-    let (mut h, d) = host_with(Some(cfg), lifetime);
-    let recs: Vec<(u32, u32, Vec<u8>)> = quota_records(100, 0)
-        .into_iter()
-        .map(|r| (SEC, 0, r))
-        .collect();
-    let mut kinds = String::new();
-    for (i, chunk) in recs.chunks(7).enumerate() {
-        for o in h.chunk(TAG, chunk) {
-            kinds.push(match o.json() {
-                None => 'd',
-                Some(v) if v["afterlog"]["event"] == "quota_exceeded" => 'm',
-                Some(_) => 'k',
-            });
-        }
-        if i % 6 == 5 {
-            h.restart().unwrap();
-        }
-    }
-    assert!(d.path().join(config::STATE_FILE_NAME).exists());
-    (kinds.matches('k').count(), kinds)
-}
-
-#[test]
-fn quota_survives_restarts_and_per_chunk_instances() {
-    // The reference: one instance, no restarts.
-    let (mut h, _d) = host_with(
-        Some(json!({"quota": {"tools": {"noisy": {"bytes": 5000}}}})),
-        Lifetime::Persistent,
-    );
-    let once = quota_records(100, 0)
-        .iter()
-        .filter(|r| {
-            h.call(TAG, SEC, 0, r)
-                .json()
-                .is_some_and(|v| v["afterlog"].get("event").is_none())
-        })
-        .count();
-    for lifetime in [Lifetime::Persistent, Lifetime::PerChunk] {
-        let (n, kinds) = admitted_across(lifetime);
-        assert_eq!(
-            n, once,
-            "{lifetime:?}: neither reset nor double-counted: {kinds}"
-        );
-        assert_eq!(
-            kinds.matches('m').count(),
-            1,
-            "{lifetime:?}: one marker: {kinds}"
-        );
-    }
-}
-
-#[test]
-fn long_lived_instance_checkpoints_on_its_clock() {
-    let cfg = json!({"quota": {"tools": {"noisy": {"bytes": 5000}}}, "checkpoint_seconds": 5});
-    let (mut h, d) = host_with(Some(cfg.clone()), Lifetime::Persistent);
-    let recs = quota_records(100, 0);
-    // Past the young phase: state is only in memory and snapshots.
-    h.call(TAG, SEC, 0, &foo_record("warm up"));
-    let clock_step = Duration::from_secs(10);
-    for r in &recs[..10] {
-        h.call(TAG, SEC, 0, r);
-    }
-    // A shared clock: advance it and let a few dozen records pass.
-    advance(&h, clock_step);
-    for i in 0..40 {
-        h.call(TAG, SEC, 0, &foo_record(&format!("tick {i}")));
-    }
-    let snap: Value =
-        serde_json::from_slice(&std::fs::read(d.path().join(config::STATE_FILE_NAME)).unwrap())
-            .unwrap();
-    let tools = snap["tools"].as_array().unwrap();
-    assert!(
-        tools
-            .iter()
-            .any(|t| t[0] == "noisy" && t[1]["used"].as_u64().unwrap() > 0),
-        "{snap}"
-    );
-}
-
-fn advance(h: &FilterHost, by: Duration) {
-    h.config().clock.advance(by);
-}
-
-#[test]
-fn unwritable_state_is_reported_once_and_quotas_still_apply() {
-    let cfg = json!({"quota": {"tools": {"noisy": {"bytes": 5000}}}, "state_file": "/nowhere/quota.state"});
-    let (mut h, _d) = host_with(Some(cfg), Lifetime::Persistent);
-    let drops = quota_records(100, 0)
-        .iter()
-        .filter(|r| h.call(TAG, SEC, 0, r).json().is_none())
-        .count();
-    assert!(drops > 50);
-    let err = h.stderr();
-    assert_eq!(err.matches("[afterlog filter]").count(), 1, "{err}");
-    assert!(
-        err.contains("/nowhere/quota.state") && err.contains("memory only"),
-        "{err}"
     );
 }
 
@@ -540,13 +299,11 @@ fn config_mistakes_are_reported_with_the_file() {
     ];
     for (cfg, want) in cases {
         let (mut h, d) = host_with(Some(cfg.clone()), Lifetime::Persistent);
-        let rec = k8s_record(
+        let rec = labelled_record(
             "tool-foo",
             "myjob-x7k2p",
             "main",
             json!({"job-name": "myjob"}),
-            "x",
-            "2026-11-25T15:00:00Z",
         );
         let out = kept(&h.call(TAG, SEC, 0, &rec));
         assert_eq!(
@@ -587,30 +344,19 @@ fn routing_rules_drop_and_classify_and_reload() {
         )),
         Lifetime::Persistent,
     );
-    let opted_out = k8s_record(
+    let opted_out = labelled_record(
         "tool-foo",
         "web-1",
         "main",
         json!({"afterlog.io/collect": "false"}),
-        "x",
-        "2026-11-25T15:00:00Z",
     );
-    let build = k8s_record(
+    let build = labelled_record(
         "tool-foo",
         "foo-buildpacks-pipelinerun-vx8tq-build-pod",
         "step",
         json!({"tekton.dev/pipelineRun": "foo-buildpacks-pipelinerun-vx8tq"}),
-        "x",
-        "2026-11-25T15:00:00Z",
     );
-    let web = k8s_record(
-        "tool-bar",
-        "web-1",
-        "main",
-        json!({}),
-        "x",
-        "2026-11-25T15:00:00Z",
-    );
+    let web = labelled_record("tool-bar", "web-1", "main", json!({}));
     let as_msgpack = |rec: &[u8]| records::msgpack(&serde_json::from_slice(rec).unwrap());
     let class = |h: &mut FilterHost, rec: &[u8]| -> String {
         let json_mode = match h.call(TAG, SEC, 0, rec) {
