@@ -1,5 +1,5 @@
 //! Quota state survives restarts and per-chunk instances (natively; the
-//! same through the `.wasm` is in wasm-tests).
+//! same through the `.wasm` is in harness/).
 
 use afterlog_filter::{Output, Runtime, config};
 use serde_json::{Value, json};
