@@ -17,10 +17,12 @@ ARG FLB_WAMRC=/nonexistent/flb-wamrc
 # scripts/build-filter writes target/wasm32-wasip1/release/afterlog_filter.wasm
 # (and .aot beside it when FLB_WAMRC exists). The caches keep crates and
 # target/ between builds, so the artifacts are copied out in the same step.
+# The server is built without the demo (default feature `demo`), so it does
+# not link the filter.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     FLB_WAMRC="$FLB_WAMRC" scripts/build-filter \
-    && cargo build --release --locked -p afterlog \
+    && cargo build --release --locked -p afterlog --no-default-features \
     && mkdir -p /out/filter \
     && cp target/release/afterlog /out/ \
     && cp target/wasm32-wasip1/release/afterlog_filter.wasm /out/filter/ \
