@@ -24,7 +24,7 @@ pub use error::AdapterError;
 use afterlog_contract::keys as codec;
 use afterlog_contract::layout::{self, ObjectKind, Origin};
 use afterlog_contract::time::{parse_rfc3339_nanos, rfc3339_nanos};
-use afterlog_reader::{Filter, Limit, LogRecord, TextStyle, gunzip as gunzip_lenient, object};
+use afterlog_reader::{Limit, LogRecord, Selection, TextStyle, gunzip as gunzip_lenient, object};
 use js_sys::{Array, Object, Reflect};
 use keys::AnyKey;
 use wasm_bindgen::prelude::*;
@@ -399,8 +399,8 @@ fn string_value(name: &str, v: &JsValue) -> Result<String, AdapterError> {
 
 /// Reads MergeOptions; unknown names are errors (a typo must not select
 /// everything silently).
-fn options(v: &JsValue) -> Result<(Filter, bool), AdapterError> {
-    let mut f = Filter::default();
+fn options(v: &JsValue) -> Result<(Selection, bool), AdapterError> {
+    let mut f = Selection::default();
     if v.is_undefined() || v.is_null() {
         return Ok((f, false));
     }

@@ -1,7 +1,7 @@
 //! The incremental merger behind the JavaScript `Merger`: objects are pushed
 //! (whole, or as chunks of a stream), ordered, deduplicated lines are
 //! pulled. The ordering, deduplication and selection are the reader's
-//! [`Merge`] and [`Filter`] — the service's own code — and objects are
+//! [`Merge`] and [`Selection`] — the service's own code — and objects are
 //! opened with the reader's `object` functions, as the service opens them.
 //!
 //! What this adds is knowing when a line may go out. The service knows all
@@ -21,7 +21,7 @@ use crate::error::AdapterError;
 use crate::stream::{Item, LineDecoder, is_gzip};
 use afterlog_contract::layout::{ObjectKind, parse_object_key};
 use afterlog_reader::{
-    BadLine, Filter, LogRecord, Merge, ParseError, Source, gunzip, open_raw, open_text,
+    BadLine, LogRecord, Merge, ParseError, Selection, Source, gunzip, open_raw, open_text,
     streamed_lines,
 };
 use std::cell::RefCell;
@@ -102,12 +102,12 @@ enum Horizon {
 }
 
 impl Merger {
-    /// `filter` selects (including head/tail); `lenient` skips what cannot
+    /// `selection` selects (including head/tail); `lenient` skips what cannot
     /// be read and reports it in [`Merger::take_warnings`], as the service
     /// does, instead of failing the push.
-    pub fn new(filter: Filter, lenient: bool) -> Merger {
+    pub fn new(selection: Selection, lenient: bool) -> Merger {
         Merger {
-            merge: Merge::new(Vec::new(), filter),
+            merge: Merge::new(Vec::new(), selection),
             streams: BTreeMap::new(),
             next_id: 1,
             lower: None,
@@ -442,7 +442,7 @@ mod tests {
 
     #[test]
     fn merges_pushed_objects_once_finished() {
-        let mut m = Merger::new(Filter::default(), false);
+        let mut m = Merger::new(Selection::default(), false);
         let raw = gz(&[line(3, "a", 3, "c"), line(1, "a", 1, "a")]);
         let data = gz(&[line(1, "a", 1, "a"), line(2, "a", 2, "b")]);
         m.push_object("raw/t/j/p/c/20260101T000000Z-x.gz", &raw)
@@ -457,7 +457,7 @@ mod tests {
 
     #[test]
     fn a_promise_lets_lines_out_early() {
-        let mut m = Merger::new(Filter::default(), false);
+        let mut m = Merger::new(Selection::default(), false);
         m.expect_from(0).unwrap();
         m.push_object("a", line(5, "a", 0, "five").as_bytes())
             .unwrap();
@@ -476,7 +476,7 @@ mod tests {
 
     #[test]
     fn streams_hold_back_their_latest_time() {
-        let mut m = Merger::new(Filter::default(), false);
+        let mut m = Merger::new(Selection::default(), false);
         let s = m.begin("stream").unwrap();
         m.finish();
         let text = [1, 2, 2, 3]
@@ -510,7 +510,7 @@ mod tests {
         let cut = &good[..good.len() / 2];
         let junk = format!("{}\nnot json\n", line(0, "a", 0, "l0"));
 
-        let mut strict = Merger::new(Filter::default(), false);
+        let mut strict = Merger::new(Selection::default(), false);
         let e = strict.push_object("raw-key", cut).unwrap_err();
         assert!(matches!(e, AdapterError::Damaged { .. }), "{e}");
         let e = strict.push_object("k2", junk.as_bytes()).unwrap_err();
@@ -518,7 +518,7 @@ mod tests {
         strict.finish();
         assert!(drain(&mut strict).is_empty(), "nothing of failed pushes");
 
-        let mut lenient = Merger::new(Filter::default(), true);
+        let mut lenient = Merger::new(Selection::default(), true);
         lenient.push_object("raw-key", cut).unwrap();
         lenient.push_object("k2", junk.as_bytes()).unwrap();
         lenient.finish();
@@ -537,7 +537,7 @@ mod tests {
 
     #[test]
     fn a_strict_stream_keeps_what_came_before_the_problem() {
-        let mut m = Merger::new(Filter::default(), false);
+        let mut m = Merger::new(Selection::default(), false);
         let s = m.begin("s").unwrap();
         let text = format!("{}\nbad\n{}\n", line(1, "a", 0, "a"), line(2, "a", 1, "b"));
         assert!(m.push_chunk(s, text.as_bytes()).is_err());
@@ -550,26 +550,26 @@ mod tests {
     #[test]
     fn filters_and_limits_are_the_readers() {
         let lines: Vec<String> = (0..10).map(|i| line(i, "a", i, &format!("l{i}"))).collect();
-        let run = |filter: Filter| {
-            let mut m = Merger::new(filter, false);
+        let run = |selection: Selection| {
+            let mut m = Merger::new(selection, false);
             m.push_object("o", &gz(&lines)).unwrap();
             m.finish();
             drain(&mut m)
         };
-        let tail = run(Filter {
+        let tail = run(Selection {
             limit: Limit::Tail(2),
-            ..Filter::default()
+            ..Selection::default()
         });
         assert_eq!(tail, ["l8", "l9"]);
-        let head = run(Filter {
+        let head = run(Selection {
             limit: Limit::Head(2),
             since: Some(3),
-            ..Filter::default()
+            ..Selection::default()
         });
         assert_eq!(head, ["l3", "l4"]);
-        let none = run(Filter {
+        let none = run(Selection {
             container: Some("other".into()),
-            ..Filter::default()
+            ..Selection::default()
         });
         assert!(none.is_empty());
     }
@@ -603,10 +603,10 @@ mod tests {
                         .collect::<Vec<_>>()
                         .into_iter()
                 }),
-                Filter::default(),
+                Selection::default(),
             ).map(|r| r.unwrap().log().into_owned()).collect();
 
-            let mut m = Merger::new(Filter::default(), false);
+            let mut m = Merger::new(Selection::default(), false);
             let mut got = Vec::new();
             // Sources 0 and 1 are streamed (sorted), 2 and 3 pushed whole (unsorted).
             let streams: Vec<u32> = (0..2).map(|i| m.begin(&format!("s{i}")).unwrap()).collect();

@@ -23,7 +23,7 @@
 //! Pure: no I/O. The store edge is `job` (reading) and the compactor
 //! (writing).
 
-use crate::merge::Filter;
+use crate::merge::Selection;
 use crate::meta::{ConsumedRaw, PodInfo};
 use crate::record::LogRecord;
 use afterlog_contract::time;
@@ -348,11 +348,11 @@ impl Scope {
         newest_runs: None,
     };
 
-    /// The periods a read with `filter` can need.
-    pub fn of_filter(filter: &Filter) -> Scope {
+    /// The periods a read with `selection` can need.
+    pub fn of_selection(selection: &Selection) -> Scope {
         Scope {
-            since: filter.lower_ts(),
-            until: filter.until,
+            since: selection.lower_ts(),
+            until: selection.until,
             ..Scope::ALL
         }
     }
@@ -402,30 +402,30 @@ pub struct ChunkPart {
     pub upper: u64,
     /// Bytes fetched.
     pub size: u64,
-    /// Records in it (all of them, before the filter).
+    /// Records in it (all of them, before the selection).
     pub lines: u64,
 }
 
-/// The parts of `chunk` a read with `filter` needs (pure): only members
-/// whose time range the filter's window overlaps, and with a run or a
+/// The parts of `chunk` a read with `selection` needs (pure): only members
+/// whose time range the selection's window overlaps, and with a run or a
 /// container selected, only members within the time of a selected run
 /// that has that container. Consecutive members are fetched together.
-pub fn chunk_parts(chunk: &Chunk, filter: &Filter) -> Vec<ChunkPart> {
-    parts_of(chunk, filter, true)
+pub fn chunk_parts(chunk: &Chunk, selection: &Selection) -> Vec<ChunkPart> {
+    parts_of(chunk, selection, true)
 }
 
 /// [`chunk_parts`] one member each: where a tail looks for its start.
-pub fn member_parts(chunk: &Chunk, filter: &Filter) -> Vec<ChunkPart> {
-    parts_of(chunk, filter, false)
+pub fn member_parts(chunk: &Chunk, selection: &Selection) -> Vec<ChunkPart> {
+    parts_of(chunk, selection, false)
 }
 
-fn parts_of(chunk: &Chunk, filter: &Filter, coalesce: bool) -> Vec<ChunkPart> {
+fn parts_of(chunk: &Chunk, selection: &Selection, coalesce: bool) -> Vec<ChunkPart> {
     let runs: Vec<&RunStats> = chunk
         .runs
         .iter()
         .filter(|r| {
-            (filter.pods.is_empty() || filter.pods.contains(&r.pod))
-                && filter
+            (selection.pods.is_empty() || selection.pods.contains(&r.pod))
+                && selection
                     .container
                     .as_ref()
                     .is_none_or(|c| r.containers.contains_key(c))
@@ -434,10 +434,10 @@ fn parts_of(chunk: &Chunk, filter: &Filter, coalesce: bool) -> Vec<ChunkPart> {
     if runs.is_empty() {
         return Vec::new();
     }
-    let narrowed = !filter.pods.is_empty() || filter.container.is_some();
+    let narrowed = !selection.pods.is_empty() || selection.container.is_some();
     let wanted = |m: &Member| {
-        filter.lower_ts().is_none_or(|t| m.last_ts >= t)
-            && filter.until.is_none_or(|u| m.first_ts < u)
+        selection.lower_ts().is_none_or(|t| m.last_ts >= t)
+            && selection.until.is_none_or(|u| m.first_ts < u)
             && (!narrowed
                 || runs
                     .iter()
@@ -636,7 +636,7 @@ mod tests {
 
     #[test]
     fn a_full_read_fetches_whole_chunks() {
-        let parts = chunk_parts(&chunk(), &Filter::default());
+        let parts = chunk_parts(&chunk(), &Selection::default());
         assert_eq!(parts.len(), 1);
         assert_eq!(parts[0].range, None);
         assert_eq!(
@@ -647,7 +647,7 @@ mod tests {
 
     #[test]
     fn member_parts_are_one_member_each() {
-        let p = member_parts(&chunk(), &Filter::default());
+        let p = member_parts(&chunk(), &Selection::default());
         assert_eq!(p.len(), 4);
         assert_eq!(p[3].range, Some((30, 40)));
         assert_eq!(p[3].lower, 300);
@@ -655,34 +655,34 @@ mod tests {
 
     #[test]
     fn windows_and_runs_fetch_members() {
-        let since = Filter {
+        let since = Selection {
             since: Some(250),
-            ..Filter::default()
+            ..Selection::default()
         };
         let p = chunk_parts(&chunk(), &since);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].range, Some((20, 40)));
         assert_eq!(p[0].lower, 200);
-        let run_a = Filter {
+        let run_a = Selection {
             pods: vec!["a".into()],
-            ..Filter::default()
+            ..Selection::default()
         };
         let p = chunk_parts(&chunk(), &run_a);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].range, Some((0, 20)));
-        let none = Filter {
+        let none = Selection {
             pods: vec!["zzz".into()],
-            ..Filter::default()
+            ..Selection::default()
         };
         assert!(chunk_parts(&chunk(), &none).is_empty());
-        let container = Filter {
+        let container = Selection {
             container: Some("other".into()),
-            ..Filter::default()
+            ..Selection::default()
         };
         assert!(chunk_parts(&chunk(), &container).is_empty());
-        let until = Filter {
+        let until = Selection {
             until: Some(100),
-            ..Filter::default()
+            ..Selection::default()
         };
         assert_eq!(chunk_parts(&chunk(), &until)[0].range, Some((0, 10)));
     }
@@ -771,7 +771,7 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the filter, the parts cover every member a selected
+        /// Whatever the selection, the parts cover every member a selected
         /// record can be in, in order, without overlap.
         #[test]
         fn parts_cover_what_the_filter_can_select(
@@ -780,11 +780,11 @@ mod tests {
             pod in proptest::option::of(prop_oneof![Just("a"), Just("b"), Just("c")]),
         ) {
             let c = chunk();
-            let f = Filter {
+            let f = Selection {
                 since,
                 until,
                 pods: pod.iter().map(|p| p.to_string()).collect(),
-                ..Filter::default()
+                ..Selection::default()
             };
             let parts = chunk_parts(&c, &f);
             let covered = |m: &Member| parts.iter().any(|p| {

@@ -6,7 +6,7 @@
 //! and `tail=N` opens only the newest objects it needs.
 
 use crate::index::{self, ChunkPart, JobManifest, Period, RunStats, Scope};
-use crate::merge::{Filter, Limit, Merge};
+use crate::merge::{Limit, Merge, Selection};
 use crate::meta::{META_VERSION, PodMeta};
 use crate::record::{LogRecord, ParseError};
 use crate::store::{Store, StoreError};
@@ -761,22 +761,22 @@ impl JobIndex {
             .flatten()
     }
 
-    /// The objects `filter` needs, in the order they are to be opened.
+    /// The objects `selection` needs, in the order they are to be opened.
     /// Each store's metas speak for that store's keys only.
-    pub fn plan(&self, filter: &Filter) -> Plan {
-        self.plan_with(filter, index::chunk_parts)
+    pub fn plan(&self, selection: &Selection) -> Plan {
+        self.plan_with(selection, index::chunk_parts)
     }
 
     /// [`JobIndex::plan`] with each gzip member of a chunk on its own:
     /// where a tail finds the newest members that hold enough lines.
-    pub fn plan_members(&self, filter: &Filter) -> Plan {
-        self.plan_with(filter, index::member_parts)
+    pub fn plan_members(&self, selection: &Selection) -> Plan {
+        self.plan_with(selection, index::member_parts)
     }
 
     fn plan_with(
         &self,
-        filter: &Filter,
-        parts: fn(&index::Chunk, &Filter) -> Vec<ChunkPart>,
+        selection: &Selection,
+        parts: fn(&index::Chunk, &Selection) -> Vec<ChunkPart>,
     ) -> Plan {
         let consumed: HashSet<(usize, &str)> = self
             .metas
@@ -803,15 +803,15 @@ impl JobIndex {
             .filter(|(i, m)| !listed.contains(&(*i, m.key.as_str())))
             .map(|(_, m)| m)
             .filter(|m| {
-                layout::parse_object_key(&m.key).is_ok_and(|k| selects(filter, &k))
-                    && filter.lower_ts().is_none_or(|t| m.last_ts >= t)
-                    && filter.until.is_none_or(|u| m.first_ts < u)
+                layout::parse_object_key(&m.key).is_ok_and(|k| selects(selection, &k))
+                    && selection.lower_ts().is_none_or(|t| m.last_ts >= t)
+                    && selection.until.is_none_or(|u| m.first_ts < u)
             })
             .map(|m| m.key.clone())
             .collect();
-        let mut out = plan(&self.objects, &consumed, filter, missing);
+        let mut out = plan(&self.objects, &consumed, selection, missing);
         for c in &self.chunks {
-            for part in parts(&c.chunk, filter) {
+            for part in parts(&c.chunk, selection) {
                 out.objects.push(Planned::chunk(part, c.store));
             }
         }
@@ -822,9 +822,9 @@ impl JobIndex {
     }
 }
 
-fn selects(filter: &Filter, k: &ObjectKey) -> bool {
-    (filter.pods.is_empty() || filter.pods.contains(&k.origin.pod))
-        && filter
+fn selects(selection: &Selection, k: &ObjectKey) -> bool {
+    (selection.pods.is_empty() || selection.pods.contains(&k.origin.pod))
+        && selection
             .container
             .as_ref()
             .is_none_or(|c| *c == k.origin.container)
@@ -894,12 +894,12 @@ pub struct Plan {
 }
 
 /// Chooses and orders the objects a read needs (pure). Raw keys `consumed`
-/// lists (with their store) are skipped; objects outside the filter's pods,
+/// lists (with their store) are skipped; objects outside the selection's pods,
 /// container and time window are left out.
 pub fn plan(
     listed: &[Listed],
     consumed: &HashSet<(usize, &str)>,
-    filter: &Filter,
+    selection: &Selection,
     missing: Vec<String>,
 ) -> Plan {
     // A raw object's records end where the next upload of its pod and
@@ -923,7 +923,7 @@ pub fn plan(
         ..Plan::default()
     };
     for l in listed {
-        if !selects(filter, &l.parsed) {
+        if !selects(selection, &l.parsed) {
             continue;
         }
         let (raw, lower, upper) = match l.parsed.kind {
@@ -961,10 +961,10 @@ pub fn plan(
                 first_ts, last_ts, ..
             } => (false, first_ts, Some(last_ts)),
         };
-        if filter
+        if selection
             .lower_ts()
             .is_some_and(|t| upper.is_some_and(|u| u < t))
-            || filter.until.is_some_and(|u| lower >= u)
+            || selection.until.is_some_and(|u| lower >= u)
         {
             continue;
         }
@@ -1077,10 +1077,10 @@ pub struct JobReader {
 
 impl JobReader {
     /// Starts a read of the objects `index` lists, from the `stores` it was
-    /// loaded from (a [`Store`] for an index of one). `filter.limit` may be
+    /// loaded from (a [`Store`] for an index of one). `selection.limit` may be
     /// `All` or `Head`; a tail is [`read_tail`]'s.
-    pub fn new(stores: impl Into<Stores>, index: &JobIndex, filter: Filter) -> JobReader {
-        let plan = index.plan(&filter);
+    pub fn new(stores: impl Into<Stores>, index: &JobIndex, selection: Selection) -> JobReader {
+        let plan = index.plan(&selection);
         let mut warnings = index.warnings.clone();
         warnings.extend(
             plan.missing
@@ -1092,17 +1092,17 @@ impl JobReader {
             foreign_keys: index.stats.foreign_keys,
             ..ReadStats::default()
         };
-        Self::from_plan(stores.into(), plan.objects, filter, warnings, stats)
+        Self::from_plan(stores.into(), plan.objects, selection, warnings, stats)
     }
 
     /// A read of exactly `objects` (as listed, raw ones with their first
     /// times), whatever meta says: the compactor's view of what it merges.
-    pub fn over(stores: impl Into<Stores>, objects: &[Listed], filter: Filter) -> JobReader {
-        let plan = plan(objects, &HashSet::new(), &filter, Vec::new());
+    pub fn over(stores: impl Into<Stores>, objects: &[Listed], selection: Selection) -> JobReader {
+        let plan = plan(objects, &HashSet::new(), &selection, Vec::new());
         Self::from_plan(
             stores.into(),
             plan.objects,
-            filter,
+            selection,
             Vec::new(),
             ReadStats::default(),
         )
@@ -1113,12 +1113,12 @@ impl JobReader {
     pub fn over_planned(
         stores: impl Into<Stores>,
         objects: Vec<Planned>,
-        filter: Filter,
+        selection: Selection,
     ) -> JobReader {
         Self::from_plan(
             stores.into(),
             objects,
-            filter,
+            selection,
             Vec::new(),
             ReadStats::default(),
         )
@@ -1127,11 +1127,11 @@ impl JobReader {
     fn from_plan(
         stores: Stores,
         objects: Vec<Planned>,
-        filter: Filter,
+        selection: Selection,
         warnings: Vec<String>,
         stats: ReadStats,
     ) -> JobReader {
-        let head = match filter.limit {
+        let head = match selection.limit {
             Limit::Head(n) => Some(n),
             _ => None,
         };
@@ -1142,9 +1142,9 @@ impl JobReader {
             inflight: Inflight::default(),
             merge: Merge::new(
                 Vec::new(),
-                Filter {
+                Selection {
                     limit: Limit::All,
-                    ..filter
+                    ..selection
                 },
             ),
             head,
@@ -1263,13 +1263,13 @@ impl JobReader {
 pub async fn read_tail(
     stores: impl Into<Stores>,
     index: &JobIndex,
-    filter: Filter,
+    selection: Selection,
     n: usize,
 ) -> Result<JobLog, StoreError> {
     let stores = stores.into();
-    let base = Filter {
+    let base = Selection {
         limit: Limit::All,
-        ..filter
+        ..selection
     };
     let objects = index.plan_members(&base).objects;
     let mut take = first_window(&objects, n);
@@ -1287,7 +1287,7 @@ pub async fn read_tail(
         } else {
             Some(objects[from].lower)
         };
-        let f = Filter {
+        let f = Selection {
             since: match (base.since, cut) {
                 (Some(s), Some(c)) => Some(s.max(c)),
                 (s, c) => s.or(c),
@@ -1334,7 +1334,7 @@ pub async fn read_tail(
 }
 
 /// How many of the newest `objects` a tail of `n` reads first: enough
-/// indexed members to hold `n` records (the filter may select fewer, and
+/// indexed members to hold `n` records (the selection may select fewer, and
 /// the window widens), and at most [`TAIL_UNKNOWN`] objects whose count the
 /// index does not know (raw uploads).
 fn first_window(objects: &[Planned], n: usize) -> usize {
@@ -1357,7 +1357,7 @@ fn first_window(objects: &[Planned], n: usize) -> usize {
 const TAIL_UNKNOWN: usize = 4;
 
 /// Reads a job's log whole: every pod and container, ordered and
-/// deduplicated, selected by `filter`. Damaged objects and lines are skipped
+/// deduplicated, selected by `selection`. Damaged objects and lines are skipped
 /// and reported in [`JobLog::warnings`]; only failures of the store itself
 /// are errors. For large jobs, stream with [`JobReader`] instead. A job
 /// whose objects are in several stores (one per routing class) is read from
@@ -1366,14 +1366,14 @@ pub async fn read_job(
     stores: impl Into<Stores>,
     tool: &str,
     job: &str,
-    filter: Filter,
+    selection: Selection,
 ) -> Result<JobLog, StoreError> {
     let stores = stores.into();
     let index = JobIndex::load_all(&stores, tool, job, &FirstTimes::default()).await?;
-    if let Limit::Tail(n) = filter.limit {
-        return read_tail(stores, &index, filter, n).await;
+    if let Limit::Tail(n) = selection.limit {
+        return read_tail(stores, &index, selection, n).await;
     }
-    let mut rd = JobReader::new(stores, &index, filter);
+    let mut rd = JobReader::new(stores, &index, selection);
     let mut records = Vec::new();
     while let Some(r) = rd.next().await? {
         records.push(r);

@@ -27,7 +27,7 @@ pub use job::{
     JobIndex, JobLog, JobReader, JobSummary, ReadStats, RunSummary, Summary, job_runs, list_jobs,
     read_job, read_tail,
 };
-pub use merge::{Filter, Limit, Merge, Position, sort_records, sorted};
+pub use merge::{Limit, Merge, Position, Selection, sort_records, sorted};
 pub use meta::PodMeta;
 pub use object::{BadLine, Source, gunzip, open_raw, open_text, streamed_lines};
 pub use record::{LogRecord, ParseError, QuotaEvent, TextStyle};

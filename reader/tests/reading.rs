@@ -6,7 +6,7 @@
 use afterlog_contract::layout::{Origin, meta_key};
 use afterlog_reader::job::Stores;
 use afterlog_reader::meta::{ConsumedRaw, MergedObject, PodMeta};
-use afterlog_reader::{Filter, Limit, LogRecord, Position, Store, read_job};
+use afterlog_reader::{Limit, LogRecord, Position, Selection, Store, read_job};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use object_store::memory::InMemory;
@@ -209,7 +209,7 @@ async fn write(store: &Store, containers: &[Container], seed: u64) -> Vec<LogRec
     all
 }
 
-fn reference(mut all: Vec<LogRecord>, f: &Filter) -> Vec<LogRecord> {
+fn reference(mut all: Vec<LogRecord>, f: &Selection) -> Vec<LogRecord> {
     all.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
     all.dedup_by(|a, b| a.identity() == b.identity());
     all.retain(|r| f.accepts(r));
@@ -259,7 +259,7 @@ proptest! {
             let store: Store = Arc::new(InMemory::new());
             let all = write(&store, &containers, seed).await;
             let t = |s: u64| BASE_SECS * 1_000_000_000 + s * 1_000_000_000;
-            let filter = Filter {
+            let filter = Selection {
                 pods: pod.map(|p| vec![format!("pod-{p}")]).unwrap_or_default(),
                 container: container.map(|c| format!("c{c}")),
                 stream: None,
@@ -379,7 +379,7 @@ proptest! {
             let all = write(&staging, &containers, seed).await;
             let [a, b] = split(&staging, mode, seed).await;
             let t = |s: u64| BASE_SECS * 1_000_000_000 + s * 1_000_000_000;
-            let filter = Filter {
+            let filter = Selection {
                 pods: pod.map(|p| vec![format!("pod-{p}")]).unwrap_or_default(),
                 container: container.map(|c| format!("c{c}")),
                 stream: None,
@@ -440,10 +440,10 @@ async fn reads_only_the_objects_it_needs() {
             .await
             .unwrap();
     }
-    let read = |f: Filter| read_job(store.clone(), "t", "j", f);
-    let tail = read(Filter {
+    let read = |f: Selection| read_job(store.clone(), "t", "j", f);
+    let tail = read(Selection {
         limit: Limit::Tail(50),
-        ..Filter::default()
+        ..Selection::default()
     })
     .await
     .unwrap();
@@ -451,25 +451,25 @@ async fn reads_only_the_objects_it_needs() {
     assert_eq!(tail.records[49].off, Some(4000));
     assert!(tail.stats.objects_read <= 8, "{:?}", tail.stats);
 
-    let head = read(Filter {
+    let head = read(Selection {
         limit: Limit::Head(30),
-        ..Filter::default()
+        ..Selection::default()
     })
     .await
     .unwrap();
     assert_eq!(head.records.len(), 30);
     assert!(head.stats.objects_read <= 2 + 2, "{:?}", head.stats);
 
-    let since = read(Filter {
+    let since = read(Selection {
         since: Some((BASE_SECS + 199 * 600) * 1_000_000_000),
-        ..Filter::default()
+        ..Selection::default()
     })
     .await
     .unwrap();
     assert_eq!(since.records.len(), 20);
     assert!(since.stats.objects_read <= 3, "{:?}", since.stats);
 
-    let all = read(Filter::default()).await.unwrap();
+    let all = read(Selection::default()).await.unwrap();
     assert_eq!(all.records.len(), 4000);
     assert_eq!(all.stats.objects_read, 200);
 }
@@ -536,9 +536,9 @@ fn uploads_before_the_window_are_not_opened() {
     f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(now - 3 * 3600 + 60))
         .unwrap();
     rt.block_on(async {
-        let since = Filter {
+        let since = Selection {
             since: Some((now - 3600) * 1_000_000_000),
-            ..Filter::default()
+            ..Selection::default()
         };
         let stores = Stores::from(store.clone());
         let cache = afterlog_reader::job::FirstTimes::default();
@@ -547,7 +547,7 @@ fn uploads_before_the_window_are_not_opened() {
             "t",
             "j",
             &cache,
-            afterlog_reader::index::Scope::of_filter(&since),
+            afterlog_reader::index::Scope::of_selection(&since),
         )
         .await
         .unwrap();
@@ -567,7 +567,7 @@ fn uploads_before_the_window_are_not_opened() {
         );
         assert_eq!(rd.stats.objects_read, 1);
         // A full read still has both.
-        let all = read_job(store.clone(), "t", "j", Filter::default())
+        let all = read_job(store.clone(), "t", "j", Selection::default())
             .await
             .unwrap();
         assert_eq!(all.records.len(), 4);

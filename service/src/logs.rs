@@ -10,7 +10,7 @@ use afterlog_reader::counting::RequestCounts;
 use afterlog_reader::index::Scope;
 use afterlog_reader::job::{JobIndex, list_raw};
 use afterlog_reader::{
-    Filter, JobReader, Limit, LogRecord, Position, QuotaEvent, TextStyle, read_tail,
+    JobReader, Limit, LogRecord, Position, QuotaEvent, Selection, TextStyle, read_tail,
 };
 use axum::Json;
 use axum::body::Body;
@@ -76,7 +76,7 @@ pub enum Format {
 /// A checked request.
 #[derive(Debug, Clone)]
 pub struct LogsRequest {
-    pub filter: Filter,
+    pub filter: Selection,
     pub run: Option<String>,
     pub format: Format,
     pub page: usize,
@@ -236,7 +236,7 @@ impl LogsQuery {
             }
         }
         Ok(LogsRequest {
-            filter: Filter {
+            filter: Selection {
                 pods: Vec::new(),
                 container: self.container,
                 stream: self.stream,
@@ -503,7 +503,7 @@ pub fn latest_run(index: &JobIndex) -> Option<(String, u64)> {
 /// the newest days that hold enough lines; for the latest run, the newest
 /// day's runs; a named run can be on any day.
 fn scope_of(req: &LogsRequest) -> Scope {
-    let window = Scope::of_filter(&req.filter);
+    let window = Scope::of_selection(&req.filter);
     match (&req.run, req.filter.limit) {
         (Some(run), _) if run != "latest" => window,
         (Some(_), _) => Scope {
@@ -537,7 +537,7 @@ async fn tail_of(
         &index.tool,
         &index.job,
         &app.first_times,
-        Scope::of_filter(&req.filter),
+        Scope::of_selection(&req.filter),
     )
     .await?;
     read_tail(stores, &whole, req.filter.clone(), n).await
@@ -578,7 +578,7 @@ async fn json_page(
             let mut rd = JobReader::new(
                 app.classes.stores().clone(),
                 &index,
-                Filter {
+                Selection {
                     limit: Limit::All,
                     ..req.filter
                 },
@@ -793,7 +793,7 @@ async fn follow(
             .collect();
         let (mut lines, mut bytes) = (0u64, 0u64);
         if !new.is_empty() {
-            let filter = Filter {
+            let filter = Selection {
                 limit: Limit::All,
                 after: None,
                 ..req.filter.clone()

@@ -3,14 +3,14 @@
 //! objects without changing a line either.
 
 use afterlog_compactor::{Compactor, Config};
-use afterlog_reader::{Filter, Store, StoreConfig, open, read_job};
+use afterlog_reader::{Selection, Store, StoreConfig, open, read_job};
 use futures::TryStreamExt;
 use object_store::path::Path;
 
 async fn outputs(store: &Store, jobs: &[(String, String)]) -> Vec<String> {
     let mut out = Vec::new();
     for (tool, job) in jobs {
-        let log = read_job(store.clone(), tool, job, Filter::default())
+        let log = read_job(store.clone(), tool, job, Selection::default())
             .await
             .unwrap();
         assert_eq!(

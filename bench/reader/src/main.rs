@@ -20,7 +20,7 @@ mod store;
 mod synth;
 
 use afterlog_reader::job::RAW_SLACK_NS;
-use afterlog_reader::{Filter, JobIndex, JobReader, LogRecord, StoreConfig, sort_records};
+use afterlog_reader::{JobIndex, JobReader, LogRecord, Selection, StoreConfig, sort_records};
 use anyhow::{Context, Result, bail, ensure};
 use dataset::{Data, describe};
 use server::{Server, cpu_secs, memory, mib, store_url};
@@ -385,7 +385,7 @@ fn in_process(rt: &tokio::runtime::Runtime, dir: &Path) -> Result<InProcess> {
     let (t, cpu) = (Instant::now(), self_cpu());
     let (records, bytes, stats, warnings) = rt.block_on(async {
         let index = JobIndex::load(store.as_ref(), TOOL, BIG_JOB).await?;
-        let mut rd = JobReader::new(store.clone(), &index, Filter::default());
+        let mut rd = JobReader::new(store.clone(), &index, Selection::default());
         let (mut records, mut bytes) = (0u64, 0u64);
         while let Some(r) = rd.next().await? {
             records += 1;
@@ -583,13 +583,13 @@ fn overlap(spans: &[(u64, u64, u64)]) -> (usize, u64) {
 fn tail_plan(rt: &tokio::runtime::Runtime, dir: &Path, job: &str) -> Result<(usize, usize, u64)> {
     let store = afterlog_reader::open(&StoreConfig::new(store_url(dir)))?;
     let index = rt.block_on(JobIndex::load(store.as_ref(), TOOL, job))?;
-    let all = index.plan(&Filter::default()).objects;
+    let all = index.plan(&Selection::default()).objects;
     let from = all.len().saturating_sub(4);
     let since = (from > 0).then(|| all[from].lower);
     let read = index
-        .plan(&Filter {
+        .plan(&Selection {
             since,
-            ..Filter::default()
+            ..Selection::default()
         })
         .objects;
     Ok((all.len(), read.len(), read.iter().map(|p| p.size).sum()))

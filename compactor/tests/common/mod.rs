@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use afterlog_contract::layout::{self, Origin};
-use afterlog_reader::{Filter, Store, StoreConfig, open, read_job};
+use afterlog_reader::{Selection, Store, StoreConfig, open, read_job};
 use async_trait::async_trait;
 use bytes::Bytes;
 use flate2::Compression;
@@ -182,7 +182,7 @@ pub async fn outputs(store: &Store) -> Vec<String> {
         s
     };
     for (tool, job) in JOBS {
-        let log = read_job(store.clone(), tool, job, Filter::default())
+        let log = read_job(store.clone(), tool, job, Selection::default())
             .await
             .unwrap();
         assert_eq!(
@@ -199,21 +199,21 @@ pub async fn outputs(store: &Store) -> Vec<String> {
         let ix = JobIndex::load_scoped(&stores, tool, job, &FirstTimes::default(), tail_scope)
             .await
             .unwrap();
-        let tail = afterlog_reader::read_tail(stores.clone(), &ix, Filter::default(), 7)
+        let tail = afterlog_reader::read_tail(stores.clone(), &ix, Selection::default(), 7)
             .await
             .unwrap();
         s.push_str("-- tail 7\n");
         s.push_str(&text(&tail.records));
-        let since = Filter {
+        let since = Selection {
             since: Some(BASE + 1_800_000_000_000),
-            ..Filter::default()
+            ..Selection::default()
         };
         let ix = JobIndex::load_scoped(
             &stores,
             tool,
             job,
             &FirstTimes::default(),
-            Scope::of_filter(&since),
+            Scope::of_selection(&since),
         )
         .await
         .unwrap();

@@ -20,7 +20,7 @@
 mod synth;
 
 use afterlog_adapter_wasm::merger::Merger;
-use afterlog_reader::{Filter, Merge, gunzip, open_raw};
+use afterlog_reader::{Merge, Selection, gunzip, open_raw};
 use anyhow::{Context, Result, bail, ensure};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -139,7 +139,7 @@ fn main() -> Result<()> {
             .collect();
         let (mut lines, mut h) = (0u64, 0x811c_9dc5u32);
         let mut buf = Vec::with_capacity(1 << 20);
-        for r in Merge::new(sources, Filter::default()) {
+        for r in Merge::new(sources, Selection::default()) {
             let r = r.map_err(|e| anyhow::anyhow!("{e}"))?;
             buf.extend_from_slice(&r.line);
             buf.push(b'\n');
@@ -166,7 +166,7 @@ fn main() -> Result<()> {
         let mut adapter_out = (0u64, 0u32);
         for _ in 0..a.runs {
             let t = Instant::now();
-            let mut m = Merger::new(Filter::default(), lenient);
+            let mut m = Merger::new(Selection::default(), lenient);
             for (k, b) in &objects {
                 m.push_object(k, b)?;
             }
