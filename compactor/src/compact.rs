@@ -243,6 +243,11 @@ async fn merge(
     let manifest_key = layout::manifest_key(tool, job);
     let mut v = versioned::read(store, &manifest_key).await?;
     let index = JobIndex::load(store, tool, job).await?;
+    for w in &index.warnings {
+        tracing::warn!(tool, job, "{w}");
+    }
+    report.foreign_keys += index.stats.foreign_keys;
+    report.unreadable += index.stats.unreadable;
     // In the per-pod layout (no manifest yet), its merged objects are
     // input too, and the raw keys its metas list as consumed are not (the
     // merged objects hold them): both go, with the metas, once migrated.
@@ -368,6 +373,8 @@ async fn merge(
         tracing::warn!(tool, job, "{w}");
     }
     report.damaged += new.stats.bad_lines + new.stats.bad_objects;
+    report.vanished += new.stats.vanished + old.stats.vanished;
+    report.out_of_order += new.stats.out_of_order + old.stats.out_of_order;
     report.raw_read += new.stats.objects_read;
     report.bytes_read += new.stats.bytes;
     lease.keep(store, c.now()).await?;

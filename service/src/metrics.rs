@@ -279,6 +279,12 @@ impl Metrics {
             ("retention_objects_deleted", r.objects_expired),
             ("retention_bytes_deleted", r.bytes_expired),
             ("damaged", r.damaged),
+            ("skipped", r.skipped),
+            ("foreign_keys", r.foreign_keys),
+            ("unreadable", r.unreadable),
+            ("vanished", r.vanished),
+            ("out_of_order", r.out_of_order),
+            ("lease_prunes_failed", r.lease_prunes_failed),
         ] {
             if n > 0 {
                 self.compacted
@@ -300,6 +306,7 @@ impl Metrics {
             ("vanished", s.vanished),
             ("disorder", s.out_of_order),
             ("foreign_key", s.foreign_keys),
+            ("unreadable", s.unreadable),
         ] {
             if n > 0 {
                 self.decode_errors

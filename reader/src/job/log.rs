@@ -7,8 +7,8 @@ use super::reader::JobReader;
 use super::snapshot::JobIndex;
 use super::stats::ReadStats;
 use super::stores::Stores;
-use crate::merge::{Limit, Selection};
 use crate::record::LogRecord;
+use crate::selection::{Limit, Selection};
 use crate::store::StoreError;
 use std::collections::VecDeque;
 
@@ -79,10 +79,12 @@ pub async fn read_tail(
                 }
             }
             // What the index skipped is the same in every window: once.
-            let (skipped, foreign) = (log.stats.consumed_skipped, log.stats.foreign_keys);
+            let once = |s: &ReadStats| (s.consumed_skipped, s.foreign_keys, s.unreadable);
+            let (skipped, foreign, unreadable) = once(&log.stats);
             log.stats.add(&rd.stats);
             log.stats.consumed_skipped = skipped.max(rd.stats.consumed_skipped);
             log.stats.foreign_keys = foreign.max(rd.stats.foreign_keys);
+            log.stats.unreadable = unreadable.max(rd.stats.unreadable);
         }
         while let Some(r) = ring.pop_back() {
             found.push_front(r);

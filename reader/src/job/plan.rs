@@ -5,7 +5,7 @@ use super::bounds::{RAW_SLACK_NS, uploaded_bound};
 use super::listing::Listed;
 use super::snapshot::JobIndex;
 use crate::index::{self, ChunkPart};
-use crate::merge::Selection;
+use crate::selection::Selection;
 use afterlog_contract::layout::{self, ObjectKey, ObjectKind};
 use std::collections::{BTreeMap, HashSet};
 

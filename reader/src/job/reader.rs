@@ -7,9 +7,10 @@ use super::prefetch::{AHEAD, AHEAD_BYTES, Inflight, Opened, open_object};
 use super::snapshot::JobIndex;
 use super::stats::ReadStats;
 use super::stores::Stores;
-use crate::merge::{Limit, Merge, Selection};
+use crate::merge::Merge;
 use crate::object::{BadLine, Source};
 use crate::record::{LogRecord, ParseError};
+use crate::selection::{Limit, Selection};
 use crate::store::StoreError;
 use std::collections::{HashSet, VecDeque};
 
@@ -43,6 +44,7 @@ impl JobReader {
         let stats = ReadStats {
             consumed_skipped: plan.consumed_skipped + index.stats.consumed_skipped,
             foreign_keys: index.stats.foreign_keys,
+            unreadable: index.stats.unreadable,
             ..ReadStats::default()
         };
         Self::from_plan(stores.into(), plan.objects, selection, warnings, stats)

@@ -17,13 +17,15 @@ use futures::stream::StreamExt;
 use object_store::ObjectStore;
 use std::collections::{BTreeMap, HashSet};
 
-/// Reads a pod's meta; `None` if there is none or it is unusable (warned).
+/// Reads a pod's meta; `None` if there is none or it is unusable (warned
+/// and counted in [`ReadStats::unreadable`]).
 pub async fn read_meta(
     store: &dyn ObjectStore,
     tool: &str,
     job: &str,
     pod: &str,
     warnings: &mut Vec<String>,
+    stats: &mut ReadStats,
 ) -> Result<Option<PodMeta>, StoreError> {
     let key = layout::meta_key(tool, job, pod);
     let Some(body) = fetch(store, &key).await? else {
@@ -32,6 +34,7 @@ pub async fn read_meta(
     match serde_json::from_slice::<PodMeta>(&body) {
         Ok(m) if m.version == META_VERSION => Ok(Some(m)),
         Ok(m) => {
+            stats.unreadable += 1;
             warnings.push(format!(
                 "{key}: version {} not understood, ignored",
                 m.version
@@ -39,6 +42,7 @@ pub async fn read_meta(
             Ok(None)
         }
         Err(e) => {
+            stats.unreadable += 1;
             warnings.push(format!("{key}: {e}; ignored"));
             Ok(None)
         }
@@ -248,7 +252,9 @@ impl JobIndex {
                     .push(format!("{key}: not a pod's meta; ignored"));
                 continue;
             };
-            if let Some(meta) = read_meta(store, tool, job, &pod, &mut ix.warnings).await? {
+            if let Some(meta) =
+                read_meta(store, tool, job, &pod, &mut ix.warnings, &mut ix.stats).await?
+            {
                 ix.metas[0].insert(pod, meta);
             }
         }
@@ -295,10 +301,13 @@ impl JobIndex {
                 }
                 // Not cached: the next read asks again. This one opens the
                 // object first, as one it cannot place.
-                Err(e) => ix.warnings.push(format!(
-                    "{}: first record unreadable: {e}",
-                    ix.objects[i].key
-                )),
+                Err(e) => {
+                    ix.stats.unreadable += 1;
+                    ix.warnings.push(format!(
+                        "{}: first record unreadable: {e}",
+                        ix.objects[i].key
+                    ));
+                }
             }
         }
     }

@@ -15,6 +15,9 @@ pub struct ReadStats {
     pub bad_lines: u64,
     /// Keys under the job's prefixes that are not in the layout.
     pub foreign_keys: u64,
+    /// Metas and raw objects' first records that could not be read (the
+    /// meta is ignored, the object opened first).
+    pub unreadable: u64,
     /// Times a merged object was not sorted (see [`Merge::out_of_order`]).
     pub out_of_order: u64,
     /// Decompressed bytes read.
@@ -30,6 +33,7 @@ impl ReadStats {
         self.bad_objects += o.bad_objects;
         self.bad_lines += o.bad_lines;
         self.foreign_keys += o.foreign_keys;
+        self.unreadable += o.unreadable;
         self.out_of_order += o.out_of_order;
         self.bytes += o.bytes;
     }
