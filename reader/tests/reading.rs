@@ -7,6 +7,7 @@ use afterlog_contract::layout::{Origin, meta_key};
 use afterlog_reader::job::Stores;
 use afterlog_reader::meta::{ConsumedRaw, MergedObject, PodMeta};
 use afterlog_reader::{Limit, LogRecord, Position, Selection, Store, read_job};
+use afterlog_testkit::gz;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use object_store::memory::InMemory;
@@ -74,15 +75,6 @@ fn line(o: &Origin, cid: &str, ts: u64, off: u64, stream: &str) -> String {
         "afterlog": {"pod": o.pod, "container": o.container, "container_id": cid}
     })
     .to_string()
-}
-
-fn gz(lines: &[String]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
-    for l in lines {
-        e.write_all(l.as_bytes()).unwrap();
-        e.write_all(b"\n").unwrap();
-    }
-    e.finish().unwrap()
 }
 
 /// Writes the job; returns every distinct record.

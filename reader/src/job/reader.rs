@@ -9,7 +9,7 @@ use super::stats::ReadStats;
 use super::stores::Stores;
 use crate::merge::Merge;
 use crate::object::{BadLine, Source};
-use crate::record::{LogRecord, ParseError};
+use crate::record::LogRecord;
 use crate::selection::{Limit, Selection};
 use crate::store::StoreError;
 use std::collections::{HashSet, VecDeque};
@@ -129,12 +129,11 @@ impl JobReader {
     }
 
     fn bad(&mut self, bad: BadLine) {
-        if matches!(bad.error, ParseError::Damaged(_)) {
-            self.stats.bad_objects += 1;
-        } else {
-            self.stats.bad_lines += 1;
-        }
-        self.warnings.push(bad.to_string());
+        bad.tally(
+            &mut self.stats.bad_objects,
+            &mut self.stats.bad_lines,
+            &mut self.warnings,
+        );
     }
 
     /// The next record, `None` at the end. Damaged data is skipped and
