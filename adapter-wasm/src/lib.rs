@@ -25,7 +25,7 @@ pub use error::AdapterError;
 use afterlog_contract::keys as codec;
 use afterlog_contract::layout::{self, ObjectKind, Origin};
 use afterlog_contract::time::rfc3339_nanos;
-use afterlog_reader::{LogRecord, TextStyle, gunzip as gunzip_lenient, object};
+use afterlog_reader::{LogRecord, TextStyle, object};
 use js_sys::{Array, Object, Reflect};
 use keys::AnyKey;
 use wasm_bindgen::prelude::*;
@@ -300,16 +300,7 @@ pub fn parse_meta(json: &[u8]) -> JsResult<JsValue> {
 /// are). Throws if it is corrupt or cut short.
 #[wasm_bindgen]
 pub fn gunzip(bytes: &[u8]) -> JsResult<Vec<u8>> {
-    let (text, err) = gunzip_lenient(bytes);
-    match err {
-        None => Ok(text),
-        Some(e) => Err(AdapterError::Damaged {
-            what: "gunzip".into(),
-            error: e.to_string(),
-            decoded: text.len() as u64,
-        }
-        .into()),
-    }
+    Ok(stream::gunzip_whole("gunzip", bytes)?)
 }
 
 /// Decodes one stored line, in any encoding the filter writes (JSON, or
@@ -334,16 +325,7 @@ pub fn decode_record_bytes(line: &[u8]) -> JsResult<JsValue> {
 #[wasm_bindgen(js_name = decodeObject, unchecked_return_type = "LogRecord[]")]
 pub fn decode_object(key: &str, bytes: &[u8]) -> JsResult<Array> {
     let text = if stream::is_gzip(bytes) {
-        let (text, err) = gunzip_lenient(bytes);
-        if let Some(e) = err {
-            return Err(AdapterError::Damaged {
-                what: key.into(),
-                error: e.to_string(),
-                decoded: text.len() as u64,
-            }
-            .into());
-        }
-        text
+        stream::gunzip_whole(key, bytes)?
     } else {
         bytes.to_vec()
     };

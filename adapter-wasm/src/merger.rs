@@ -18,10 +18,10 @@
 //! its way (see [`Merger::horizon`]).
 
 use crate::error::AdapterError;
-use crate::stream::{Item, LineDecoder, is_gzip};
+use crate::stream::{Item, LineDecoder, gunzip_whole, is_gzip};
 use afterlog_contract::layout::{ObjectKind, parse_object_key};
 use afterlog_reader::{
-    BadLine, LogRecord, Merge, Selection, Source, gunzip, open_raw, open_text, streamed_lines,
+    BadLine, LogRecord, Merge, Selection, Source, open_raw, open_text, streamed_lines,
 };
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -145,15 +145,7 @@ impl Merger {
             }
             src
         } else {
-            let (text, err) = gunzip(bytes);
-            if let Some(e) = err {
-                return Err(AdapterError::Damaged {
-                    what: key.to_string(),
-                    error: e.to_string(),
-                    decoded: text.len() as u64,
-                });
-            }
-            open_text(key.to_string(), text)
+            open_text(key.to_string(), gunzip_whole(key, bytes)?)
         };
         let src: Src = if self.lenient {
             Box::new(src)

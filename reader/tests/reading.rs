@@ -6,7 +6,7 @@
 use afterlog_contract::layout::{Origin, meta_key};
 use afterlog_reader::job::Stores;
 use afterlog_reader::meta::{ConsumedRaw, MergedObject, PodMeta};
-use afterlog_reader::{Limit, LogRecord, Position, Selection, Store, read_job};
+use afterlog_reader::{JobLog, Limit, LogRecord, Position, Selection, Store, read_job};
 use afterlog_testkit::gz;
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -212,17 +212,9 @@ fn reference(mut all: Vec<LogRecord>, f: &Selection) -> Vec<LogRecord> {
     }
 }
 
-/// pod, container, since, until, after (secs, off), limit.
-type FilterParts = (
-    Option<usize>,
-    Option<usize>,
-    Option<u64>,
-    Option<u64>,
-    Option<(u64, u64)>,
-    Limit,
-);
-
-fn arb_filter() -> impl Strategy<Value = FilterParts> {
+/// A selection of the records [`write`] writes: pod, container, a time
+/// window, a cursor and a limit, each maybe.
+fn arb_selection() -> impl Strategy<Value = Selection> {
     (
         prop::option::of(0usize..3),
         prop::option::of(0usize..2),
@@ -235,23 +227,9 @@ fn arb_filter() -> impl Strategy<Value = FilterParts> {
             (0usize..30).prop_map(Limit::Tail),
         ],
     )
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
-    #[test]
-    fn reader_equals_reference(
-        containers in prop::collection::vec(arb_container(), 1..6),
-        seed in 0u64..1000,
-        (pod, container, since, until, after, limit) in arb_filter(),
-    ) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let store: Store = Arc::new(InMemory::new());
-            let all = write(&store, &containers, seed).await;
+        .prop_map(|(pod, container, since, until, after, limit)| {
             let t = |s: u64| BASE_SECS * 1_000_000_000 + s * 1_000_000_000;
-            let filter = Selection {
+            Selection {
                 pods: pod.map(|p| vec![format!("pod-{p}")]).unwrap_or_default(),
                 container: container.map(|c| format!("c{c}")),
                 stream: None,
@@ -264,14 +242,39 @@ proptest! {
                     stream: "stdout".into(),
                 }),
                 limit,
-            };
-            let want = reference(all, &filter);
-            let got = read_job(store, "t", "j", filter.clone()).await.unwrap();
-            let keys = |v: &[LogRecord]| v.iter().map(|r| r.log().into_owned()).collect::<Vec<_>>();
-            prop_assert_eq!(keys(&got.records), keys(&want), "{:?}", filter);
-            prop_assert!(got.warnings.is_empty(), "{:?}", got.warnings);
-            prop_assert_eq!(got.stats.out_of_order, 0);
-            Ok(())
+            }
+        })
+}
+
+/// A read of everything [`write`] wrote, selected, equals the reference.
+fn check_read(
+    got: &JobLog,
+    all: Vec<LogRecord>,
+    selection: &Selection,
+) -> Result<(), TestCaseError> {
+    let want = reference(all, selection);
+    let keys = |v: &[LogRecord]| v.iter().map(|r| r.log().into_owned()).collect::<Vec<_>>();
+    prop_assert_eq!(keys(&got.records), keys(&want), "{:?}", selection);
+    prop_assert!(got.warnings.is_empty(), "{:?}", got.warnings);
+    prop_assert_eq!(got.stats.out_of_order, 0);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn reader_equals_reference(
+        containers in prop::collection::vec(arb_container(), 1..6),
+        seed in 0u64..1000,
+        selection in arb_selection(),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let store: Store = Arc::new(InMemory::new());
+            let all = write(&store, &containers, seed).await;
+            let got = read_job(store, "t", "j", selection.clone()).await.unwrap();
+            check_read(&got, all, &selection)
         })?;
     }
 }
@@ -363,36 +366,16 @@ proptest! {
         containers in prop::collection::vec(arb_container(), 1..6),
         seed in 0u64..1000,
         mode in 0u64..3,
-        (pod, container, since, until, after, limit) in arb_filter(),
+        selection in arb_selection(),
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let staging: Store = Arc::new(InMemory::new());
             let all = write(&staging, &containers, seed).await;
             let [a, b] = split(&staging, mode, seed).await;
-            let t = |s: u64| BASE_SECS * 1_000_000_000 + s * 1_000_000_000;
-            let filter = Selection {
-                pods: pod.map(|p| vec![format!("pod-{p}")]).unwrap_or_default(),
-                container: container.map(|c| format!("c{c}")),
-                stream: None,
-                since: since.map(t),
-                until: until.map(t),
-                after: after.map(|(s, off)| Position {
-                    ts: t(s),
-                    container_id: "cid-2".into(),
-                    off: Some(off * 100),
-                    stream: "stdout".into(),
-                }),
-                limit,
-            };
-            let want = reference(all, &filter);
             let stores = Stores::new(vec![a, b]);
-            let got = read_job(stores, "t", "j", filter.clone()).await.unwrap();
-            let keys = |v: &[LogRecord]| v.iter().map(|r| r.log().into_owned()).collect::<Vec<_>>();
-            prop_assert_eq!(keys(&got.records), keys(&want), "{:?}", filter);
-            prop_assert!(got.warnings.is_empty(), "{:?}", got.warnings);
-            prop_assert_eq!(got.stats.out_of_order, 0);
-            Ok(())
+            let got = read_job(stores, "t", "j", selection.clone()).await.unwrap();
+            check_read(&got, all, &selection)
         })?;
     }
 }
