@@ -68,24 +68,16 @@ mod tests {
                 member(20, 10, 200, 299),
                 member(30, 10, 300, 399),
             ],
-            runs: vec![
-                RunStats {
-                    pod: "a".into(),
-                    containers: [("job".to_string(), vec!["c1".to_string()])].into(),
-                    first_ts: 0,
-                    last_ts: 150,
+            runs: [("a", "c1", 0, 150), ("b", "c2", 300, 399)]
+                .map(|(pod, cid, first_ts, last_ts)| RunStats {
+                    pod: pod.into(),
+                    containers: [("job".to_string(), vec![cid.to_string()])].into(),
+                    first_ts,
+                    last_ts,
                     lines: 2,
                     ..RunStats::default()
-                },
-                RunStats {
-                    pod: "b".into(),
-                    containers: [("job".to_string(), vec!["c2".to_string()])].into(),
-                    first_ts: 300,
-                    last_ts: 399,
-                    lines: 2,
-                    ..RunStats::default()
-                },
-            ],
+                })
+                .into(),
             volume: Vec::new(),
         }
     }
