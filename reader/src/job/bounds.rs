@@ -17,8 +17,9 @@ pub(super) fn before_scope(l: &Listed, scope: &Scope) -> bool {
 /// the same pod and container name. Fluent Bit uploads a container's records
 /// in file order and a restarted container starts after the old one ended,
 /// so these bounds hold unless a node's clock steps back by more than the
-/// slack (NTP slews; steps of seconds are rare). (Key times are no help: an upload sent at shutdown or after a
-/// restart is named after a later time than its records'.) A full
+/// slack (NTP slews; steps of seconds are rare). (Key times are no help: an
+/// upload sent at shutdown or after a restart is named after a later time
+/// than its records'.) A full
 /// read never depends on them (a late record costs order, counted, not the
 /// line); `since`, cursors and tails skip objects by them.
 pub const RAW_SLACK_NS: u64 = 10 * 1_000_000_000;

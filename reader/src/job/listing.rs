@@ -18,7 +18,7 @@ pub struct Listed {
     /// When the store received it, seconds since the epoch.
     pub modified_secs: i64,
     /// Raw objects: the event time of the first record, read from the
-    /// object's head by [`JobIndex::load`]; `None` if it could not be read.
+    /// object's head by [`JobIndex::load`](super::JobIndex::load); `None` if it could not be read.
     pub first_ts: Option<u64>,
     /// Which of the read's [`Stores`] holds it (0 for a single store).
     pub store: usize,

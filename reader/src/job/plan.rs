@@ -89,7 +89,7 @@ pub struct Planned {
     /// No record is later; `None` if unknown (the newest raw object).
     pub upper: Option<u64>,
     pub size: u64,
-    /// Which of the read's [`Stores`] holds it.
+    /// Which of the read's [`Stores`](super::Stores) holds it.
     pub store: usize,
     /// Only these bytes (gzip members of a chunk); `None`: the whole object.
     pub range: Option<(u64, u64)>,

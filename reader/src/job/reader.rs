@@ -31,8 +31,9 @@ pub struct JobReader {
 
 impl JobReader {
     /// Starts a read of the objects `index` lists, from the `stores` it was
-    /// loaded from (a [`Store`] for an index of one). `selection.limit` may be
-    /// `All` or `Head`; a tail is [`read_tail`]'s.
+    /// loaded from (a [`Store`](crate::store::Store) for an index of one).
+    /// `selection.limit` may be `All` or `Head`; a tail is
+    /// [`read_tail`](super::read_tail)'s.
     pub fn new(stores: impl Into<Stores>, index: &JobIndex, selection: Selection) -> JobReader {
         let plan = index.plan(&selection);
         let mut warnings = index.warnings.clone();

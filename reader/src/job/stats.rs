@@ -18,7 +18,8 @@ pub struct ReadStats {
     /// Metas and raw objects' first records that could not be read (the
     /// meta is ignored, the object opened first).
     pub unreadable: u64,
-    /// Times a merged object was not sorted (see [`Merge::out_of_order`]).
+    /// Times a merged object was not sorted (see
+    /// [`Merge::out_of_order`](crate::merge::Merge::out_of_order)).
     pub out_of_order: u64,
     /// Decompressed bytes read.
     pub bytes: u64,
