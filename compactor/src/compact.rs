@@ -372,9 +372,11 @@ async fn merge(
     for w in new.warnings.iter().chain(&old.warnings) {
         tracing::warn!(tool, job, "{w}");
     }
-    report.damaged += new.stats.bad_lines + new.stats.bad_objects;
-    report.vanished += new.stats.vanished + old.stats.vanished;
-    report.out_of_order += new.stats.out_of_order + old.stats.out_of_order;
+    for s in [&new.stats, &old.stats] {
+        report.damaged += s.bad_lines + s.bad_objects;
+        report.vanished += s.vanished;
+        report.out_of_order += s.out_of_order;
+    }
     report.raw_read += new.stats.objects_read;
     report.bytes_read += new.stats.bytes;
     lease.keep(store, c.now()).await?;
