@@ -246,6 +246,31 @@ fn arb_selection() -> impl Strategy<Value = Selection> {
         })
 }
 
+/// Writes `containers`, reads them back selected (split over two stores
+/// by `split_mode`, see [`split`]) and checks the read against the
+/// reference.
+fn read_equals_reference(
+    containers: &[Container],
+    seed: u64,
+    split_mode: Option<u64>,
+    selection: &Selection,
+) -> Result<(), TestCaseError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let staging: Store = Arc::new(InMemory::new());
+        let all = write(&staging, containers, seed).await;
+        let stores = match split_mode {
+            None => Stores::from(staging),
+            Some(mode) => Stores::new(split(&staging, mode, seed).await.into()),
+        };
+        let got = read_job(stores, "t", "j", selection.clone()).await.unwrap();
+        check_read(&got, all, selection)
+    })
+}
+
 /// A read of everything [`write`] wrote, selected, equals the reference.
 fn check_read(
     got: &JobLog,
@@ -269,13 +294,7 @@ proptest! {
         seed in 0u64..1000,
         selection in arb_selection(),
     ) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let store: Store = Arc::new(InMemory::new());
-            let all = write(&store, &containers, seed).await;
-            let got = read_job(store, "t", "j", selection.clone()).await.unwrap();
-            check_read(&got, all, &selection)
-        })?;
+        read_equals_reference(&containers, seed, None, &selection)?;
     }
 }
 
@@ -368,15 +387,7 @@ proptest! {
         mode in 0u64..3,
         selection in arb_selection(),
     ) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let staging: Store = Arc::new(InMemory::new());
-            let all = write(&staging, &containers, seed).await;
-            let [a, b] = split(&staging, mode, seed).await;
-            let stores = Stores::new(vec![a, b]);
-            let got = read_job(stores, "t", "j", selection.clone()).await.unwrap();
-            check_read(&got, all, &selection)
-        })?;
+        read_equals_reference(&containers, seed, Some(mode), &selection)?;
     }
 }
 
