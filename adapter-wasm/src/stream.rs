@@ -5,6 +5,7 @@
 //! ones skipped, a final line without its break parsed as it is, and on a
 //! damaged gzip stream what precedes the last whole line is kept.
 
+use crate::error::AdapterError;
 use afterlog_reader::{BadLine, LogRecord};
 use flate2::write::MultiGzDecoder;
 use std::io::Write;
@@ -15,6 +16,20 @@ pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Whether `bytes` start like a gzip stream (else they are taken as text).
 pub fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&GZIP_MAGIC)
+}
+
+/// The text of a whole gzip stream (one or more members); a damaged one is
+/// an error naming `what` and how much of it decoded.
+pub fn gunzip_whole(what: &str, bytes: &[u8]) -> Result<Vec<u8>, AdapterError> {
+    let (text, err) = afterlog_reader::gunzip(bytes);
+    match err {
+        None => Ok(text),
+        Some(e) => Err(AdapterError::Damaged {
+            what: what.to_string(),
+            error: e.to_string(),
+            decoded: text.len() as u64,
+        }),
+    }
 }
 
 enum Inflate {

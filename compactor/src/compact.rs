@@ -28,7 +28,7 @@ use afterlog_reader::index::{
 };
 use afterlog_reader::job::{IndexedChunk, JobIndex, Listed, Planned, plan};
 use afterlog_reader::meta::ConsumedRaw;
-use afterlog_reader::{Filter, JobReader, LogRecord};
+use afterlog_reader::{JobReader, LogRecord, Selection};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use object_store::path::Path;
@@ -243,6 +243,11 @@ async fn merge(
     let manifest_key = layout::manifest_key(tool, job);
     let mut v = versioned::read(store, &manifest_key).await?;
     let index = JobIndex::load(store, tool, job).await?;
+    for w in &index.warnings {
+        tracing::warn!(tool, job, "{w}");
+    }
+    report.foreign_keys += index.stats.foreign_keys;
+    report.unreadable += index.stats.unreadable;
     // In the per-pod layout (no manifest yet), its merged objects are
     // input too, and the raw keys its metas list as consumed are not (the
     // merged objects hold them): both go, with the metas, once migrated.
@@ -307,9 +312,9 @@ async fn merge(
     inputs.extend(reopened.iter().map(|k| k.to_string()));
     inputs.sort();
 
-    let mut planned = plan(&listed, &HashSet::new(), &Filter::default(), Vec::new()).objects;
+    let mut planned = plan(&listed, &HashSet::new(), &Selection::default(), Vec::new()).objects;
     for ch in open_days.values() {
-        for part in index::chunk_parts(&ch.chunk, &Filter::default()) {
+        for part in index::chunk_parts(&ch.chunk, &Selection::default()) {
             planned.push(Planned::chunk(part, 0));
         }
     }
@@ -317,9 +322,9 @@ async fn merge(
     let lower = planned.iter().map(|p| p.lower).min().unwrap_or(0);
     // Records other chunks already hold are left out (a retried upload
     // that arrived after its first copy was compacted).
-    let since = Filter {
+    let since = Selection {
         since: Some(lower),
-        ..Filter::default()
+        ..Selection::default()
     };
     let mut old_parts: Vec<Planned> = index
         .chunks
@@ -330,7 +335,7 @@ async fn merge(
         .collect();
     old_parts.sort_by(|a, b| (a.lower, &a.key).cmp(&(b.lower, &b.key)));
 
-    let mut new = JobReader::over_planned(c.store.clone(), planned, Filter::default());
+    let mut new = JobReader::over_planned(c.store.clone(), planned, Selection::default());
     let mut old = JobReader::over_planned(c.store.clone(), old_parts, since);
     let mut old_head = old.next().await?;
     let mut written: Vec<Chunk> = Vec::new();
@@ -367,7 +372,11 @@ async fn merge(
     for w in new.warnings.iter().chain(&old.warnings) {
         tracing::warn!(tool, job, "{w}");
     }
-    report.damaged += new.stats.bad_lines + new.stats.bad_objects;
+    for s in [&new.stats, &old.stats] {
+        report.damaged += s.bad_lines + s.bad_objects;
+        report.vanished += s.vanished;
+        report.out_of_order += s.out_of_order;
+    }
     report.raw_read += new.stats.objects_read;
     report.bytes_read += new.stats.bytes;
     lease.keep(store, c.now()).await?;

@@ -41,6 +41,8 @@ pub struct Lease {
     pub expires_ns: u64,
     ttl_ns: u64,
     settle: std::time::Duration,
+    /// Old epochs whose deletion failed (left for a later prune).
+    pub prune_failures: u64,
 }
 
 fn key(epoch: u64) -> Path {
@@ -137,19 +139,31 @@ async fn create(
 }
 
 /// Deletes the epoch before `keep_from`, so that the chain stays two long
-/// (best effort: a leftover only costs a listing).
-async fn prune(store: &dyn ObjectStore, keep_from: u64) {
+/// (best effort: a leftover only costs a listing). Returns the deletions
+/// that failed.
+async fn prune(store: &dyn ObjectStore, keep_from: u64) -> u64 {
     if keep_from > 1 {
-        let _ = store.delete(&key(keep_from - 1)).await;
+        prune_listed(store, &[keep_from - 1], keep_from).await
+    } else {
+        0
     }
 }
 
 /// Deletes the listed epochs older than `keep_from`: the release records
 /// [`prune`] does not reach, which would otherwise pile up one per pass.
-async fn prune_listed(store: &dyn ObjectStore, epochs: &[u64], keep_from: u64) {
+/// Returns the deletions that failed (an epoch already gone is none).
+async fn prune_listed(store: &dyn ObjectStore, epochs: &[u64], keep_from: u64) -> u64 {
+    let mut failed = 0;
     for &e in epochs.iter().filter(|&&e| e < keep_from) {
-        let _ = store.delete(&key(e)).await;
+        match store.delete(&key(e)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(err) => {
+                tracing::debug!(epoch = e, error = %err, "lease: an old epoch not deleted");
+                failed += 1;
+            }
+        }
     }
+    failed
 }
 
 impl Lease {
@@ -183,13 +197,14 @@ impl Lease {
             };
             return Err(LeaseError::Held { holder, until_ns });
         }
-        prune_listed(store, &epochs, next.saturating_sub(1)).await;
+        let prune_failures = prune_listed(store, &epochs, next.saturating_sub(1)).await;
         Ok(Lease {
             holder: holder.to_string(),
             epoch: next,
             expires_ns: rec.expires_ns,
             ttl_ns,
             settle,
+            prune_failures,
         })
     }
 
@@ -217,7 +232,7 @@ impl Lease {
         }
         self.epoch += 1;
         self.expires_ns = rec.expires_ns;
-        prune(store, self.epoch.saturating_sub(1)).await;
+        self.prune_failures += prune(store, self.epoch.saturating_sub(1)).await;
         Ok(())
     }
 

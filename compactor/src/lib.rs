@@ -63,6 +63,18 @@ pub struct Report {
     pub damaged: u64,
     /// Pods left alone this pass (a conflicting meta, an unreadable meta).
     pub skipped: u64,
+    /// Keys under a job's prefixes that are not in the layout: never merged.
+    pub foreign_keys: u64,
+    /// Metas and raw objects' first records that could not be read (a raw
+    /// object is then merged unplaced, a meta ignored).
+    pub unreadable: u64,
+    /// Objects listed for a merge but gone when fetched.
+    pub vanished: u64,
+    /// Times a merge's input came out of order (a chunk not sorted, a
+    /// node's clock stepped back).
+    pub out_of_order: u64,
+    /// Old lease epochs whose deletion failed.
+    pub lease_prunes_failed: u64,
     /// The pass was asked to stop and did, between two jobs: the rest waits
     /// for the next pass.
     pub stopped: bool,
@@ -75,7 +87,8 @@ impl std::fmt::Display for Report {
             f,
             "{} tools, {} jobs: merged {} jobs ({} objects, {} bytes read) into {} chunks ({} records, {} bytes); \
              deleted {} consumed and {} orphaned objects; retention removed {} runs ({} objects, {} bytes); \
-             {} damaged, {} skipped; {:.1} s{}",
+             {} damaged, {} skipped, {} foreign keys, {} unreadable, {} vanished, {} out of order, \
+             {} lease prunes failed; {:.1} s{}",
             self.tools,
             self.jobs,
             self.jobs_merged,
@@ -91,6 +104,11 @@ impl std::fmt::Display for Report {
             self.bytes_expired,
             self.damaged,
             self.skipped,
+            self.foreign_keys,
+            self.unreadable,
+            self.vanished,
+            self.out_of_order,
+            self.lease_prunes_failed,
             self.seconds,
             if self.stopped { "; stopped early" } else { "" }
         )
@@ -248,6 +266,7 @@ impl Compactor {
         .await?;
         let mut report = Report::default();
         let result = self.pass_with(&mut lease, &mut report).await;
+        report.lease_prunes_failed = lease.prune_failures;
         report.seconds = started.elapsed().as_secs_f64();
         // Given back only after a clean pass: after a failure the next
         // compactor waits for the lease to expire, as after a crash.

@@ -10,7 +10,7 @@ use afterlog_compactor::{Compactor, Config};
 use afterlog_contract::layout::Origin;
 use afterlog_reader::index::Scope;
 use afterlog_reader::job::{FirstTimes, JobIndex, Stores};
-use afterlog_reader::{Filter, JobReader, Limit, Store, read_job, read_tail};
+use afterlog_reader::{JobReader, Limit, Selection, Store, read_job, read_tail};
 use common::{MIN, block_on, clock, gz, on_test_clock, put, real_now, set_clock};
 use object_store::memory::InMemory;
 use proptest::prelude::*;
@@ -118,7 +118,7 @@ async fn answers(store: &Store) -> Vec<Vec<String>> {
     let stores = Stores::from(store.clone());
     let cache = FirstTimes::default();
     let mut out = Vec::new();
-    let full = read_job(store.clone(), "t", "j", Filter::default())
+    let full = read_job(store.clone(), "t", "j", Selection::default())
         .await
         .unwrap();
     out.push(text(&full.records));
@@ -130,35 +130,35 @@ async fn answers(store: &Store) -> Vec<Vec<String>> {
         let ix = JobIndex::load_scoped(&stores, "t", "j", &cache, scope)
             .await
             .unwrap();
-        let mut tail = read_tail(stores.clone(), &ix, Filter::default(), n)
+        let mut tail = read_tail(stores.clone(), &ix, Selection::default(), n)
             .await
             .unwrap();
         if tail.records.len() < n && ix.partial {
             let all = JobIndex::load_all(&stores, "t", "j", &cache).await.unwrap();
-            tail = read_tail(stores.clone(), &all, Filter::default(), n)
+            tail = read_tail(stores.clone(), &all, Selection::default(), n)
                 .await
                 .unwrap();
         }
         out.push(text(&tail.records));
     }
     for filter in [
-        Filter {
+        Selection {
             since: Some(T0),
-            ..Filter::default()
+            ..Selection::default()
         },
-        Filter {
+        Selection {
             since: Some(T0 - 2 * MIN),
             until: Some(T0 + 5 * MIN),
-            ..Filter::default()
+            ..Selection::default()
         },
-        Filter {
+        Selection {
             pods: vec!["j-1".into()],
-            ..Filter::default()
+            ..Selection::default()
         },
-        Filter {
+        Selection {
             container: Some("side".into()),
             stream: Some("stderr".into()),
-            ..Filter::default()
+            ..Selection::default()
         },
     ] {
         let ix = JobIndex::load_scoped(&stores, "t", "j", &cache, Scope::of_filter(&filter))
@@ -187,9 +187,9 @@ async fn reference(uploads: &[Upload]) -> Vec<Vec<String>> {
             store.clone(),
             "t",
             "j",
-            Filter {
+            Selection {
                 limit: Limit::Tail(n),
-                ..Filter::default()
+                ..Selection::default()
             },
         )
         .await

@@ -5,10 +5,10 @@
 //! feeding a job's objects to the merge.
 //!
 //! The edge is the default `store` feature. Without it (`default-features =
-//! false`) only the pure modules are built — `merge`, `meta`, `object`,
-//! `record` — with no object_store, tokio or futures, so that the same code
-//! compiles to `wasm32-unknown-unknown` for the JavaScript adapter
-//! (`adapter-wasm/`).
+//! false`) only the pure modules are built — `index`, `merge`, `meta`,
+//! `object`, `quota`, `record`, `selection` — with no object_store, tokio or
+//! futures, so that the same code compiles to `wasm32-unknown-unknown` for
+//! the JavaScript adapter (`adapter-wasm/`).
 
 #[cfg(feature = "store")]
 pub mod counting;
@@ -18,7 +18,9 @@ pub mod job;
 pub mod merge;
 pub mod meta;
 pub mod object;
+pub mod quota;
 pub mod record;
+pub mod selection;
 #[cfg(feature = "store")]
 pub mod store;
 
@@ -27,9 +29,10 @@ pub use job::{
     JobIndex, JobLog, JobReader, JobSummary, ReadStats, RunSummary, Summary, job_runs, list_jobs,
     read_job, read_tail,
 };
-pub use merge::{Filter, Limit, Merge, Position, sort_records, sorted};
+pub use merge::{Merge, sort_records, sorted};
 pub use meta::PodMeta;
 pub use object::{BadLine, Source, gunzip, open_raw, open_text, streamed_lines};
 pub use record::{LogRecord, ParseError, QuotaEvent, TextStyle};
+pub use selection::{Limit, Position, Selection};
 #[cfg(feature = "store")]
 pub use store::{Store, StoreConfig, StoreError, open};

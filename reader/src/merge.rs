@@ -12,95 +12,9 @@
 //! comparing with the previous record's key finds them.
 
 use crate::record::LogRecord;
+use crate::selection::{Limit, Position, Selection};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
-
-/// Which part of the selected records to return.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Limit {
-    #[default]
-    All,
-    /// The first N.
-    Head(usize),
-    /// The last N.
-    Tail(usize),
-}
-
-/// What to select. Empty / `None` fields select everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filter {
-    /// Pod names (each pod of a cron job is one run).
-    pub pods: Vec<String>,
-    pub container: Option<String>,
-    pub stream: Option<String>,
-    /// `since <= ts < until`, ns: half-open so that adjacent windows neither
-    /// overlap nor leave gaps.
-    pub since: Option<u64>,
-    pub until: Option<u64>,
-    /// Only records strictly after this position (a page's cursor).
-    pub after: Option<Position>,
-    pub limit: Limit,
-}
-
-/// A place in a job's merged output: a record's order key, owned. Cursors of
-/// paginated reads are positions, so a page resumes exactly after the last
-/// record it returned, whatever arrived in between.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Position {
-    pub ts: u64,
-    pub container_id: String,
-    pub off: Option<u64>,
-    pub stream: String,
-}
-
-impl Position {
-    pub fn of(r: &LogRecord) -> Position {
-        Position {
-            ts: r.ts,
-            container_id: r.container_id.clone(),
-            off: r.off,
-            stream: r.stream.clone(),
-        }
-    }
-
-    /// Moves to `r`, reusing the buffers: no allocation per record.
-    pub fn set(&mut self, r: &LogRecord) {
-        self.ts = r.ts;
-        self.container_id.clone_from(&r.container_id);
-        self.off = r.off;
-        self.stream.clone_from(&r.stream);
-    }
-
-    pub fn cmp_to(&self, r: &LogRecord) -> Ordering {
-        (
-            self.ts,
-            self.container_id.as_str(),
-            self.off,
-            self.stream.as_str(),
-        )
-            .cmp(&r.order_key())
-    }
-}
-
-impl Filter {
-    /// Whether `r` is selected, ignoring the limit.
-    pub fn accepts(&self, r: &LogRecord) -> bool {
-        (self.pods.is_empty() || self.pods.contains(&r.pod))
-            && self.container.as_ref().is_none_or(|c| *c == r.container)
-            && self.stream.as_ref().is_none_or(|s| *s == r.stream)
-            && self.since.is_none_or(|s| r.ts >= s)
-            && self.until.is_none_or(|u| r.ts < u)
-            && self.after.as_ref().is_none_or(|a| a.cmp_to(r).is_lt())
-    }
-
-    /// The earliest event time a selected record can have.
-    pub fn lower_ts(&self) -> Option<u64> {
-        match (self.since, self.after.as_ref().map(|a| a.ts)) {
-            (Some(s), Some(a)) => Some(s.max(a)),
-            (s, a) => s.or(a),
-        }
-    }
-}
 
 /// Sorts records into merge order.
 pub fn sort_records(records: &mut [LogRecord]) {
@@ -176,7 +90,7 @@ pub struct Merge<I> {
     refill: Vec<usize>,
     /// The previous record's position (the record itself has gone to the caller).
     last: Option<Position>,
-    filter: Filter,
+    selection: Selection,
     emitted: usize,
     /// `Some` for `Limit::Tail`: the last N records seen so far.
     tail: Option<VecDeque<LogRecord>>,
@@ -188,15 +102,15 @@ pub struct Merge<I> {
 }
 
 impl<I> Merge<I> {
-    pub fn new(sources: impl IntoIterator<Item = I>, filter: Filter) -> Self {
+    pub fn new(sources: impl IntoIterator<Item = I>, selection: Selection) -> Self {
         let sources: Vec<Option<I>> = sources.into_iter().map(Some).collect();
         Merge {
             refill: (0..sources.len()).rev().collect(),
             heap: BinaryHeap::with_capacity(sources.len()),
             sources,
             last: None,
-            tail: matches!(filter.limit, Limit::Tail(_)).then(VecDeque::new),
-            filter,
+            tail: matches!(selection.limit, Limit::Tail(_)).then(VecDeque::new),
+            selection,
             emitted: 0,
             done: false,
             out_of_order: 0,
@@ -240,7 +154,7 @@ impl<I> Merge<I> {
     }
 
     fn limit_reached(&self) -> bool {
-        match self.filter.limit {
+        match self.selection.limit {
             Limit::All => false,
             Limit::Head(n) => self.emitted >= n,
             Limit::Tail(n) => n == 0,
@@ -313,7 +227,7 @@ where
             };
             self.refill.push(src);
             // Every source is sorted, so nothing after this is selected either.
-            if self.filter.until.is_some_and(|u| rec.ts >= u) {
+            if self.selection.until.is_some_and(|u| rec.ts >= u) {
                 return None;
             }
             match &mut self.last {
@@ -329,7 +243,7 @@ where
             }
             // Duplicates share container_id, ts and stream, hence pod and
             // container: filtering after deduplication drops all or none.
-            if !self.filter.accepts(&rec) {
+            if !self.selection.accepts(&rec) {
                 continue;
             }
             self.emitted += 1;
@@ -349,7 +263,7 @@ where
         while !self.done {
             match self.pull() {
                 Some(Err(e)) => return Some(Err(e)),
-                Some(Ok(rec)) => match (&mut self.tail, self.filter.limit) {
+                Some(Ok(rec)) => match (&mut self.tail, self.selection.limit) {
                     (Some(buf), Limit::Tail(n)) => {
                         if buf.len() == n {
                             buf.pop_front();
@@ -421,7 +335,7 @@ mod tests {
         // upload would, overlapping the merged object.
         let raw = sorted(ok(&[e.clone(), c.clone(), a.clone(), c.clone()]));
         let merged = src(ok(&[a.clone(), b.clone(), c.clone(), d.clone()]));
-        let m = Merge::new([Box::new(raw) as Source, merged], Filter::default());
+        let m = Merge::new([Box::new(raw) as Source, merged], Selection::default());
         assert_eq!(logs(m), ["a", "b", "c", "d", "e"]);
     }
 
@@ -430,7 +344,7 @@ mod tests {
         let r: Vec<_> = (0..4).map(|i| rec(i, 0, Some(i), "stdout", "x")).collect();
         let one = src(vec![Ok(r[0].clone()), Err(7), Ok(r[2].clone()), Err(8)]);
         let two = src(vec![Err(9), Ok(r[1].clone()), Ok(r[3].clone())]);
-        let out: Vec<_> = Merge::new([one, two], Filter::default())
+        let out: Vec<_> = Merge::new([one, two], Selection::default())
             .map(|x| x.map(|r| r.ts))
             .collect();
         assert_eq!(
@@ -443,16 +357,16 @@ mod tests {
     #[test]
     fn head_and_until_stop_reading() {
         let r: Vec<_> = (0..6).map(|i| rec(i, 0, Some(i), "stdout", "x")).collect();
-        let head = Filter {
+        let head = Selection {
             limit: Limit::Head(2),
-            ..Filter::default()
+            ..Selection::default()
         };
         let m = Merge::new([strict(&r[0..2]), strict(&r[2..3])], head);
         assert_eq!(m.map(|x| x.unwrap().ts).collect::<Vec<_>>(), [0, 1]);
 
-        let until = Filter {
+        let until = Selection {
             until: Some(3),
-            ..Filter::default()
+            ..Selection::default()
         };
         let m = Merge::new(
             [strict(&r[0..4]), strict(&[r[1].clone(), r[5].clone()])],
@@ -464,9 +378,9 @@ mod tests {
     #[test]
     fn tail_keeps_the_last() {
         let r: Vec<_> = (0..5).map(|i| rec(i, 0, Some(i), "stdout", "x")).collect();
-        let tail = |n| Filter {
+        let tail = |n| Selection {
             limit: Limit::Tail(n),
-            ..Filter::default()
+            ..Selection::default()
         };
         let m = Merge::new([src(ok(&r[..3])), src(ok(&r[2..]))], tail(2));
         assert_eq!(m.map(|x| x.unwrap().ts).collect::<Vec<_>>(), [3, 4]);
@@ -478,7 +392,7 @@ mod tests {
     fn reports_disorder() {
         let a = rec(1, 0, Some(0), "stdout", "a");
         let b = rec(2, 0, Some(1), "stdout", "b");
-        let mut m = Merge::new([src(ok(&[b, a]))], Filter::default());
+        let mut m = Merge::new([src(ok(&[b, a]))], Selection::default());
         assert_eq!(m.by_ref().count(), 2);
         assert_eq!(m.out_of_order(), 1);
     }
@@ -515,7 +429,7 @@ mod tests {
             })
     }
 
-    fn arb_filter() -> impl Strategy<Value = Filter> {
+    fn arb_filter() -> impl Strategy<Value = Selection> {
         (
             prop::sample::subsequence(vec!["p0", "p1", "p9"], 0..=2),
             prop::option::of(prop::sample::select(vec!["main", "side"])),
@@ -530,7 +444,7 @@ mod tests {
             ],
         )
             .prop_map(
-                |(pods, container, stream, since, until, after, limit)| Filter {
+                |(pods, container, stream, since, until, after, limit)| Selection {
                     pods: pods.into_iter().map(String::from).collect(),
                     container: container.map(String::from),
                     stream: stream.map(String::from),
@@ -548,7 +462,7 @@ mod tests {
     }
 
     /// The naive answer: everything in memory, sorted, deduplicated, filtered.
-    fn reference(mut all: Vec<LogRecord>, f: &Filter) -> Vec<LogRecord> {
+    fn reference(mut all: Vec<LogRecord>, f: &Selection) -> Vec<LogRecord> {
         all.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
         all.dedup_by(|a, b| a.identity() == b.identity());
         all.retain(|r| {
@@ -613,15 +527,15 @@ mod tests {
         fn merge_equals_reference(
             placed in prop::collection::vec(arb_placed(), 0..40),
             errors in prop::collection::vec((0usize..SOURCES, any::<usize>()), 0..4),
-            filter in arb_filter(),
+            selection in arb_filter(),
         ) {
             let (sources, all) = build(&placed, &errors);
-            let want = reference(all, &filter);
-            let bound = SOURCES + match filter.limit {
+            let want = reference(all, &selection);
+            let bound = SOURCES + match selection.limit {
                 Limit::Tail(n) => n,
                 _ => 0,
             };
-            let mut m = Merge::new(sources, filter.clone());
+            let mut m = Merge::new(sources, selection.clone());
             let (mut got, mut errs) = (Vec::new(), Vec::new());
             while let Some(item) = m.next() {
                 prop_assert!(m.held() <= bound, "held {} > {}", m.held(), bound);
@@ -634,7 +548,7 @@ mod tests {
             prop_assert_eq!(m.out_of_order(), 0);
             prop_assert_eq!(got, want);
             errs.sort_unstable();
-            if filter.limit == Limit::All && filter.until.is_none() {
+            if selection.limit == Limit::All && selection.until.is_none() {
                 let all: Vec<u32> = (0..errors.len() as u32).collect();
                 prop_assert_eq!(errs, all, "every error reported once");
             } else {

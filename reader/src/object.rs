@@ -30,6 +30,20 @@ pub struct BadLine {
     pub error: ParseError,
 }
 
+impl BadLine {
+    /// Counts what was skipped, a damaged object in `objects` or a line
+    /// that is not a record in `lines`, and keeps its warning: how every
+    /// reader of stored objects (the service's, the adapter's) tallies it.
+    pub fn tally(self, objects: &mut u64, lines: &mut u64, warnings: &mut Vec<String>) {
+        if matches!(self.error, ParseError::Damaged(_)) {
+            *objects += 1;
+        } else {
+            *lines += 1;
+        }
+        warnings.push(self.to_string());
+    }
+}
+
 impl fmt::Display for BadLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} line {}: {}", self.key, self.line, self.error)

@@ -256,27 +256,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn opens_s3_with_explicit_credentials() {
-        let cfg = StoreConfig {
+    /// An S3 store at `url` with explicit credentials and a local endpoint.
+    fn s3_config(url: &str) -> StoreConfig {
+        StoreConfig {
             endpoint: Some("http://127.0.0.1:1".into()),
             allow_http: true,
             access_key_id: Some("k".into()),
             secret_access_key: Some("s".into()),
-            ..StoreConfig::new("s3://bucket/some/prefix")
-        };
-        open(&cfg).unwrap();
+            ..StoreConfig::new(url)
+        }
+    }
+
+    #[test]
+    fn opens_s3_with_explicit_credentials() {
+        open(&s3_config("s3://bucket/some/prefix")).unwrap();
     }
 
     #[test]
     fn rejects_zero_time_limits() {
-        let s3 = StoreConfig {
-            endpoint: Some("http://127.0.0.1:1".into()),
-            allow_http: true,
-            access_key_id: Some("k".into()),
-            secret_access_key: Some("s".into()),
-            ..StoreConfig::new("s3://bucket")
-        };
+        let s3 = s3_config("s3://bucket");
         let zero = Some(Duration::ZERO);
         for (cfg, name) in [
             (

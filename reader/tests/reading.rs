@@ -6,7 +6,8 @@
 use afterlog_contract::layout::{Origin, meta_key};
 use afterlog_reader::job::Stores;
 use afterlog_reader::meta::{ConsumedRaw, MergedObject, PodMeta};
-use afterlog_reader::{Filter, Limit, LogRecord, Position, Store, read_job};
+use afterlog_reader::{JobLog, Limit, LogRecord, Position, Selection, Store, read_job};
+use afterlog_testkit::gz;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use object_store::memory::InMemory;
@@ -74,15 +75,6 @@ fn line(o: &Origin, cid: &str, ts: u64, off: u64, stream: &str) -> String {
         "afterlog": {"pod": o.pod, "container": o.container, "container_id": cid}
     })
     .to_string()
-}
-
-fn gz(lines: &[String]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
-    for l in lines {
-        e.write_all(l.as_bytes()).unwrap();
-        e.write_all(b"\n").unwrap();
-    }
-    e.finish().unwrap()
 }
 
 /// Writes the job; returns every distinct record.
@@ -209,7 +201,7 @@ async fn write(store: &Store, containers: &[Container], seed: u64) -> Vec<LogRec
     all
 }
 
-fn reference(mut all: Vec<LogRecord>, f: &Filter) -> Vec<LogRecord> {
+fn reference(mut all: Vec<LogRecord>, f: &Selection) -> Vec<LogRecord> {
     all.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
     all.dedup_by(|a, b| a.identity() == b.identity());
     all.retain(|r| f.accepts(r));
@@ -220,17 +212,9 @@ fn reference(mut all: Vec<LogRecord>, f: &Filter) -> Vec<LogRecord> {
     }
 }
 
-/// pod, container, since, until, after (secs, off), limit.
-type FilterParts = (
-    Option<usize>,
-    Option<usize>,
-    Option<u64>,
-    Option<u64>,
-    Option<(u64, u64)>,
-    Limit,
-);
-
-fn arb_filter() -> impl Strategy<Value = FilterParts> {
+/// A selection of the records [`write`] writes: pod, container, a time
+/// window, a cursor and a limit, each maybe.
+fn arb_selection() -> impl Strategy<Value = Selection> {
     (
         prop::option::of(0usize..3),
         prop::option::of(0usize..2),
@@ -243,23 +227,9 @@ fn arb_filter() -> impl Strategy<Value = FilterParts> {
             (0usize..30).prop_map(Limit::Tail),
         ],
     )
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
-    #[test]
-    fn reader_equals_reference(
-        containers in prop::collection::vec(arb_container(), 1..6),
-        seed in 0u64..1000,
-        (pod, container, since, until, after, limit) in arb_filter(),
-    ) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let store: Store = Arc::new(InMemory::new());
-            let all = write(&store, &containers, seed).await;
+        .prop_map(|(pod, container, since, until, after, limit)| {
             let t = |s: u64| BASE_SECS * 1_000_000_000 + s * 1_000_000_000;
-            let filter = Filter {
+            Selection {
                 pods: pod.map(|p| vec![format!("pod-{p}")]).unwrap_or_default(),
                 container: container.map(|c| format!("c{c}")),
                 stream: None,
@@ -272,15 +242,59 @@ proptest! {
                     stream: "stdout".into(),
                 }),
                 limit,
-            };
-            let want = reference(all, &filter);
-            let got = read_job(store, "t", "j", filter.clone()).await.unwrap();
-            let keys = |v: &[LogRecord]| v.iter().map(|r| r.log().into_owned()).collect::<Vec<_>>();
-            prop_assert_eq!(keys(&got.records), keys(&want), "{:?}", filter);
-            prop_assert!(got.warnings.is_empty(), "{:?}", got.warnings);
-            prop_assert_eq!(got.stats.out_of_order, 0);
-            Ok(())
-        })?;
+            }
+        })
+}
+
+/// Writes `containers`, reads them back selected (split over two stores
+/// by `split_mode`, see [`split`]) and checks the read against the
+/// reference.
+fn read_equals_reference(
+    containers: &[Container],
+    seed: u64,
+    split_mode: Option<u64>,
+    selection: &Selection,
+) -> Result<(), TestCaseError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let staging: Store = Arc::new(InMemory::new());
+        let all = write(&staging, containers, seed).await;
+        let stores = match split_mode {
+            None => Stores::from(staging),
+            Some(mode) => Stores::new(split(&staging, mode, seed).await.into()),
+        };
+        let got = read_job(stores, "t", "j", selection.clone()).await.unwrap();
+        check_read(&got, all, selection)
+    })
+}
+
+/// A read of everything [`write`] wrote, selected, equals the reference.
+fn check_read(
+    got: &JobLog,
+    all: Vec<LogRecord>,
+    selection: &Selection,
+) -> Result<(), TestCaseError> {
+    let want = reference(all, selection);
+    let keys = |v: &[LogRecord]| v.iter().map(|r| r.log().into_owned()).collect::<Vec<_>>();
+    prop_assert_eq!(keys(&got.records), keys(&want), "{:?}", selection);
+    prop_assert!(got.warnings.is_empty(), "{:?}", got.warnings);
+    prop_assert_eq!(got.stats.out_of_order, 0);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn reader_equals_reference(
+        containers in prop::collection::vec(arb_container(), 1..6),
+        seed in 0u64..1000,
+        selection in arb_selection(),
+    ) {
+        read_equals_reference(&containers, seed, None, &selection)?;
     }
 }
 
@@ -371,37 +385,9 @@ proptest! {
         containers in prop::collection::vec(arb_container(), 1..6),
         seed in 0u64..1000,
         mode in 0u64..3,
-        (pod, container, since, until, after, limit) in arb_filter(),
+        selection in arb_selection(),
     ) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let staging: Store = Arc::new(InMemory::new());
-            let all = write(&staging, &containers, seed).await;
-            let [a, b] = split(&staging, mode, seed).await;
-            let t = |s: u64| BASE_SECS * 1_000_000_000 + s * 1_000_000_000;
-            let filter = Filter {
-                pods: pod.map(|p| vec![format!("pod-{p}")]).unwrap_or_default(),
-                container: container.map(|c| format!("c{c}")),
-                stream: None,
-                since: since.map(t),
-                until: until.map(t),
-                after: after.map(|(s, off)| Position {
-                    ts: t(s),
-                    container_id: "cid-2".into(),
-                    off: Some(off * 100),
-                    stream: "stdout".into(),
-                }),
-                limit,
-            };
-            let want = reference(all, &filter);
-            let stores = Stores::new(vec![a, b]);
-            let got = read_job(stores, "t", "j", filter.clone()).await.unwrap();
-            let keys = |v: &[LogRecord]| v.iter().map(|r| r.log().into_owned()).collect::<Vec<_>>();
-            prop_assert_eq!(keys(&got.records), keys(&want), "{:?}", filter);
-            prop_assert!(got.warnings.is_empty(), "{:?}", got.warnings);
-            prop_assert_eq!(got.stats.out_of_order, 0);
-            Ok(())
-        })?;
+        read_equals_reference(&containers, seed, Some(mode), &selection)?;
     }
 }
 
@@ -440,10 +426,10 @@ async fn reads_only_the_objects_it_needs() {
             .await
             .unwrap();
     }
-    let read = |f: Filter| read_job(store.clone(), "t", "j", f);
-    let tail = read(Filter {
+    let read = |f: Selection| read_job(store.clone(), "t", "j", f);
+    let tail = read(Selection {
         limit: Limit::Tail(50),
-        ..Filter::default()
+        ..Selection::default()
     })
     .await
     .unwrap();
@@ -451,25 +437,25 @@ async fn reads_only_the_objects_it_needs() {
     assert_eq!(tail.records[49].off, Some(4000));
     assert!(tail.stats.objects_read <= 8, "{:?}", tail.stats);
 
-    let head = read(Filter {
+    let head = read(Selection {
         limit: Limit::Head(30),
-        ..Filter::default()
+        ..Selection::default()
     })
     .await
     .unwrap();
     assert_eq!(head.records.len(), 30);
     assert!(head.stats.objects_read <= 2 + 2, "{:?}", head.stats);
 
-    let since = read(Filter {
+    let since = read(Selection {
         since: Some((BASE_SECS + 199 * 600) * 1_000_000_000),
-        ..Filter::default()
+        ..Selection::default()
     })
     .await
     .unwrap();
     assert_eq!(since.records.len(), 20);
     assert!(since.stats.objects_read <= 3, "{:?}", since.stats);
 
-    let all = read(Filter::default()).await.unwrap();
+    let all = read(Selection::default()).await.unwrap();
     assert_eq!(all.records.len(), 4000);
     assert_eq!(all.stats.objects_read, 200);
 }
@@ -536,9 +522,9 @@ fn uploads_before_the_window_are_not_opened() {
     f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(now - 3 * 3600 + 60))
         .unwrap();
     rt.block_on(async {
-        let since = Filter {
+        let since = Selection {
             since: Some((now - 3600) * 1_000_000_000),
-            ..Filter::default()
+            ..Selection::default()
         };
         let stores = Stores::from(store.clone());
         let cache = afterlog_reader::job::FirstTimes::default();
@@ -547,7 +533,7 @@ fn uploads_before_the_window_are_not_opened() {
             "t",
             "j",
             &cache,
-            afterlog_reader::index::Scope::of_filter(&since),
+            afterlog_reader::index::Scope::of_selection(&since),
         )
         .await
         .unwrap();
@@ -567,7 +553,7 @@ fn uploads_before_the_window_are_not_opened() {
         );
         assert_eq!(rd.stats.objects_read, 1);
         // A full read still has both.
-        let all = read_job(store.clone(), "t", "j", Filter::default())
+        let all = read_job(store.clone(), "t", "j", Selection::default())
             .await
             .unwrap();
         assert_eq!(all.records.len(), 4);

@@ -4,7 +4,7 @@
 
 use afterlog_contract::layout::{Origin, meta_key};
 use afterlog_reader::meta::{ConsumedRaw, MergedObject, PodInfo, PodMeta};
-use afterlog_reader::{Filter, Store, StoreConfig, job_runs, list_jobs, open, read_job};
+use afterlog_reader::{Selection, Store, StoreConfig, job_runs, list_jobs, open, read_job};
 use afterlog_testkit::{KEY, S3Server, SECRET, gz};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -141,7 +141,7 @@ async fn populate(store: &Store) -> Vec<&'static str> {
 
 async fn scenario(store: Store) {
     let want = populate(&store).await;
-    let got = read_job(store.clone(), TOOL, JOB, Filter::default())
+    let got = read_job(store.clone(), TOOL, JOB, Selection::default())
         .await
         .unwrap();
     let logs: Vec<String> = got.records.iter().map(|r| r.log().into_owned()).collect();
@@ -166,10 +166,10 @@ async fn scenario(store: Store) {
     assert_eq!(got.warnings.len(), 4, "{w}");
 
     // Filters reach the store edge: one pod, one container.
-    let f = Filter {
+    let f = Selection {
         pods: vec!["run-a".into()],
         container: Some("side".into()),
-        ..Filter::default()
+        ..Selection::default()
     };
     let got = read_job(store.clone(), TOOL, JOB, f).await.unwrap();
     let logs: Vec<String> = got.records.iter().map(|r| r.log().into_owned()).collect();
@@ -201,7 +201,7 @@ async fn scenario(store: Store) {
     assert_eq!(runs[1].summary.first_ns, Some((SECS + 1) * 1_000_000_000));
 
     // A job with nothing stored is empty, not an error.
-    let none = read_job(store.clone(), TOOL, "nothing", Filter::default())
+    let none = read_job(store.clone(), TOOL, "nothing", Selection::default())
         .await
         .unwrap();
     assert!(none.records.is_empty() && none.warnings.is_empty());

@@ -8,7 +8,7 @@
 
 use afterlog_contract::layout::Origin;
 use afterlog_reader::counting::{Counters, Op, RequestCounts, counted};
-use afterlog_reader::{Filter, JobIndex, Store, StoreConfig, StoreError, open, read_job};
+use afterlog_reader::{JobIndex, Selection, Store, StoreConfig, StoreError, open, read_job};
 use afterlog_testkit::{Fault, FaultyProxy, KEY, S3Server, SECRET, gz};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -142,7 +142,7 @@ async fn bounded<T>(f: impl Future<Output = T>) -> (T, Duration) {
 }
 
 async fn read_all(store: Store) -> Result<Vec<(u64, String)>, StoreError> {
-    let got = read_job(store, TOOL, JOB, Filter::default()).await?;
+    let got = read_job(store, TOOL, JOB, Selection::default()).await?;
     assert!(got.warnings.is_empty(), "{:#?}", got.warnings);
     Ok(got
         .records

@@ -137,7 +137,7 @@ type ReportCount = fn(&afterlog_compactor::Report) -> u64;
 
 /// The `what` of `afterlog_compaction_total`, and where a pass's report
 /// counts it.
-const COMPACTED: [(&str, ReportCount); 11] = [
+const COMPACTED: [(&str, ReportCount); 17] = [
     ("raw_objects_read", |r| r.raw_read),
     ("bytes_read", |r| r.bytes_read),
     ("merged_objects_written", |r| r.data_written),
@@ -149,6 +149,12 @@ const COMPACTED: [(&str, ReportCount); 11] = [
     ("retention_objects_deleted", |r| r.objects_expired),
     ("retention_bytes_deleted", |r| r.bytes_expired),
     ("damaged", |r| r.damaged),
+    ("skipped", |r| r.skipped),
+    ("foreign_keys", |r| r.foreign_keys),
+    ("unreadable", |r| r.unreadable),
+    ("vanished", |r| r.vanished),
+    ("out_of_order", |r| r.out_of_order),
+    ("lease_prunes_failed", |r| r.lease_prunes_failed),
 ];
 
 fn latency_histogram() -> Histogram {
@@ -328,6 +334,7 @@ impl Metrics {
             ("vanished", s.vanished),
             ("disorder", s.out_of_order),
             ("foreign_key", s.foreign_keys),
+            ("unreadable", s.unreadable),
         ];
         add_nonzero(
             &self.decode_errors,

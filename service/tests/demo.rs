@@ -7,7 +7,7 @@ use afterlog_contract::layout::{ObjectKind, parse_object_key};
 use afterlog_reader::job::gunzip;
 use afterlog_reader::meta::PodMeta;
 use afterlog_reader::record::{LogRecord, QuotaEvent};
-use afterlog_reader::{Filter, StoreConfig, open, read_job};
+use afterlog_reader::{Selection, StoreConfig, open, read_job};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -325,7 +325,7 @@ async fn the_reader_reads_the_cron_job() {
         dir.path().display()
     )))
     .unwrap();
-    let log = read_job(store, "cronbot", "update-stats", Filter::default())
+    let log = read_job(store, "cronbot", "update-stats", Selection::default())
         .await
         .unwrap();
     assert!(log.warnings.is_empty(), "{:?}", log.warnings);

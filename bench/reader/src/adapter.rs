@@ -18,7 +18,7 @@
 use crate::figures::{MIB, median};
 use crate::synth;
 use afterlog_adapter_wasm::merger::Merger;
-use afterlog_reader::{Filter, Merge, gunzip, open_raw};
+use afterlog_reader::{Merge, Selection, gunzip, open_raw};
 use anyhow::{Result, ensure};
 use clap::Parser;
 use std::path::PathBuf;
@@ -163,7 +163,7 @@ pub fn run(a: Args) -> Result<()> {
             .map(|(k, b)| open_raw(k.clone(), b).0)
             .collect();
         let mut out = Output::new();
-        for r in Merge::new(sources, Filter::default()) {
+        for r in Merge::new(sources, Selection::default()) {
             out.push(&r.map_err(|e| anyhow::anyhow!("{e}"))?.line);
         }
         Ok(out.finish())
@@ -181,7 +181,7 @@ pub fn run(a: Args) -> Result<()> {
         (false, "adapter Merger, native, strict"),
     ] {
         let (t_adapter, adapter_out) = timed(a.runs, || {
-            let mut m = Merger::new(Filter::default(), lenient);
+            let mut m = Merger::new(Selection::default(), lenient);
             for (k, b) in &objects {
                 m.push_object(k, b)?;
             }

@@ -13,7 +13,7 @@ use crate::synth::object_files;
 use crate::words;
 use afterlog_compactor::{Compactor, Config};
 use afterlog_contract::layout::Origin;
-use afterlog_reader::{Filter, JobIndex, JobReader, Store, StoreConfig, open};
+use afterlog_reader::{JobIndex, JobReader, Selection, Store, StoreConfig, open};
 use afterlog_sim::Rng;
 use anyhow::{Context, Result, ensure};
 use clap::Parser;
@@ -99,7 +99,7 @@ async fn full_read(store: &Store) -> Result<(f64, u64, u64)> {
     let ix = JobIndex::load(store.as_ref(), TOOL, JOB).await?;
     let listed = t.elapsed().as_secs_f64();
     let objects = ix.objects.len() as u64;
-    let mut rd = JobReader::new(store.clone(), &ix, Filter::default());
+    let mut rd = JobReader::new(store.clone(), &ix, Selection::default());
     let mut n = 0;
     while rd.next().await?.is_some() {
         n += 1;

@@ -188,7 +188,7 @@ pub async fn outputs(store: &Store) -> Vec<String> {
             .unwrap();
         s.push_str("-- tail 7\n");
         s.push_str(&ndjson(&tail.records));
-        let since = afterlog_reader::Filter {
+        let since = afterlog_reader::Selection {
             since: Some(BASE + 1_800_000_000_000),
             ..Default::default()
         };

@@ -6,7 +6,7 @@ use crate::dataset::Data;
 use crate::figures::{MIB, fmt_runs, mbs, median};
 use crate::server::{memory, mib, reset_peak, self_cpu, store_url};
 use crate::synth::{BIG_JOB, TOOL};
-use afterlog_reader::{Filter, JobIndex, JobReader, StoreConfig};
+use afterlog_reader::{JobIndex, JobReader, Selection, StoreConfig};
 use anyhow::Result;
 use std::path::Path;
 use std::time::Instant;
@@ -28,7 +28,7 @@ fn in_process(rt: &tokio::runtime::Runtime, dir: &Path) -> Result<InProcess> {
     let (t, cpu) = (Instant::now(), self_cpu());
     let (records, bytes, stats, warnings) = rt.block_on(async {
         let index = JobIndex::load(store.as_ref(), TOOL, BIG_JOB).await?;
-        let mut rd = JobReader::new(store.clone(), &index, Filter::default());
+        let mut rd = JobReader::new(store.clone(), &index, Selection::default());
         let (mut records, mut bytes) = (0u64, 0u64);
         while let Some(r) = rd.next().await? {
             records += 1;

@@ -6,7 +6,7 @@ use crate::gz;
 use crate::server::store_url;
 use crate::synth::TOOL;
 use afterlog_reader::job::RAW_SLACK_NS;
-use afterlog_reader::{Filter, JobIndex, LogRecord, StoreConfig, sort_records};
+use afterlog_reader::{JobIndex, LogRecord, Selection, StoreConfig, sort_records};
 use anyhow::{Context, Result, ensure};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -117,13 +117,13 @@ pub fn tail_plan(
 ) -> Result<(usize, usize, u64)> {
     let store = afterlog_reader::open(&StoreConfig::new(store_url(dir)))?;
     let index = rt.block_on(JobIndex::load(store.as_ref(), TOOL, job))?;
-    let all = index.plan(&Filter::default()).objects;
+    let all = index.plan(&Selection::default()).objects;
     let from = all.len().saturating_sub(4);
     let since = (from > 0).then(|| all[from].lower);
     let read = index
-        .plan(&Filter {
+        .plan(&Selection {
             since,
-            ..Filter::default()
+            ..Selection::default()
         })
         .objects;
     Ok((all.len(), read.len(), read.iter().map(|p| p.size).sum()))

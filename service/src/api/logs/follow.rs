@@ -8,7 +8,7 @@ use crate::api::state::{AppState, until_draining};
 use crate::classes::StoreId;
 use afterlog_contract::query::Format;
 use afterlog_reader::job::{JobIndex, Listed, list_raw};
-use afterlog_reader::{Filter, JobReader, Limit};
+use afterlog_reader::{JobReader, Limit, Selection};
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -54,7 +54,7 @@ impl Seen {
 }
 
 /// Whether a listed object's origin is one the request selects.
-fn selected(filter: &Filter, l: &Listed) -> bool {
+fn selected(filter: &Selection, l: &Listed) -> bool {
     let o = &l.parsed.origin;
     (filter.pods.is_empty() || filter.pods.contains(&o.pod))
         && filter.container.as_ref().is_none_or(|c| *c == o.container)
@@ -84,7 +84,7 @@ async fn send_new(
     new: &[Listed],
     sent: &mut Sent,
 ) -> Result<(), ()> {
-    let filter = Filter {
+    let filter = Selection {
         limit: Limit::All,
         after: None,
         ..req.filter.clone()

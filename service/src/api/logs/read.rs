@@ -13,7 +13,7 @@ use afterlog_reader::counting::RequestCounts;
 use afterlog_reader::index::Scope;
 use afterlog_reader::job::JobIndex;
 use afterlog_reader::{
-    Filter, JobLog, JobReader, Limit, LogRecord, Position, QuotaEvent, StoreError, read_tail,
+    JobLog, JobReader, Limit, LogRecord, Position, QuotaEvent, Selection, StoreError, read_tail,
 };
 
 /// One record as JSON pages show it.
@@ -102,7 +102,7 @@ pub async fn json_page(
             let mut rd = JobReader::new(
                 app.classes.stores().clone(),
                 &index,
-                Filter {
+                Selection {
                     limit: Limit::All,
                     ..req.filter
                 },

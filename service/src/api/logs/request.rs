@@ -9,7 +9,7 @@ use afterlog_contract::query::{Format, Stream};
 use afterlog_contract::time::parse_rfc3339_nanos;
 use afterlog_reader::index::Scope;
 use afterlog_reader::job::{JobIndex, RunSummary};
-use afterlog_reader::{Filter, Limit, Position};
+use afterlog_reader::{Limit, Position, Selection};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
@@ -66,7 +66,7 @@ pub enum Run {
 /// A checked request.
 #[derive(Debug, Clone)]
 pub struct LogsRequest {
-    pub filter: Filter,
+    pub filter: Selection,
     pub run: Option<Run>,
     pub format: Format,
     pub page: usize,
@@ -216,7 +216,7 @@ impl LogsQuery {
             )));
         }
         Ok(LogsRequest {
-            filter: Filter {
+            filter: Selection {
                 pods: Vec::new(),
                 container: self.container,
                 stream: stream.map(|s| s.to_string()),

@@ -1,0 +1,81 @@
+//! A chunk's statistics, gathered as its records are written.
+
+use super::schema::{Chunk, RunStats};
+use crate::record::LogRecord;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+
+/// Gathers a chunk's statistics from the records written into it, in
+/// order.
+#[derive(Debug, Default)]
+pub struct ChunkStats {
+    runs: BTreeMap<String, RunStats>,
+    seen_ids: HashSet<String>,
+    volume: BTreeMap<u64, [u64; 4]>,
+    kind: String,
+}
+
+impl ChunkStats {
+    pub fn note(&mut self, r: &LogRecord) {
+        let run = self.runs.entry(r.pod.clone()).or_insert_with(|| RunStats {
+            pod: r.pod.clone(),
+            first_ts: r.ts,
+            last_ts: r.ts,
+            ..RunStats::default()
+        });
+        run.first_ts = run.first_ts.min(r.ts);
+        run.last_ts = run.last_ts.max(r.ts);
+        run.lines += 1;
+        run.bytes += r.line.len() as u64 + 1;
+        let v = self.volume.entry(r.ts / 60_000_000_000).or_default();
+        let at = if r.stream == "stderr" { 2 } else { 0 };
+        v[at] += 1;
+        v[at + 1] += r.log_len as u64;
+        if self.seen_ids.contains(&r.container_id) {
+            return;
+        }
+        self.seen_ids.insert(r.container_id.clone());
+        let ids = run.containers.entry(r.container.clone()).or_default();
+        if !ids.contains(&r.container_id) {
+            ids.push(r.container_id.clone());
+        }
+        // Node and kind ride on every record: the first of each container
+        // instance will do.
+        #[derive(Deserialize)]
+        struct L {
+            afterlog: Option<A>,
+        }
+        #[derive(Deserialize)]
+        struct A {
+            node: Option<String>,
+            kind: Option<String>,
+        }
+        if let Ok(L { afterlog: Some(a) }) = serde_json::from_slice::<L>(&r.line) {
+            if run.node.is_empty() {
+                run.node = a.node.unwrap_or_default();
+            }
+            if run.kind.is_empty() {
+                run.kind = a.kind.unwrap_or_default();
+            }
+            // Pushed lines (`@` sources) do not tell the job's kind.
+            if self.kind.is_empty() && !r.pod.starts_with('@') {
+                self.kind.clone_from(&run.kind);
+            }
+        }
+    }
+
+    /// The job's kind as the records tell it, if any did.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// Completes `chunk` (key, times, sizes and members set by the writer).
+    pub fn finish(self, chunk: &mut Chunk) {
+        chunk.runs = self.runs.into_values().collect();
+        chunk.volume = self
+            .volume
+            .into_iter()
+            .map(|(m, v)| [m, v[0], v[1], v[2], v[3]])
+            .collect();
+    }
+}
