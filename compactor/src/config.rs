@@ -13,7 +13,7 @@ use std::time::Duration;
 pub struct Limits {
     /// Stored (compressed) bytes.
     pub max_bytes: Option<u64>,
-    /// Runs whose last line is older are removed.
+    /// Days older than this (UTC days of records) are removed.
     pub max_age_days: Option<u64>,
 }
 
@@ -96,8 +96,8 @@ pub struct Config {
     /// gzip level of merged objects (1 fastest … 9 smallest).
     #[serde(default = "defaults::u32_of::<2>")]
     pub gzip_level: u32,
-    /// Merged objects no meta references (left by a crash) are deleted
-    /// after this long.
+    /// Chunks and index periods no manifest references (left by a crash)
+    /// are deleted after this long.
     #[serde(default = "defaults::u64_of::<24>")]
     pub orphan_hours: u64,
     /// The lease's length; it is renewed with a third left.

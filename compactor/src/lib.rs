@@ -61,7 +61,8 @@ pub struct Report {
     pub bytes_expired: u64,
     /// Damaged lines or objects met while merging (their readable part is kept).
     pub damaged: u64,
-    /// Pods left alone this pass (a conflicting meta, an unreadable meta).
+    /// Jobs left alone this pass (a conflicting or unreadable manifest, a
+    /// chunk the index names missing at cleanup).
     pub skipped: u64,
     /// Keys under a job's prefixes that are not in the layout: never merged.
     pub foreign_keys: u64,
@@ -118,7 +119,7 @@ impl std::fmt::Display for Report {
 /// A compactor: who it is (for the lease), where, how, and its clock.
 ///
 /// It works on one store, the store of one routing class: each class's
-/// store has its own lease, raw objects, metas and retention, so the
+/// store has its own lease, raw objects, job indexes and retention, so the
 /// stores of several classes are compacted independently, one `Compactor`
 /// each.
 pub struct Compactor {
@@ -250,8 +251,8 @@ impl Compactor {
         (self.clock)()
     }
 
-    /// One pass over every tool: retention, then merging and cleanup per
-    /// pod. Takes the lease first (`LeaseError::Held` if another compactor
+    /// One pass over every tool: merging and cleanup per job, then the
+    /// tool's retention. Takes the lease first (`LeaseError::Held` if another compactor
     /// is at work) and gives it back at the end.
     pub async fn pass(&self) -> Result<Report, CompactError> {
         let started = Instant::now();

@@ -1,4 +1,4 @@
-//! Crash safety of compaction, cleanup and retention (DESIGN §5), proven by
+//! Crash safety of compaction, cleanup and retention (docs/design.md §5), proven by
 //! crashing at every mutation of a scenario and checking what readers get,
 //! on the local store and on a real S3 server.
 

@@ -161,7 +161,7 @@ async fn answers(store: &Store) -> Vec<Vec<String>> {
             ..Selection::default()
         },
     ] {
-        let ix = JobIndex::load_scoped(&stores, "t", "j", &cache, Scope::of_filter(&filter))
+        let ix = JobIndex::load_scoped(&stores, "t", "j", &cache, Scope::of_selection(&filter))
             .await
             .unwrap();
         let mut rd = JobReader::new(stores.clone(), &ix, filter);

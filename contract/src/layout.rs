@@ -1,4 +1,4 @@
-//! Object keys (DESIGN §3). Every part is key-encoded with [`crate::keys`].
+//! Object keys (docs/design.md §3). Every part is key-encoded with [`crate::keys`].
 //!
 //! ```text
 //! raw/<tool>/<job>/<pod>/<container>/<YYYYMMDDTHHMMSSZ>-<uuid>.gz

@@ -1,5 +1,5 @@
 //! Field names of the record the filter emits and the reader parses
-//! (DESIGN §2). Changing one of these is a breaking change for stored data.
+//! (docs/design.md §2). Changing one of these is a breaking change for stored data.
 
 /// Event time, integer nanoseconds since the Unix epoch.
 pub const TS: &str = "ts";

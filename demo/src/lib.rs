@@ -2,9 +2,9 @@
 //! leaves in the bucket after a few hours.
 //!
 //! Nothing here imitates the filter. Sample CRI lines become the records
-//! Fluent Bit 5.1.1 hands the wasm filter (DESIGN §2), the filter's own core
+//! Fluent Bit 5.1.1 hands the wasm filter (docs/design.md §2), the filter's own core
 //! runs on them natively, and its output is grouped and gzipped the way
-//! Fluent Bit's `s3` output uploads it (DESIGN §3). So the demo stores exactly
+//! Fluent Bit's `s3` output uploads it (docs/design.md §3). So the demo stores exactly
 //! what a deployment would, and follows the filter when its output changes.
 //! On top of that come the faults of at-least-once delivery (a retried
 //! upload, an upload PUT late) and what the compactor makes of one pod (§5).

@@ -15,7 +15,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-/// What the compactor leaves of a pod's settled raw objects (DESIGN §5): the
+/// What the compactor leaves of a pod's settled raw objects (docs/design.md §5): the
 /// merged `data/` object, the pod's meta listing the raw keys as consumed,
 /// and one of those raw objects, as if the compactor had stopped while
 /// deleting them, so readers must skip it. Returns the objects to write as

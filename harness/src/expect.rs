@@ -1,4 +1,4 @@
-//! What the filter must make of a tool's line (DESIGN §2): the exact
+//! What the filter must make of a tool's line (docs/design.md §2): the exact
 //! `afterlog` labels object, and the fields of the record it emits.
 
 use afterlog_contract::keys;

@@ -1,7 +1,7 @@
 //! End to end through the real Fluent Bit 5.1.1: CRI log files → `tail`
 //! (multiline cri) → `kubernetes` (pods preloaded from `.meta` files) → the
 //! release afterlog filter `.wasm` → `stdout` json_lines, checked against
-//! the output contract (DESIGN §2).
+//! the output contract (docs/design.md §2).
 //!
 //! Needs the filter built first:
 //! `cargo build --release --target wasm32-wasip1 -p afterlog-filter`, then

@@ -1,7 +1,7 @@
 //! The functions Fluent Bit calls. This is the only unsafe code: turning the
 //! host's pointers into slices. Everything else is the safe [`Runtime`].
 //!
-//! Contract (DESIGN §1): the host copies the tag and the record into our
+//! Contract (docs/design.md §1): the host copies the tag and the record into our
 //! memory NUL-terminated, calls us, `strdup`s the string we return and then
 //! frees its copies. So a record passed on unchanged is returned as the very
 //! pointer we were given, and a new record lives in the runtime's reused

@@ -3,7 +3,7 @@
 use afterlog_filter::{Config, Filter, Output};
 use serde_json::{Value, json};
 
-/// A record exactly as Fluent Bit 5.1.1 hands it to the filter (DESIGN §2).
+/// A record exactly as Fluent Bit 5.1.1 hands it to the filter (docs/design.md §2).
 fn sample(pod: &str, labels: Value, log: &str) -> Vec<u8> {
     json!({
         "time": "2026-11-25T15:00:00.000000002Z", "stream": "stderr", "_p": "P", "log": log, "off": 97,

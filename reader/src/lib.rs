@@ -1,5 +1,5 @@
 //! The afterlog reader. Its core parses stored records and merges a job's
-//! objects into one ordered, duplicate-free log (DESIGN §4); it is pure — no
+//! objects into one ordered, duplicate-free log (docs/design.md §4); it is pure — no
 //! I/O — so the service and the compactor can share it and tests can drive
 //! it. [`store`] and [`job`] are the I/O edge: opening the object store and
 //! feeding a job's objects to the merge.

@@ -1,5 +1,5 @@
 //! The streaming k-way merge that turns a job's objects into one ordered,
-//! duplicate-free log (DESIGN §4).
+//! duplicate-free log (docs/design.md §4).
 //!
 //! Each source yields records sorted by [`LogRecord::order_key`]: merged
 //! `data/` objects are stored that way, a raw object goes through [`sorted`]

@@ -1,4 +1,4 @@
-//! `meta/<tool>/<job>/<pod>.json` (DESIGN §5): what the compactor merged for a
+//! `meta/<tool>/<job>/<pod>.json` (docs/design.md §7): what the compactor merged for a
 //! pod and which raw keys those merged objects consumed. The compactor writes
 //! it; readers take it as a snapshot.
 

@@ -1,4 +1,4 @@
-//! One stored log record (DESIGN §2), as the reader needs it: the fields that
+//! One stored log record (docs/design.md §2), as the reader needs it: the fields that
 //! order, deduplicate and filter it, plus the line itself for output.
 
 use afterlog_contract::nf;
@@ -34,7 +34,7 @@ pub enum ParseError {
     Nf(#[from] nf::NfError),
 }
 
-/// One record. Identity is `(container_id, ts, off, stream)` (DESIGN §4):
+/// One record. Identity is `(container_id, ts, off, stream)` (docs/design.md §4):
 /// copies with the same identity are the same line delivered twice.
 ///
 /// The `log` text is not kept apart from the line: ordering, deduplication,
@@ -222,7 +222,7 @@ impl LogRecord {
         (self.ts, &self.container_id, self.off, &self.stream)
     }
 
-    /// `(container_id, ts, off, stream)`, the identity of DESIGN §4.
+    /// `(container_id, ts, off, stream)`, the identity of docs/design.md §4.
     pub fn identity(&self) -> (&str, u64, Option<u64>, &str) {
         (&self.container_id, self.ts, self.off, &self.stream)
     }

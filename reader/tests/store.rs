@@ -135,7 +135,7 @@ async fn populate(store: &Store) -> Vec<&'static str> {
     )
     .await;
 
-    // Equal times order by container id (DESIGN §4).
+    // Equal times order by container id (docs/design.md §4).
     vec!["a1", "a2", "b2", "a3", "s4", "a5", "s6", "b6", "a7"]
 }
 

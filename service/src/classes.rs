@@ -1,7 +1,7 @@
 //! Routing classes: cluster admins' routing rules give each record a class
 //! (`default`, `long-retention`, …), and Fluent Bit sends each class to its
 //! own store — another bucket, or another prefix of the same bucket — each
-//! holding the layout of DESIGN §3. The service serves a job from all of
+//! holding the layout of docs/design.md §3. The service serves a job from all of
 //! them as one log, and compacts each store on its own.
 //!
 //! `--store` is the `default` class's store; `--class NAME=STORE` (or
@@ -102,12 +102,13 @@ pub struct ClassUrl {
 }
 
 /// Top-level prefixes of a store's layout (and the compactor's lease).
-const TOPS: [&str; 4] = ["raw", "data", "meta", "lease"];
+const TOPS: [&str; 6] = ["raw", "chunks", "index", "data", "meta", "lease"];
 
 /// Checks the classes' store URLs, once normalized (`file:///abs/dir` or
 /// `s3://bucket/prefix`), the default class first. Two classes in one store would each be read twice and
-/// compacted by two leases; a store inside another's `raw/`, `data/`,
-/// `meta/` or `lease/` would have its objects taken for the other's.
+/// compacted by two leases; a store inside another's `raw/`, `chunks/`,
+/// `index/`, `data/`, `meta/` or `lease/` would have its objects taken for
+/// the other's.
 pub fn check_urls(urls: &[ClassUrl]) -> Result<(), ClassError> {
     let norm = |u: &str| u.trim_end_matches('/').to_string();
     // The top-level prefix of `outer`'s layout that `inner` lies in, if any.

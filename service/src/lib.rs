@@ -1,5 +1,5 @@
 //! The afterlog service: a tool's job logs, read from the object store and
-//! served over HTTP (DESIGN §6), plus the demo a newcomer starts with.
+//! served over HTTP (docs/design.md §6), plus the demo a newcomer starts with.
 //!
 //! The reading itself — listing, ordering, deduplicating — is
 //! `afterlog-reader`'s; this crate is the edge around it: the HTTP API

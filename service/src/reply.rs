@@ -1,5 +1,5 @@
 //! Errors as HTTP responses: a status, and the reason in the envelope of
-//! DESIGN §6 ([`ErrorBody`]).
+//! docs/design.md §6 ([`ErrorBody`]).
 
 use crate::wire::{ErrorBody, Messages};
 use axum::Json;

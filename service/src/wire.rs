@@ -1,6 +1,6 @@
 //! The API's JSON bodies, as the service writes them and its clients (the
 //! CLI) read them: one definition for both ends. Every body carries the
-//! envelope of DESIGN §6, `{"messages": {"info": [], "warning": [],
+//! envelope of docs/design.md §6, `{"messages": {"info": [], "warning": [],
 //! "error": []}, …}`, errors too.
 
 use serde::{Deserialize, Serialize};

@@ -38,7 +38,6 @@ use afterlog_reader::Store;
 use afterlog_sim::cri::Stream;
 use afterlog_sim::k8s::{Pod, hex_id};
 use afterlog_testkit::{Proxy, S3Server};
-use common::S3Store;
 use flate2::read::MultiGzDecoder;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as StorePath;

@@ -197,7 +197,7 @@ pub async fn outputs(store: &Store) -> Vec<String> {
             tool,
             job,
             &FirstTimes::default(),
-            Scope::of_filter(&since),
+            Scope::of_selection(&since),
         )
         .await
         .unwrap();

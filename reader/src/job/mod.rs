@@ -1,6 +1,6 @@
-//! Reading one job from the store (DESIGN §4, §5): list its raw and merged
-//! objects, take each pod's meta as a snapshot, skip raw keys meta lists as
-//! consumed, and feed the objects to the pure [`Merge`](crate::merge::Merge)
+//! Reading one job from the store (docs/design.md §4, §5, §7): list its raw
+//! objects and take the job's index (or, for the per-pod layout, each pod's
+//! meta) as a snapshot, skip the raw keys it lists as consumed, and feed the objects to the pure [`Merge`](crate::merge::Merge)
 //! in the order of their first event time, opening each only when the
 //! output reaches it. Memory
 //! therefore follows the objects that overlap in time, not the job's size,

@@ -1,4 +1,4 @@
-//! A job as stored at one moment (DESIGN §5): its objects, its pods'
+//! A job as stored at one moment (docs/design.md §5): its objects, its pods'
 //! metas or its manifest and the periods loaded, and what they tell.
 
 use super::bounds::before_scope;
@@ -50,7 +50,7 @@ pub async fn read_meta(
 }
 
 /// A job as stored at one moment: its objects and its pods' metas. Readers
-/// work from this snapshot (DESIGN §5), so a compaction running meanwhile
+/// work from this snapshot (docs/design.md §5), so a compaction running meanwhile
 /// can only make raw objects vanish, which is harmless.
 ///
 /// An index may span several stores (one per routing class, see

@@ -4,7 +4,7 @@ use crate::store::Store;
 use std::fmt;
 
 /// The stores one read spans: one per routing class, each holding the
-/// layout of DESIGN §3 under its own bucket or prefix.
+/// layout of docs/design.md §3 under its own bucket or prefix.
 /// [`Listed::store`](super::Listed::store) and
 /// [`Planned::store`](super::Planned::store) index it. A single store
 /// converts into one, so single-store callers pass their [`Store`].

@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN §6), laid out as axum's examples lay theirs out:
+//! The HTTP API (docs/design.md §6), laid out as axum's examples lay theirs out:
 //! [`state`], what every handler shares; [`extract`], who asks about what;
 //! a module per resource with thin handlers over pure planning ([`health`],
 //! [`jobs`], [`logs`], [`push`]); [`load`], the store reads they share;

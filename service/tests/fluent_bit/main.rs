@@ -50,7 +50,6 @@ use afterlog_harness::fluent_bit::{Node, main_config, require_filter_wasm, wait_
 use afterlog_sim::cri::Stream;
 use afterlog_testkit::{Proxy, S3Server};
 use bucket::{all_raw_keys, check_bucket, count_files, list_keys};
-use common::S3Store;
 use config::{Mode, drop_in, filter_config};
 use serde_json::{Value, json};
 use service::{Service, logged_uploads, problems, wait_served};

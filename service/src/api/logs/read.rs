@@ -60,7 +60,7 @@ async fn tail_of(
         &index.tool,
         &index.job,
         &app.first_times,
-        Scope::of_filter(&req.filter),
+        Scope::of_selection(&req.filter),
     )
     .await?;
     read_tail(stores, &whole, req.filter.clone(), n).await

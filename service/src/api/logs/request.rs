@@ -263,7 +263,7 @@ impl LogsRequest {
     /// tail, the newest days that hold enough lines; for the latest run,
     /// the newest day's runs; a named run can be on any day.
     pub fn scope(&self) -> Scope {
-        let window = Scope::of_filter(&self.filter);
+        let window = Scope::of_selection(&self.filter);
         match (&self.run, self.filter.limit) {
             (Some(Run::Pod(_)), _) => window,
             (Some(Run::Latest), _) => Scope {

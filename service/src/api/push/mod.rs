@@ -1,6 +1,6 @@
 //! `POST /v1/tool/{tool}/jobs/{job}/logs`: lines a tool (or, for `platform`
 //! events, an admin) pushes. They are stored as a raw object in the layout
-//! Fluent Bit writes (DESIGN §3), so they merge into the job's log like any
+//! Fluent Bit writes (docs/design.md §3), so they merge into the job's log like any
 //! container's lines. [`object`] builds the object; this stores it.
 
 pub mod object;

@@ -1,6 +1,6 @@
 //! Pushed lines made a raw object, without I/O: the body parsed, each line
 //! checked, cut to the line limit and labelled as the filter labels a
-//! container's records, in the layout Fluent Bit writes (DESIGN §3).
+//! container's records, in the layout Fluent Bit writes (docs/design.md §3).
 
 use crate::reply::ApiError;
 use crate::wire::PushedLine;
