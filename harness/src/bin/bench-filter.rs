@@ -57,12 +57,17 @@ fn records(n: usize) -> Vec<(u32, u32, Vec<u8>)> {
         .collect()
 }
 
+/// Records/s of the filter core natively and of the release `.wasm` under
+/// wasmtime.
+#[derive(clap::Parser)]
+struct Args {
+    /// How many records to run through each.
+    #[arg(default_value_t = 300_000)]
+    records: usize,
+}
+
 fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::args()
-        .nth(1)
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(300_000);
+    let n = <Args as clap::Parser>::parse().records;
     let recs = records(n);
     let bytes: usize = recs.iter().map(|r| r.2.len()).sum();
     let unlimited = || {
