@@ -93,16 +93,13 @@ impl Direct {
             return Outcome::Declined;
         };
         let fallback_ns = sec as u64 * 1_000_000_000 + nsec.min(999_999_999) as u64;
-        let ts = m
-            .time
-            .and_then(time::parse_rfc3339_nanos)
-            .unwrap_or(fallback_ns);
-        m.emit(&self.cache[m.entry], ts, filter, out)
+        m.emit(&self.cache[m.entry], fallback_ns, filter, out)
             .unwrap_or(Outcome::Declined)
     }
 
     /// Reads the record's members, finding its `kubernetes` map's cache
     /// entry; `None` for a record not of the direct path's shape.
+    #[inline(always)]
     fn members<'a>(&mut self, filter: &mut Filter, input: &'a [u8]) -> Option<Members<'a>> {
         if filter.config().keep_kubernetes {
             return None;
@@ -234,10 +231,18 @@ impl Direct {
 }
 
 impl Members<'_> {
-    /// Writes the output record, stamped `ts`, if its quota admits it; `e`
-    /// is the record's cache entry.
-    fn emit(&self, e: &Entry, ts: u64, filter: &mut Filter, out: &mut Vec<u8>) -> Option<Outcome> {
-        let (copied, n_copied) = (self.copied, self.n_copied);
+    /// Writes the output record, stamped with its `time` (else
+    /// `fallback_ns`), if its quota admits it; `e` is the record's cache
+    /// entry.
+    #[inline(always)]
+    fn emit(
+        &self,
+        e: &Entry,
+        fallback_ns: u64,
+        filter: &mut Filter,
+        out: &mut Vec<u8>,
+    ) -> Option<Outcome> {
+        let (copied, n_copied) = (&self.copied, self.n_copied);
         let d = e.derived.as_deref()?;
         if d.drop {
             return Some(Outcome::Drop);
@@ -246,6 +251,11 @@ impl Members<'_> {
         if copied.iter().any(over) {
             return None;
         }
+        // Parsed only for a record that is kept.
+        let ts = self
+            .time
+            .and_then(time::parse_rfc3339_nanos)
+            .unwrap_or(fallback_ns);
 
         // The JSON mode's record is `{` member `,` … `"ts":` ts `,`
         // fragment `}}`, and its quota size that length (see the core).
