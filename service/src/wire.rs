@@ -150,12 +150,43 @@ pub struct LogLine {
     /// `quota_dropped`: what was dropped before this line, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_text: Option<String>,
+    /// With `context`: a line around a match, not a match.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub context: bool,
+    /// With `context`: lines were left out before this one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_before: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LogsResponse {
     pub messages: Messages,
     pub logs: Vec<LogLine>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A line a search found.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SearchMatch {
+    pub job: String,
+    /// The run (pod) it came from.
+    pub run: String,
+    pub container: String,
+    pub stream: String,
+    /// RFC 3339 with nanoseconds.
+    pub time: String,
+    /// ns since the epoch.
+    pub ts: u64,
+    /// The line; for a quota event, what happened, in words.
+    pub log: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchResponse {
+    pub messages: Messages,
+    /// Newest or oldest first, as asked.
+    pub matches: Vec<SearchMatch>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }

@@ -2,7 +2,7 @@
 //! the handlers.
 
 use crate::api::state::App;
-use crate::api::{health, jobs, logs, push};
+use crate::api::{health, jobs, logs, push, search};
 use crate::metrics;
 use crate::reply::ApiError;
 use axum::routing::get;
@@ -23,6 +23,7 @@ pub fn router(app: App) -> Router {
             get(logs::get_logs).post(push::push_logs),
         )
         .route("/v1/tool/{tool}/usage", get(jobs::usage))
+        .route("/v1/tool/{tool}/search", get(search::search))
         .merge(crate::web::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
         .layer(axum::middleware::from_fn_with_state(
@@ -45,7 +46,8 @@ pub fn router(app: App) -> Router {
         jobs::runs::job,
         logs::get_logs,
         push::push_logs,
-        jobs::usage
+        jobs::usage,
+        search::search
     )
 )]
 pub struct ApiDoc;

@@ -8,6 +8,7 @@ mod common;
 mod admission;
 mod auth;
 mod errors;
+mod filters;
 mod follow;
 mod push;
 mod reads;
