@@ -6,7 +6,7 @@
 //!
 //! The edge is the default `store` feature. Without it (`default-features =
 //! false`) only the pure modules are built — `index`, `merge`, `meta`,
-//! `object`, `quota`, `record`, `selection` — with no object_store, tokio or
+//! `object`, `quota`, `record`, `selection`, `volume` — with no object_store, tokio or
 //! futures, so that the same code compiles to `wasm32-unknown-unknown` for
 //! the JavaScript adapter (`adapter-wasm/`).
 
@@ -23,6 +23,7 @@ pub mod record;
 pub mod selection;
 #[cfg(feature = "store")]
 pub mod store;
+pub mod volume;
 
 #[cfg(feature = "store")]
 pub use job::{

@@ -11,3 +11,4 @@ mod errors;
 mod follow;
 mod push;
 mod reads;
+mod volume;
