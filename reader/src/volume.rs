@@ -46,7 +46,7 @@ fn align_down(t: u64, step: u64) -> u64 {
 }
 
 fn align_up(t: u64, step: u64) -> u64 {
-    align_down(t, step).saturating_add(if t % step == 0 { 0 } else { step })
+    align_down(t, step).saturating_add(if t.is_multiple_of(step) { 0 } else { step })
 }
 
 impl Buckets {
@@ -58,7 +58,7 @@ impl Buckets {
             return Err(VolumeError::Empty);
         }
         let step_secs = match step_secs {
-            Some(s) if s == 0 || s % 60 != 0 || s > u64::MAX / NS_PER_SEC => {
+            Some(s) if s == 0 || !s.is_multiple_of(60) || s > u64::MAX / NS_PER_SEC => {
                 return Err(VolumeError::Step(s));
             }
             Some(s) => s,

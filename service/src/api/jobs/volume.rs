@@ -71,7 +71,7 @@ fn parse_step(v: &str) -> Result<u64, ApiError> {
         _ => return Err(bad()),
     };
     match n.checked_mul(unit) {
-        Some(s) if s > 0 && s % 60 == 0 && s <= u64::MAX / NS_PER_SEC => Ok(s),
+        Some(s) if s > 0 && s.is_multiple_of(60) && s <= u64::MAX / NS_PER_SEC => Ok(s),
         _ => Err(bad()),
     }
 }
@@ -118,9 +118,9 @@ impl VolumeRequest {
         let unit = self.step_secs.map_or(DAY_NS, |s| s * NS_PER_SEC);
         Scope {
             since: self.since.map(|t| t - t % unit),
-            until: self
-                .until
-                .map(|t| (t - t % unit).saturating_add(if t % unit == 0 { 0 } else { unit })),
+            until: self.until.map(|t| {
+                (t - t % unit).saturating_add(if t.is_multiple_of(unit) { 0 } else { unit })
+            }),
             ..Scope::ALL
         }
     }
