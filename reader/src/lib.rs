@@ -5,8 +5,8 @@
 //! feeding a job's objects to the merge.
 //!
 //! The edge is the default `store` feature. Without it (`default-features =
-//! false`) only the pure modules are built — `context`, `index`, `line_match`, `merge`, `meta`,
-//! `object`, `quota`, `record`, `selection` — with no object_store, tokio or
+//! false`) only the pure modules are built — `context`, `index`, `line_match`,
+//! `merge`, `meta`, `object`, `quota`, `record`, `selection`, `volume` — with no object_store, tokio or
 //! futures, so that the same code compiles to `wasm32-unknown-unknown` for
 //! the JavaScript adapter (`adapter-wasm/`).
 
@@ -25,6 +25,7 @@ pub mod record;
 pub mod selection;
 #[cfg(feature = "store")]
 pub mod store;
+pub mod volume;
 
 pub use context::{Context, Shown};
 #[cfg(feature = "store")]

@@ -22,6 +22,10 @@ pub fn router(app: App) -> Router {
             "/v1/tool/{tool}/jobs/{job}/logs",
             get(logs::get_logs).post(push::push_logs),
         )
+        .route(
+            "/v1/tool/{tool}/jobs/{job}/volume",
+            get(jobs::volume::volume),
+        )
         .route("/v1/tool/{tool}/usage", get(jobs::usage))
         .route("/v1/tool/{tool}/search", get(search::search))
         .merge(crate::web::routes())
@@ -44,6 +48,7 @@ pub fn router(app: App) -> Router {
         health::metrics_text,
         jobs::jobs,
         jobs::runs::job,
+        jobs::volume::volume,
         logs::get_logs,
         push::push_logs,
         jobs::usage,

@@ -12,3 +12,4 @@ mod filters;
 mod follow;
 mod push;
 mod reads;
+mod volume;
