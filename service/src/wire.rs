@@ -160,6 +160,24 @@ pub struct LogsResponse {
     pub next_cursor: Option<String>,
 }
 
+/// One line `GET …/search` found: a JSON page's `matches`, or one NDJSON
+/// line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SearchMatch {
+    pub job: String,
+    /// The run (pod) the line is from.
+    pub run: String,
+    pub container: String,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// RFC 3339 with nanoseconds.
+    pub time: String,
+    /// ns since the epoch.
+    pub ts: u64,
+    /// The line.
+    pub log: String,
+}
+
 /// One pushed line.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
