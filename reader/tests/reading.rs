@@ -226,8 +226,9 @@ fn arb_selection() -> impl Strategy<Value = Selection> {
             (0usize..30).prop_map(Limit::Head),
             (0usize..30).prop_map(Limit::Tail),
         ],
+        prop::option::of((prop::sample::select(vec!["1", "2", "37"]), any::<bool>())),
     )
-        .prop_map(|(pod, container, since, until, after, limit)| {
+        .prop_map(|(pod, container, since, until, after, limit, grep)| {
             let t = |s: u64| BASE_SECS * 1_000_000_000 + s * 1_000_000_000;
             Selection {
                 pods: pod.map(|p| vec![format!("pod-{p}")]).unwrap_or_default(),
@@ -240,6 +241,16 @@ fn arb_selection() -> impl Strategy<Value = Selection> {
                     container_id: "cid-2".into(),
                     off: Some(off * 100),
                     stream: "stdout".into(),
+                }),
+                // Tested on the stored bytes first: the read must agree
+                // with the decoded texts the reference tests.
+                lines: grep.map(|(g, invert)| {
+                    afterlog_reader::LineMatch::new(&afterlog_reader::LineFilter {
+                        grep: vec![g.to_string()],
+                        invert,
+                        ..Default::default()
+                    })
+                    .unwrap()
                 }),
                 limit,
             }

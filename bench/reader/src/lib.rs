@@ -1,6 +1,7 @@
 //! afterlog's benchmarks of reading, serving and compacting, one module per
-//! bench binary (`reader`, `load`, `scale`, `compact`, `adapter`, `volume`) over the
-//! pieces they share: the generated data (`synth`, `words`, `dataset`), the
+//! bench binary (`reader`, `load`, `scale`, `compact`, `adapter`, `volume`,
+//! `grep`) over the pieces they share: the generated data (`synth`, `words`,
+//! `dataset`), the
 //! store and the real `afterlog` binary on it (`store`, `server`), a small
 //! HTTP client (`http`), gzip backends (`gz`) and how figures are printed
 //! (`figures`). Results and commands: docs/benchmarks.md.
@@ -9,6 +10,7 @@ pub mod adapter;
 pub mod compact;
 pub mod dataset;
 pub mod figures;
+pub mod grep;
 pub mod gz;
 pub mod http;
 pub mod load;

@@ -257,16 +257,13 @@ fn every_filter_combination_agrees_with_a_naive_reference() {
     runner
         .run(&arb_query(), |q| {
             let (st, v) = rt.block_on(get_json(&c, &q.url(&base), ""));
-            if st != StatusCode::OK {
-                eprintln!("{} -> {st} {v}", q.url(""));
-            }
             prop_assert_eq!(st, StatusCode::OK, "{}", v);
             prop_assert_eq!(answer(&v), q.reference(&all), "{}", q.url(""));
             // The streamed formats select the same lines.
             if q.context == 0 {
-                let url = q.url(&base).replace("limit=10000&", "") + "&format=ndjson";
+                let url = q.url(&base).replace("?limit=10000", "?format=ndjson");
                 let (st, body) = rt.block_on(get_text(&c, &url, ""));
-                prop_assert_eq!(st, StatusCode::OK);
+                prop_assert_eq!(st, StatusCode::OK, "{}", body);
                 let n = body.lines().filter(|l| l.contains("\"log\"")).count();
                 prop_assert_eq!(n, q.reference(&all).len());
             }
