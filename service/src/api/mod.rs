@@ -2,13 +2,15 @@
 //! [`state`], what every handler shares; [`extract`], who asks about what;
 //! a module per resource with thin handlers over pure planning ([`health`],
 //! [`jobs`], [`logs`], [`push`]); [`load`], the store reads they share;
-//! and [`router`], the one place that names the handlers.
+//! [`router`], the one place that names the handlers; and [`openapi`],
+//! the schemas that make the OpenAPI document an exact contract.
 
 pub mod extract;
 pub mod health;
 pub mod jobs;
 pub mod load;
 pub mod logs;
+pub mod openapi;
 pub mod push;
 pub mod router;
 pub mod state;

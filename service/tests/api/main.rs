@@ -9,5 +9,6 @@ mod admission;
 mod auth;
 mod errors;
 mod follow;
+mod openapi;
 mod push;
 mod reads;
