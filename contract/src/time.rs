@@ -50,6 +50,32 @@ fn digits(b: &[u8]) -> Option<u32> {
 /// `±hh:mm`) into nanoseconds since the Unix epoch. `None` for anything else
 /// or for times before 1970.
 pub fn parse_rfc3339_nanos(s: &[u8]) -> Option<u64> {
+    let (secs, nanos) = rfc3339_parts(s)?;
+    u64::try_from(secs)
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(nanos)
+}
+
+/// Like [`parse_rfc3339_nanos`], for a bound of a time window rather than a
+/// record's time: a time before 1970 is 1970, one past what nanoseconds
+/// since the epoch hold (2554) is the end of time. `None` only for what is
+/// no RFC 3339 time.
+pub fn parse_rfc3339_clamped(s: &[u8]) -> Option<u64> {
+    let (secs, nanos) = rfc3339_parts(s)?;
+    let Ok(secs) = u64::try_from(secs) else {
+        return Some(0);
+    };
+    Some(
+        secs.checked_mul(1_000_000_000)
+            .and_then(|n| n.checked_add(nanos))
+            .unwrap_or(u64::MAX),
+    )
+}
+
+/// Seconds since the epoch (negative before it) and nanoseconds of an
+/// RFC 3339 time.
+fn rfc3339_parts(s: &[u8]) -> Option<(i64, u64)> {
     if s.len() < 20 || s[4] != b'-' || s[7] != b'-' || !matches!(s[10], b'T' | b't' | b' ') {
         return None;
     }
@@ -94,10 +120,7 @@ pub fn parse_rfc3339_nanos(s: &[u8]) -> Option<u64> {
     };
     let days = days_from_civil(y as i64, mo, d);
     let secs = days * 86_400 + (h * 3600 + mi * 60 + se) as i64 - offset_secs;
-    if secs < 0 {
-        return None;
-    }
-    (secs as u64).checked_mul(1_000_000_000)?.checked_add(nanos)
+    Some((secs, nanos))
 }
 
 fn days_in_month(y: i64, m: u32) -> u32 {
@@ -180,6 +203,21 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339_nanos(bad.as_bytes()), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn window_bounds_clamp_to_what_nanoseconds_hold() {
+        assert_eq!(parse_rfc3339_clamped(b"1969-12-31T23:59:59Z"), Some(0));
+        assert_eq!(parse_rfc3339_clamped(b"0000-02-29T00:00:00+23:59"), Some(0));
+        assert_eq!(
+            parse_rfc3339_clamped(b"9999-12-31T23:59:60Z"),
+            Some(u64::MAX)
+        );
+        assert_eq!(
+            parse_rfc3339_clamped(b"2026-11-25T15:00:00.000000002Z"),
+            Some(1_795_618_800_000_000_002)
+        );
+        assert_eq!(parse_rfc3339_clamped(b"2023-02-29T00:00:00Z"), None);
     }
 
     #[test]

@@ -251,9 +251,10 @@ pub struct VolumeRun {
 pub struct PushedLine {
     pub log: String,
     /// `stdout` (default) or `stderr`.
+    #[schema(schema_with = crate::api::openapi::pushed_stream)]
     pub stream: Option<String>,
     /// RFC 3339 or ns since the epoch; default: when it was received.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::api::openapi::pushed_ts)]
     pub ts: Option<serde_json::Value>,
 }
 

@@ -2,15 +2,17 @@
 //! tool and job of its path (400 for a name no tool or job has, 403 for a
 //! tool the caller is no member of), and its query (400).
 
+use super::openapi;
 use super::state::App;
 use crate::auth::Principal;
 use crate::reply::ApiError;
-use afterlog_contract::keys;
+use afterlog_contract::keys::{self, MAX_PART_LEN};
 use axum::extract::{ConnectInfo, FromRequestParts, Path};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use utoipa::IntoParams;
 
 /// The caller, authenticated (401 otherwise).
 pub struct Caller(pub Principal);
@@ -30,19 +32,41 @@ impl FromRequestParts<App> for Caller {
     }
 }
 
-/// Checks a tool, job, run or container name from a request: it becomes a
-/// key part through the shared codec, so nothing in it can reach another
-/// tool's keys; this only refuses what no real name is.
+/// Checks a tool, job, run or container name from a request: printable
+/// ASCII of 1 to 253 characters, not `.` or `..` ([`openapi::name`]). It
+/// becomes a key part through the shared codec, so nothing in it can reach
+/// another tool's keys; this only refuses what no real name is.
 pub fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
     keys::encode_name(name)
         .map(drop)
         .map_err(|e| ApiError::bad_request(format!("invalid {what} name {name:?}: {e}")))?;
-    if name.chars().any(char::is_control) {
+    if !openapi::is_name(name) {
         return Err(ApiError::bad_request(format!(
-            "invalid {what} name {name:?}: control characters"
+            "invalid {what} name {name:?}: expected 1 to {MAX_PART_LEN} printable ASCII characters, not . or .."
         )));
     }
     Ok(())
+}
+
+/// The path of a request about a tool, as the OpenAPI document shows it.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ToolPath {
+    /// The tool.
+    #[param(schema_with = openapi::name)]
+    pub tool: String,
+}
+
+/// The path of a request about a job, as the OpenAPI document shows it.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct JobPath {
+    /// The tool.
+    #[param(schema_with = openapi::name)]
+    pub tool: String,
+    /// One of the tool's jobs.
+    #[param(schema_with = openapi::name)]
+    pub job: String,
 }
 
 /// The caller and the names `names` of the path, each checked, then the
@@ -95,17 +119,18 @@ impl FromRequestParts<App> for JobAccess {
     }
 }
 
-/// The query string as `T`; 400 with serde's reason if it is not one. A
-/// key given more than once fills a list (`grep=a&grep=b`).
+/// The query string as `T`, its empty parameters left out
+/// ([`openapi::without_empty`]); 400 with serde's reason if it is not one.
+/// A key given more than once fills a list (`grep=a&grep=b`).
 pub struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned + Send> FromRequestParts<App> for ApiQuery<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _app: &App) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or_default();
-        serde_html_form::from_str(query)
+    async fn from_request_parts(parts: &mut Parts, _: &App) -> Result<Self, ApiError> {
+        let query = openapi::without_empty(parts.uri.query().unwrap_or_default());
+        serde_html_form::from_str(&query)
             .map(ApiQuery)
-            .map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))
+            .map_err(|e| ApiError::bad_request(format!("Failed to deserialize query string: {e}")))
     }
 }

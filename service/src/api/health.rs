@@ -12,7 +12,8 @@ use futures::StreamExt;
 /// Liveness and readiness: every class's store answers a listing, and the
 /// service is not shutting down.
 #[utoipa::path(get, path = "/v1/healthz", tag = "service",
-    responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+    responses((status = 200, description = "Ready", body = Health),
+        (status = 503, description = "A store does not answer, or the service is shutting down", body = ErrorBody)))]
 pub async fn healthz(State(app): State<App>) -> Result<Json<Health>, ApiError> {
     if *app.draining.borrow() {
         // Out of the Service's endpoints at once, whatever Kubernetes does.
@@ -41,7 +42,8 @@ pub async fn healthz(State(app): State<App>) -> Result<Json<Health>, ApiError> {
 
 /// Prometheus metrics (text format).
 #[utoipa::path(get, path = "/v1/metrics", tag = "service",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+    responses((status = 200, description = "OpenMetrics text exposition", body = String,
+        content_type = "application/openmetrics-text")))]
 pub async fn metrics_text(State(app): State<App>) -> Response {
     (
         [(

@@ -1,14 +1,16 @@
 //! The HTTP API (docs/design.md §6), laid out as axum's examples lay theirs out:
 //! [`state`], what every handler shares; [`extract`], who asks about what;
 //! a module per resource with thin handlers over pure planning ([`health`],
-//! [`jobs`], [`logs`], [`push`], [`search`]); [`load`], the store reads they share;
-//! and [`router`], the one place that names the handlers.
+//! [`jobs`], [`logs`], [`push`], [`search`]); [`load`], the store reads they
+//! share; [`router`], the one place that names the handlers; and
+//! [`openapi`], the schemas that make the OpenAPI document an exact contract.
 
 pub mod extract;
 pub mod health;
 pub mod jobs;
 pub mod load;
 pub mod logs;
+pub mod openapi;
 pub mod push;
 pub mod router;
 pub mod search;

@@ -1,6 +1,7 @@
 //! The service's routes and its OpenAPI document: the one place that names
 //! the handlers.
 
+use crate::api::openapi::{self, Security};
 use crate::api::state::App;
 use crate::api::{health, jobs, logs, push, search};
 use crate::metrics;
@@ -15,7 +16,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/v1/healthz", get(health::healthz))
         .route("/v1/metrics", get(health::metrics_text))
-        .route("/openapi.json", get(openapi))
+        .route("/openapi.json", get(openapi_json))
         .route("/v1/tool/{tool}/jobs", get(jobs::jobs))
         .route("/v1/tool/{tool}/jobs/{job}", get(jobs::runs::job))
         .route(
@@ -53,10 +54,13 @@ pub fn router(app: App) -> Router {
         push::push_logs,
         jobs::usage,
         search::search
-    )
+    ),
+    modifiers(&Security)
 )]
 pub struct ApiDoc;
 
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+async fn openapi_json() -> Json<serde_json::Value> {
+    static DOC: std::sync::LazyLock<serde_json::Value> =
+        std::sync::LazyLock::new(openapi::document);
+    Json(DOC.clone())
 }

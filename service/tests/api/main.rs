@@ -10,6 +10,7 @@ mod auth;
 mod errors;
 mod filters;
 mod follow;
+mod openapi;
 mod push;
 mod reads;
 mod volume;

@@ -5,13 +5,14 @@
 pub mod runs;
 pub mod volume;
 
-use super::extract::ToolAccess;
+use super::extract::{ToolAccess, ToolPath};
 use super::load::{ObjectAt, peek, tool_jobs};
+use super::openapi::{Missing, ToolErrors};
 use super::state::App;
 use crate::classes::StoreId;
 use crate::clock::rfc3339 as time_of;
 use crate::reply::ApiError;
-use crate::wire::{ErrorBody, JobInfo, JobUsage, JobsResponse, Messages, UsageResponse};
+use crate::wire::{JobInfo, JobUsage, JobsResponse, Messages, UsageResponse};
 use afterlog_reader::job::JobSummary;
 use axum::Json;
 use axum::extract::State;
@@ -33,9 +34,16 @@ fn kind_or_sample(j: &JobSummary) -> Result<String, Option<ObjectAt>> {
 
 /// The jobs of a tool that have logs stored.
 #[utoipa::path(get, path = "/v1/tool/{tool}/jobs", tag = "jobs",
-    params(("tool" = String, Path, description = "Tool name")),
-    responses((status = 200, body = JobsResponse), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(ToolPath),
+    responses(
+        (status = 200, description = "The tool's jobs", body = JobsResponse, links(
+            ("job" = (operation_id = "job", description = "A job's runs",
+                parameters(("tool" = "$request.path.tool"), ("job" = "$response.body#/jobs/0/job")))),
+            ("logs" = (operation_id = "get_logs", description = "A job's log",
+                parameters(("tool" = "$request.path.tool"), ("job" = "$response.body#/jobs/0/job")))),
+            ("usage" = (operation_id = "usage", description = "The tool's stored bytes",
+                parameters(("tool" = "$request.path.tool")))))),
+        ToolErrors, Missing))]
 pub async fn jobs(
     State(app): State<App>,
     ToolAccess { tool, .. }: ToolAccess,
@@ -79,9 +87,8 @@ pub async fn jobs(
 /// Stored bytes per job and in total (compressed, as the store bills them),
 /// also by routing class (each class may be billed or kept differently).
 #[utoipa::path(get, path = "/v1/tool/{tool}/usage", tag = "jobs",
-    params(("tool" = String, Path, description = "Tool name")),
-    responses((status = 200, body = UsageResponse), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(ToolPath),
+    responses((status = 200, description = "Stored bytes", body = UsageResponse), ToolErrors, Missing))]
 pub async fn usage(
     State(app): State<App>,
     ToolAccess { tool, .. }: ToolAccess,

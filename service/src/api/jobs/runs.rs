@@ -2,12 +2,13 @@
 //! first, each with its containers and node. Planning the page is pure
 //! ([`RunsPlan`], [`page_of`]); describing its runs peeks at the store.
 
-use crate::api::extract::{ApiQuery, JobAccess};
+use crate::api::extract::{ApiQuery, JobAccess, JobPath};
 use crate::api::load::{ObjectAt, job_index, peek};
+use crate::api::openapi::{self, Missing, ToolErrors};
 use crate::api::state::{App, AppState};
 use crate::clock::rfc3339 as time_of;
 use crate::reply::ApiError;
-use crate::wire::{ContainerInfo, ErrorBody, JobDetail, JobResponse, Messages, RunInfo};
+use crate::wire::{ContainerInfo, JobDetail, JobResponse, Messages, RunInfo};
 use afterlog_reader::index::Scope;
 use afterlog_reader::job::{JobIndex, Listed, RunSummary};
 use axum::Json;
@@ -29,8 +30,10 @@ const PEEK_BUDGET: usize = 64;
 #[into_params(parameter_in = Query)]
 pub struct JobQuery {
     /// Runs per page, newest first (default 100, at most 1000).
+    #[param(schema_with = openapi::runs_page)]
     pub limit: Option<usize>,
     /// From a previous page's `next_cursor`: the runs that started before.
+    #[param(schema_with = openapi::cursor)]
     pub cursor: Option<String>,
 }
 
@@ -127,9 +130,15 @@ pub fn page_of(plan: &RunsPlan, mut runs: Vec<RunSummary>, partial: bool) -> Run
 /// A job's runs (pods), oldest first, with their containers: a page of
 /// the newest `limit` runs (before `cursor`).
 #[utoipa::path(get, path = "/v1/tool/{tool}/jobs/{job}", tag = "jobs",
-    params(("tool" = String, Path, description = "Tool name"), ("job" = String, Path, description = "Job name"), JobQuery),
-    responses((status = 200, body = JobResponse), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(JobPath, JobQuery),
+    responses(
+        (status = 200, description = "A page of the job's runs", body = JobResponse, links(
+            ("logs" = (operation_id = "get_logs", description = "The job's log",
+                parameters(("tool" = "$request.path.tool"), ("job" = "$request.path.job")))),
+            ("run_logs" = (operation_id = "get_logs", description = "The log of a run",
+                parameters(("tool" = "$request.path.tool"), ("job" = "$request.path.job"),
+                    ("run" = "$response.body#/job/runs/0/pod")))))),
+        ToolErrors, Missing))]
 pub async fn job(
     State(app): State<App>,
     JobAccess { tool, job, .. }: JobAccess,

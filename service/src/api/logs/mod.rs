@@ -12,12 +12,13 @@ pub mod read;
 pub mod request;
 pub mod sink;
 
-use crate::api::extract::{ApiQuery, JobAccess};
+use crate::api::extract::{ApiQuery, JobAccess, JobPath};
 use crate::api::load::job_index;
+use crate::api::openapi::{Busy, Missing, ToolErrors};
 use crate::api::state::{App, AppState};
 use crate::clock::now_ns;
 use crate::reply::ApiError;
-use crate::wire::{ErrorBody, LogsResponse};
+use crate::wire::LogsResponse;
 use afterlog_contract::query::Format;
 use afterlog_reader::index::Scope;
 use afterlog_reader::job::JobIndex;
@@ -36,13 +37,16 @@ const FOLLOW_RETRY_SECS: u64 = 5;
 
 /// A job's log.
 #[utoipa::path(get, path = "/v1/tool/{tool}/jobs/{job}/logs", tag = "logs",
-    params(("tool" = String, Path, description = "Tool name"), ("job" = String, Path, description = "Job name"), LogsQuery),
+    params(JobPath, LogsQuery),
     responses(
-        (status = 200, description = "format=json: a page of records", body = LogsResponse),
-        (status = 200, description = "format=ndjson: the stored records, one per line; a final {\"messages\":…} line if anything was skipped", content_type = "application/x-ndjson"),
-        (status = 200, description = "format=text: one line per record", content_type = "text/plain"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, description = "too many follows open, the caller at its limit of heavy requests, or the memory budget in use; retry after `Retry-After` seconds", body = ErrorBody)))]
+        (status = 200, description = "format=json: a page of records; format=ndjson: the stored records, one per line, and a final {\"messages\":…} line if anything was skipped; format=text: one line per record",
+            content(
+                (LogsResponse = "application/json"),
+                ("application/x-ndjson"),
+                ("text/plain")),
+            links(("runs" = (operation_id = "job", description = "The job's runs",
+                parameters(("tool" = "$request.path.tool"), ("job" = "$request.path.job")))))),
+        ToolErrors, Missing, Busy))]
 pub async fn get_logs(
     State(app): State<App>,
     JobAccess { who, tool, job }: JobAccess,

@@ -4,9 +4,10 @@
 
 use crate::admission::Work;
 use crate::api::extract::check_name;
+use crate::api::openapi;
 use crate::reply::ApiError;
 use afterlog_contract::query::{Format, Stream};
-use afterlog_contract::time::parse_rfc3339_nanos;
+use afterlog_contract::time::parse_rfc3339_clamped;
 use afterlog_reader::index::Scope;
 use afterlog_reader::job::{JobIndex, RunSummary};
 use afterlog_reader::{Limit, LineFilter, LineMatch, Position, Selection};
@@ -30,29 +31,42 @@ pub const MAX_CONTEXT: usize = 100;
 #[into_params(parameter_in = Query)]
 pub struct LogsQuery {
     /// One run: a pod name, or `latest` for the run that started last.
+    #[param(schema_with = openapi::run)]
     pub run: Option<String>,
     /// One container of the pod(s).
+    #[param(schema_with = openapi::name)]
     pub container: Option<String>,
     /// `stdout` or `stderr`.
+    #[param(schema_with = openapi::stream)]
     pub stream: Option<String>,
     /// Records at or after: RFC 3339 (`2026-11-25T15:00:00Z`), ns since the
     /// epoch, or an age such as `90s`, `15m`, `2h`, `7d`.
+    #[param(schema_with = openapi::time)]
     pub since: Option<String>,
-    /// Records before (same forms as `since`).
+    /// Records before (same forms as `since`); after `since`.
+    #[param(schema_with = openapi::time)]
     pub until: Option<String>,
-    /// The first N records.
+    /// The first N records (not with `tail`, `follow` or `cursor`; with
+    /// `format=json` at most 10000).
+    #[param(schema_with = openapi::head)]
     pub head: Option<usize>,
-    /// The last N records (at most 100000).
+    /// The last N records (at most 100000; not with `head` or `cursor`;
+    /// with `format=json` at most 10000).
+    #[param(schema_with = openapi::tail)]
     pub tail: Option<usize>,
     /// `json` (default: a page), `ndjson` (stored records, streamed) or
     /// `text` (one readable line per record, streamed).
+    #[param(schema_with = openapi::format)]
     pub format: Option<String>,
-    /// JSON page size (default 1000, at most 10000).
+    /// JSON page size (default 1000, at most 10000); `format=json` only.
+    #[param(schema_with = openapi::page)]
     pub limit: Option<usize>,
-    /// JSON: the `next_cursor` of the previous page.
+    /// JSON: the `next_cursor` of the previous page (not with `head` or `tail`).
+    #[param(schema_with = openapi::cursor)]
     pub cursor: Option<String>,
-    /// `ndjson`/`text`: keep streaming records as they arrive. Empty lines
-    /// are heartbeats.
+    /// `ndjson`/`text`: keep streaming records as they arrive (not with
+    /// `until` or `head`). Empty lines are heartbeats.
+    #[param(schema_with = openapi::boolean)]
     pub follow: Option<bool>,
     /// Lines whose text contains this; repeatable, all must occur.
     #[serde(default)]
@@ -89,33 +103,37 @@ pub struct LogsRequest {
     pub context: usize,
 }
 
-/// Parses `since`/`until`: a time, ns since the epoch, or an age.
+/// Parses `since`/`until`: a time, ns since the epoch, or an age (the
+/// forms of [`openapi::time`]). Bounds beyond what ns since the epoch hold
+/// are the start or the end of time, not mistakes.
 pub fn parse_time(what: &str, v: &str, now_ns: u64) -> Result<u64, ApiError> {
-    let v = v.trim();
     let bad = || {
         ApiError::bad_request(format!(
             "{what}={v:?}: expected RFC 3339 (2026-11-25T15:00:00Z), nanoseconds since the epoch, or an age such as 15m, 2h, 7d"
         ))
     };
-    if let Some(t) = parse_rfc3339_nanos(v.as_bytes()) {
+    if let Some(t) = parse_rfc3339_clamped(v.as_bytes()) {
         return Ok(t);
     }
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        return v.parse().map_err(|_| bad());
+    let count = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().unwrap_or(u64::MAX))
+    };
+    if let Some(ns) = count(v) {
+        return Ok(ns);
     }
-    let (num, unit) = v.split_at(v.len().saturating_sub(1));
-    let n: u64 = num.parse().map_err(|_| bad())?;
+    let Some(unit) = v.chars().last() else {
+        return Err(bad());
+    };
+    let n = count(&v[..v.len() - unit.len_utf8()]).ok_or_else(bad)?;
     let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
         _ => return Err(bad()),
     };
-    let ago = n
-        .checked_mul(secs)
-        .and_then(|s| s.checked_mul(1_000_000_000))
-        .ok_or_else(bad)?;
+    let ago = n.saturating_mul(secs).saturating_mul(1_000_000_000);
     Ok(now_ns.saturating_sub(ago))
 }
 

@@ -5,7 +5,8 @@
 
 pub mod object;
 
-use crate::api::extract::{ApiQuery, JobAccess};
+use crate::api::extract::{ApiQuery, JobAccess, JobPath};
+use crate::api::openapi::{self, PushBody, ToolErrors};
 use crate::api::state::App;
 use crate::auth::Principal;
 use crate::clock::now_ns;
@@ -26,6 +27,7 @@ use utoipa::IntoParams;
 #[into_params(parameter_in = Query)]
 pub struct PushQuery {
     /// `custom` (default) or `platform` (deploy and build events; admins only).
+    #[param(schema_with = openapi::source)]
     pub source: Option<String>,
 }
 
@@ -48,10 +50,17 @@ impl PushQuery {
 
 /// Push lines into a job's log.
 #[utoipa::path(post, path = "/v1/tool/{tool}/jobs/{job}/logs", tag = "logs",
-    params(("tool" = String, Path, description = "Tool name"), ("job" = String, Path, description = "Job name"), PushQuery),
-    request_body(content = Vec<PushedLine>, description = "A JSON array of lines, or NDJSON (one object per line)"),
-    responses((status = 201, body = PushResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    params(JobPath, PushQuery),
+    request_body(description = "The lines: a JSON array, or NDJSON (one object a line)",
+        content((PushBody = "application/json"), (PushedLine = "application/x-ndjson"))),
+    responses(
+        (status = 201, description = "Stored", body = PushResponse, links(
+            ("logs" = (operation_id = "get_logs", description = "The job's log, the lines pushed included",
+                parameters(("tool" = "$request.path.tool"), ("job" = "$request.path.job")))),
+            ("jobs" = (operation_id = "jobs", description = "The tool's jobs",
+                parameters(("tool" = "$request.path.tool")))))),
+        (status = 413, description = "A body over --push-max-bytes: push in smaller batches", body = ErrorBody),
+        ToolErrors))]
 pub async fn push_logs(
     State(app): State<App>,
     JobAccess { who, tool, job }: JobAccess,

@@ -7,7 +7,7 @@ use crate::wire::PushedLine;
 use afterlog_contract::layout::Origin;
 use afterlog_contract::query::{Source, Stream};
 use afterlog_contract::record::truncation_marker;
-use afterlog_contract::time::parse_rfc3339_nanos;
+use afterlog_contract::time::parse_rfc3339_clamped;
 
 /// Longest pushed line kept whole, as the filter's default line limit.
 pub const LINE_LIMIT: usize = 16 * 1024;
@@ -54,7 +54,7 @@ fn line_ts(i: usize, v: &Option<serde_json::Value>, now: u64) -> Result<u64, Api
     match v {
         None | Some(serde_json::Value::Null) => Ok(now),
         Some(serde_json::Value::Number(n)) => n.as_u64().ok_or_else(bad),
-        Some(serde_json::Value::String(s)) => parse_rfc3339_nanos(s.as_bytes()).ok_or_else(bad),
+        Some(serde_json::Value::String(s)) => parse_rfc3339_clamped(s.as_bytes()).ok_or_else(bad),
         Some(_) => Err(bad()),
     }
 }
