@@ -354,11 +354,8 @@ function renderTimeline(v) {
   box.hidden = runs.length === 0;
   if (!runs.length) return;
   const track = $("timeline");
-  const width = Math.max(track.clientWidth - 16, 300);
   const t0 = ms(runs[0].first_time);
   const t1 = Math.max(...runs.map((r) => ms(r.last_time || r.first_time)), t0 + 1);
-  const minw = 92;
-  const scale = (width - minw) / (t1 - t0);
   const sel = selectedRun(v);
   const manyDays = new Date(t0).toISOString().slice(0, 10) !== new Date(t1).toISOString().slice(0, 10);
   const items = [];
@@ -380,20 +377,33 @@ function renderTimeline(v) {
   items.push(all);
   const lane = document.createElement("div");
   lane.className = "lane";
-  let x = 0;
+  items.push(lane);
+  track.replaceChildren(...items);
+  // The room the buttons before it leave.
+  const width = Math.max(lane.clientWidth - 2, 200);
+  // Labelled bars while they fit in two rows' worth, else thin ones.
+  const minw = runs.length * 96 <= width * 2 ? 92 : Math.max(8, width / runs.length - 2);
+  const scale = (width - minw) / (t1 - t0);
+  // Runs at the same time (replicas, overlapping cron runs) go on separate
+  // rows: each row's right end in px.
+  const rows = [];
   for (const r of runs) {
     const a = ms(r.first_time);
     const b = ms(r.last_time || r.first_time);
-    const left = Math.max((a - t0) * scale, x);
-    const w = Math.max((b - a) * scale, minw);
-    x = left + minw + 4;
+    const left = (a - t0) * scale;
+    const w = Math.min(Math.max((b - a) * scale, minw), width - left);
+    let row = rows.findIndex((end) => end + 3 <= left);
+    if (row < 0) { row = rows.length; rows.push(0); }
+    rows[row] = left + w;
     const e = document.createElement("button");
     e.type = "button";
     e.className = "run " + (r.status || "");
     e.dataset.run = r.pod;
     e.style.left = left + "px";
     e.style.width = w + "px";
-    e.textContent = short(a, manyDays);
+    e.style.top = row * 26 + "px";
+    // Replicas start together: the pod's suffix tells them apart.
+    if (minw >= 60) e.textContent = short(a, manyDays) + (w >= 160 ? " · " + r.pod.split("-").pop() : "");
     const secs = Math.round((b - a) / 1000);
     e.title = r.pod + "\n" + r.first_time + " – " + (r.last_time || "") + " (" + secs + " s)";
     e.setAttribute("aria-label", "Run " + r.pod + ", started " + r.first_time + ", " + secs + " s");
@@ -401,9 +411,7 @@ function renderTimeline(v) {
     e.addEventListener("click", () => pickRun(r.pod));
     lane.append(e);
   }
-  lane.style.width = Math.max(x, width) + "px";
-  items.push(lane);
-  track.replaceChildren(...items);
+  lane.style.height = rows.length * 26 + 2 + "px";
   const pressed = lane.querySelector('[aria-pressed="true"]');
   if (pressed) pressed.scrollIntoView({ block: "nearest", inline: "nearest" });
 }
