@@ -330,7 +330,7 @@ pub fn decode_object(key: &str, bytes: &[u8]) -> JsResult<Array> {
         bytes.to_vec()
     };
     let out = Array::new();
-    for r in object::lines(key.to_string(), text) {
+    for r in object::lines(key.to_string(), text, None) {
         out.push(&record_js(r.map_err(AdapterError::from)?));
     }
     Ok(out)

@@ -134,18 +134,18 @@ impl Merger {
         let sorted_object = is_gzip(bytes)
             && parse_object_key(key).is_ok_and(|k| matches!(k.kind, ObjectKind::Data { .. }));
         let src: Source = if !is_gzip(bytes) {
-            open_text(key.to_string(), bytes.to_vec())
+            open_text(key.to_string(), bytes.to_vec(), None)
         } else if sorted_object {
-            Box::new(streamed_lines(key.to_string(), bytes.to_vec()))
+            Box::new(streamed_lines(key.to_string(), bytes.to_vec(), None))
         } else if self.lenient {
-            let (src, warning, _) = open_raw(key.to_string(), bytes);
+            let (src, warning, _) = open_raw(key.to_string(), bytes, None);
             if let Some(w) = warning {
                 self.stats.bad_objects += 1;
                 self.warnings.push(w);
             }
             src
         } else {
-            open_text(key.to_string(), gunzip_whole(key, bytes)?)
+            open_text(key.to_string(), gunzip_whole(key, bytes)?, None)
         };
         let src: Src = if self.lenient {
             Box::new(src)

@@ -198,6 +198,7 @@ impl Part {
             members: self.done,
             runs: Vec::new(),
             volume: Vec::new(),
+            quota: None,
         };
         self.stats.finish(&mut chunk);
         Ok((self.body, chunk, kind))

@@ -5,16 +5,18 @@
 //! feeding a job's objects to the merge.
 //!
 //! The edge is the default `store` feature. Without it (`default-features =
-//! false`) only the pure modules are built — `index`, `merge`, `meta`,
-//! `object`, `quota`, `record`, `selection` — with no object_store, tokio or
+//! false`) only the pure modules are built — `context`, `index`, `line_match`,
+//! `merge`, `meta`, `object`, `quota`, `record`, `selection`, `volume` — with no object_store, tokio or
 //! futures, so that the same code compiles to `wasm32-unknown-unknown` for
 //! the JavaScript adapter (`adapter-wasm/`).
 
+pub mod context;
 #[cfg(feature = "store")]
 pub mod counting;
 pub mod index;
 #[cfg(feature = "store")]
 pub mod job;
+pub mod line_match;
 pub mod merge;
 pub mod meta;
 pub mod object;
@@ -23,15 +25,18 @@ pub mod record;
 pub mod selection;
 #[cfg(feature = "store")]
 pub mod store;
+pub mod volume;
 
+pub use context::{Context, Shown};
 #[cfg(feature = "store")]
 pub use job::{
     JobIndex, JobLog, JobReader, JobSummary, ReadStats, RunSummary, Summary, job_runs, list_jobs,
     read_job, read_tail,
 };
+pub use line_match::{LineFilter, LineMatch, LineMatchError};
 pub use merge::{Merge, sort_records, sorted};
 pub use meta::PodMeta;
-pub use object::{BadLine, Source, gunzip, open_raw, open_text, streamed_lines};
+pub use object::{BadLine, Gate, Source, gunzip, open_raw, open_text, streamed_lines};
 pub use record::{LogRecord, ParseError, QuotaEvent, TextStyle};
 pub use selection::{Limit, Position, Selection};
 #[cfg(feature = "store")]

@@ -283,6 +283,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::line_match::{LineFilter, LineMatch};
     use proptest::prelude::*;
     use serde_json::json;
     use std::collections::BTreeMap;
@@ -416,7 +417,7 @@ mod tests {
             0usize..3,
             prop::option::of(0u64..4),
             prop::sample::select(vec!["stdout", "stderr"]),
-            "[a-z]{0,4}",
+            "[abcAB]{0,4}",
             1u8..(1 << SOURCES),
             any::<bool>(),
             any::<u32>(),
@@ -442,9 +443,10 @@ mod tests {
                 (0usize..8).prop_map(Limit::Head),
                 (0usize..8).prop_map(Limit::Tail),
             ],
+            prop::option::of(arb_line_filter()),
         )
             .prop_map(
-                |(pods, container, stream, since, until, after, limit)| Selection {
+                |(pods, container, stream, since, until, after, limit, lines)| Selection {
                     pods: pods.into_iter().map(String::from).collect(),
                     container: container.map(String::from),
                     stream: stream.map(String::from),
@@ -456,9 +458,48 @@ mod tests {
                         off,
                         stream: String::new(),
                     }),
+                    lines: lines.map(|f| LineMatch::new(&f).unwrap()),
                     limit,
                 },
             )
+    }
+
+    fn arb_line_filter() -> impl Strategy<Value = LineFilter> {
+        (
+            prop::sample::subsequence(vec!["a", "b", "ab", "B"], 0..=2),
+            prop::option::of(prop::sample::select(vec!["^a", "b$", "a+b", "c|B"])),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(grep, regex, ignore_case, invert)| LineFilter {
+                grep: grep.into_iter().map(String::from).collect(),
+                regex: regex.map(String::from),
+                ignore_case,
+                invert,
+            })
+    }
+
+    /// A line filter, naively: lower-cased texts for `ignore_case` (the
+    /// generated texts are ASCII).
+    fn naive_match(f: &LineFilter, log: &str) -> bool {
+        let fold = |s: &str| {
+            if f.ignore_case {
+                s.to_lowercase()
+            } else {
+                s.to_string()
+            }
+        };
+        let text = fold(log);
+        let greps = f.grep.iter().all(|g| text.contains(&fold(g)));
+        let regex = f.regex.as_ref().is_none_or(|re| {
+            let re = if f.ignore_case {
+                format!("(?i){re}")
+            } else {
+                re.clone()
+            };
+            regex::Regex::new(&re).unwrap().is_match(log)
+        });
+        (greps && regex) != f.invert
     }
 
     /// The naive answer: everything in memory, sorted, deduplicated, filtered.
@@ -474,6 +515,7 @@ mod tests {
                 && f.after.iter().all(|a| {
                     (a.ts, a.container_id.as_str(), a.off, a.stream.as_str()) < r.order_key()
                 })
+                && f.lines.iter().all(|m| naive_match(m.spec(), &r.log()))
         });
         match f.limit {
             Limit::All => all,

@@ -15,6 +15,7 @@
 //! −5 KiB gzip'd). Natively the two are even (docs/benchmarks.md, "The
 //! reader").
 
+use crate::line_match::LineMatch;
 use crate::merge::sorted;
 use crate::record::{LogRecord, ParseError};
 use flate2::read::MultiGzDecoder;
@@ -50,6 +51,15 @@ impl fmt::Display for BadLine {
     }
 }
 
+/// Which stored lines are parsed at all: with a line filter, only those
+/// its byte test cannot rule out ([`LineMatch::candidate`]); the others
+/// are skipped as if absent, which the filter would make them anyway.
+pub type Gate = Option<LineMatch>;
+
+fn passes(gate: &Gate, line: &[u8]) -> bool {
+    gate.as_ref().is_none_or(|m| m.candidate(line))
+}
+
 /// One merge source: the lines of one object, parsed as they are pulled.
 pub type Source = Box<dyn Iterator<Item = Result<LogRecord, BadLine>> + Send>;
 
@@ -58,8 +68,9 @@ pub type Source = Box<dyn Iterator<Item = Result<LogRecord, BadLine>> + Send>;
 pub fn lines(
     key: String,
     body: Vec<u8>,
+    gate: Gate,
 ) -> impl Iterator<Item = Result<LogRecord, BadLine>> + Send {
-    let mut at = Cursor::default();
+    let mut at = Cursor::new(gate);
     std::iter::from_fn(move || at.next_line(&body).map(|(n, line)| parsed(&key, n, line)))
 }
 
@@ -68,11 +79,19 @@ pub fn lines(
 struct Cursor {
     start: usize,
     n: usize,
+    gate: Gate,
 }
 
 impl Cursor {
-    /// The next line of `text` that is not blank, with its number (1-based,
-    /// blank lines counted); `None` at the end of `text`.
+    fn new(gate: Gate) -> Cursor {
+        Cursor {
+            gate,
+            ..Cursor::default()
+        }
+    }
+
+    /// The next line of `text` that is not blank and passes the gate, with
+    /// its number (1-based, every line counted); `None` at the end of `text`.
     fn next_line<'a>(&mut self, text: &'a [u8]) -> Option<(usize, &'a [u8])> {
         while self.start < text.len() {
             let end =
@@ -80,7 +99,7 @@ impl Cursor {
             let line = &text[self.start..end];
             self.start = end + 1;
             self.n += 1;
-            if !line.iter().all(u8::is_ascii_whitespace) {
+            if !line.iter().all(u8::is_ascii_whitespace) && passes(&self.gate, line) {
                 return Some((self.n, line));
             }
         }
@@ -103,6 +122,7 @@ fn parsed(key: &str, line: usize, bytes: impl Into<Vec<u8>>) -> Result<LogRecord
 pub fn streamed_lines<B: AsRef<[u8]> + Send>(
     key: String,
     gz: B,
+    gate: Gate,
 ) -> impl Iterator<Item = Result<LogRecord, BadLine>> + Send {
     let mut rd = BufReader::with_capacity(64 * 1024, MultiGzDecoder::new(std::io::Cursor::new(gz)));
     let mut n = 0;
@@ -120,7 +140,7 @@ pub fn streamed_lines<B: AsRef<[u8]> + Send>(
                     return Some(parsed(&key, n, line));
                 }
                 Ok(_) => {
-                    if line.iter().all(u8::is_ascii_whitespace) {
+                    if line.iter().all(u8::is_ascii_whitespace) || !passes(&gate, &line) {
                         continue;
                     }
                     return Some(parsed(&key, n, line));
@@ -221,9 +241,10 @@ pub fn decode_blocks(gz: impl AsRef<[u8]>, tx: std::sync::mpsc::SyncSender<Block
 pub fn block_lines(
     key: String,
     rx: std::sync::mpsc::Receiver<Block>,
+    gate: Gate,
 ) -> impl Iterator<Item = Result<LogRecord, BadLine>> + Send {
     let mut block: Vec<u8> = Vec::new();
-    let mut at = Cursor::default();
+    let mut at = Cursor::new(gate);
     let mut done = false;
     std::iter::from_fn(move || {
         loop {
@@ -280,7 +301,7 @@ pub fn gunzip(data: &[u8]) -> (Vec<u8>, Option<std::io::Error>) {
 /// always merge order already: then the text is kept and parsed as the merge
 /// pulls it (memory: the text, not ~2x as parsed records). Otherwise the
 /// object is parsed and sorted whole.
-pub fn open_raw(key: String, gz: &[u8]) -> (Source, Option<String>, u64) {
+pub fn open_raw(key: String, gz: &[u8], gate: Gate) -> (Source, Option<String>, u64) {
     let (text, err) = gunzip(gz);
     let warn = err.map(|e| {
         format!(
@@ -289,17 +310,17 @@ pub fn open_raw(key: String, gz: &[u8]) -> (Source, Option<String>, u64) {
         )
     });
     let n = text.len() as u64;
-    (open_text(key, text), warn, n)
+    (open_text(key, text, gate), warn, n)
 }
 
 /// Decompressed JSON lines (a raw object's text) made a merge source: kept
 /// as text and parsed as pulled when already in merge order, else parsed
 /// and sorted whole.
-pub fn open_text(key: String, text: Vec<u8>) -> Source {
+pub fn open_text(key: String, text: Vec<u8>, gate: Gate) -> Source {
     if in_merge_order(&text) {
-        Box::new(lines(key, text))
+        Box::new(lines(key, text, gate))
     } else {
-        let records: Vec<_> = sorted(lines(key, text)).collect();
+        let records: Vec<_> = sorted(lines(key, text, gate)).collect();
         Box::new(records.into_iter())
     }
 }
@@ -384,7 +405,7 @@ mod tests {
     fn blocks(gz: Vec<u8>) -> Vec<Result<String, String>> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let t = std::thread::spawn(move || decode_blocks(gz, tx));
-        let out = block_lines("k".into(), rx)
+        let out = block_lines("k".into(), rx, None)
             .map(|r| match r {
                 Ok(r) => Ok(r.log().into_owned()),
                 Err(e) => Err(e.to_string()),
@@ -413,7 +434,7 @@ mod tests {
         }
         gz.truncate(gz.len() - 1 - 8); // the second member's trailer cut short
         let got = blocks(gz.clone());
-        let streamed: Vec<Result<String, String>> = streamed_lines("k".into(), gz.clone())
+        let streamed: Vec<Result<String, String>> = streamed_lines("k".into(), gz.clone(), None)
             .map(|r| match r {
                 Ok(r) => Ok(r.log().into_owned()),
                 Err(e) => Err(e.to_string()),
@@ -459,7 +480,7 @@ mod tests {
         tx.send(Block::Text(format!("{line0}\n").into_bytes()))
             .unwrap();
         drop(tx);
-        let got: Vec<_> = block_lines("k".into(), rx).collect();
+        let got: Vec<_> = block_lines("k".into(), rx, None).collect();
         assert!(got[0].is_ok());
         assert!(matches!(
             &got[1],
@@ -474,7 +495,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let gz = gz.clone();
         let t = std::thread::spawn(move || decode_blocks(gz, tx));
-        let first = block_lines("k".into(), rx).next();
+        let first = block_lines("k".into(), rx, None).next();
         assert!(matches!(first, Some(Ok(_))));
         t.join().unwrap();
     }

@@ -1,6 +1,7 @@
-//! What a read selects: pods, container, stream, a time window, a cursor
-//! and a head or tail limit.
+//! What a read selects: pods, container, stream, a time window, a cursor,
+//! a line filter and a head or tail limit.
 
+use crate::line_match::LineMatch;
 use crate::record::LogRecord;
 use std::cmp::Ordering;
 
@@ -28,6 +29,8 @@ pub struct Selection {
     pub until: Option<u64>,
     /// Only records strictly after this position (a page's cursor).
     pub after: Option<Position>,
+    /// Only records whose `log` text this matches.
+    pub lines: Option<LineMatch>,
     pub limit: Limit,
 }
 
@@ -80,6 +83,7 @@ impl Selection {
             && self.since.is_none_or(|s| r.ts >= s)
             && self.until.is_none_or(|u| r.ts < u)
             && self.after.as_ref().is_none_or(|a| a.cmp_to(r).is_lt())
+            && self.lines.as_ref().is_none_or(|m| m.is_match(&r.log()))
     }
 
     /// The earliest event time a selected record can have.

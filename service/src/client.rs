@@ -374,6 +374,7 @@ mod tests {
             tool: Some("bar".into()),
             token: Some("flag".into()),
             config: Some(path.clone()),
+            ..ClientArgs::default()
         })
         .unwrap();
         assert_eq!(t.server.as_str(), "http://127.0.0.1:9/");

@@ -2,7 +2,7 @@
 //! on a demo data set.
 
 use afterlog::api::Settings;
-use afterlog::args::client::{ListArgs, LogsArgs, PushArgs};
+use afterlog::args::client::{ListArgs, LogsArgs, PushArgs, SearchArgs};
 use afterlog::args::serve::{CompactArgs, ServeArgs};
 use afterlog::args::store::StoreArgs;
 use afterlog::auth::{AuthConfig, hash_token};
@@ -10,8 +10,8 @@ use afterlog::serve::{Server, shutdown_signal};
 use afterlog::{cli, compaction};
 use afterlog_reader::{StoreConfig, open};
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand};
-use std::io::{IsTerminal, Read};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use std::io::{IsTerminal, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,8 +31,10 @@ struct Cli {
 enum Command {
     /// List a tool's jobs.
     Jobs(ListArgs),
-    /// Print a job's log (`-f` to follow).
+    /// Print a job's log (`-f` to follow, `-e` to grep).
     Logs(LogsArgs),
+    /// Lines of a tool's jobs that match, newest first.
+    Search(SearchArgs),
     /// Store lines of your own (stdin or a file) in a job's log.
     Push(PushArgs),
     /// Bytes stored per job.
@@ -45,6 +47,24 @@ enum Command {
     Compact(CompactArgs),
     /// Print the SHA-256 of a token read from stdin, for tokens.json.
     HashToken,
+    /// Print a shell's completion script for afterlog.
+    Completions(CompletionsArgs),
+    /// Print afterlog's manual page (roff), or write all its pages.
+    Man(ManArgs),
+}
+
+#[derive(Args)]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+#[derive(Args)]
+struct ManArgs {
+    /// Write afterlog.1 and a page per subcommand (afterlog-logs.1, …) here.
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -93,12 +113,36 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let voice = cli::Voice::detect();
+    let voice = |c: &afterlog::args::client::ClientArgs| cli::Voice::detect(c.color);
     match cli.command {
-        Command::Jobs(a) => cli::run_jobs(a, voice).await,
-        Command::Logs(a) => cli::run_logs(a, voice).await,
-        Command::Push(a) => cli::run_push(a, voice).await,
-        Command::Usage(a) => cli::run_usage(a, voice).await,
+        Command::Jobs(a) => {
+            let v = voice(&a.client);
+            cli::run_jobs(a, v).await
+        }
+        Command::Logs(a) => {
+            let v = voice(&a.client);
+            cli::run_logs(a, v).await
+        }
+        Command::Search(a) => {
+            let v = voice(&a.client);
+            cli::run_search(a, v).await
+        }
+        Command::Push(a) => {
+            let v = voice(&a.client);
+            cli::run_push(a, v).await
+        }
+        Command::Usage(a) => {
+            let v = voice(&a.client);
+            cli::run_usage(a, v).await
+        }
+        Command::Completions(a) => print(&cli::manual::completions(a.shell, Cli::command())),
+        Command::Man(ManArgs { out_dir: None }) => print(&cli::manual::page(Cli::command())?),
+        Command::Man(ManArgs { out_dir: Some(dir) }) => {
+            let pages = cli::manual::write_pages(Cli::command(), &dir)
+                .with_context(|| format!("writing manual pages into {}", dir.display()))?;
+            eprintln!("{} pages written to {}", pages.len(), dir.display());
+            Ok(())
+        }
         Command::Serve(a) => serve(a).await,
         Command::Demo(a) => demo(a).await,
         Command::Compact(a) => compact(a).await,
@@ -113,6 +157,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", hash_token(&t));
             Ok(())
         }
+    }
+}
+
+/// Generated text on stdout; a reader that went away is no error.
+fn print(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("writing to stdout"),
     }
 }
 

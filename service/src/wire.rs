@@ -150,6 +150,12 @@ pub struct LogLine {
     /// `quota_dropped`: what was dropped before this line, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_text: Option<String>,
+    /// With `context`: a line around a match, not a match.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub context: bool,
+    /// With `context`: lines were left out before this one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_before: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -158,6 +164,85 @@ pub struct LogsResponse {
     pub logs: Vec<LogLine>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// A line a search found.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SearchMatch {
+    pub job: String,
+    /// The run (pod) it came from.
+    pub run: String,
+    pub container: String,
+    pub stream: String,
+    /// RFC 3339 with nanoseconds.
+    pub time: String,
+    /// ns since the epoch.
+    pub ts: u64,
+    /// The line; for a quota event, what happened, in words.
+    pub log: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchResponse {
+    pub messages: Messages,
+    /// Newest or oldest first, as asked.
+    pub matches: Vec<SearchMatch>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET …/jobs/{job}/volume`: a job's lines and bytes over time.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VolumeResponse {
+    pub messages: Messages,
+    /// The buckets' start (RFC 3339), a multiple of the step.
+    pub since: String,
+    /// The last bucket's end (RFC 3339).
+    pub until: String,
+    pub step_seconds: u64,
+    /// Every step of `[since, until)`, oldest first, empty ones too.
+    pub buckets: Vec<VolumeBucket>,
+    /// The quota events in the window, by time.
+    pub quota_events: Vec<VolumeQuotaEvent>,
+    /// The runs with records in the window (or before and after it), by
+    /// first record.
+    pub runs: Vec<VolumeRun>,
+}
+
+/// One step's lines and bytes (of the `log` text) per stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VolumeBucket {
+    /// RFC 3339.
+    pub start: String,
+    pub stdout_lines: u64,
+    pub stdout_bytes: u64,
+    pub stderr_lines: u64,
+    pub stderr_bytes: u64,
+}
+
+/// A quota event of the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VolumeQuotaEvent {
+    /// RFC 3339 with nanoseconds.
+    pub time: String,
+    /// ns since the epoch.
+    pub ts: u64,
+    /// `quota_exceeded` (lines are dropped from here) or `quota_dropped`
+    /// (lines are kept again; `records` and `bytes` were dropped).
+    pub event: String,
+    pub records: u64,
+    pub bytes: u64,
+}
+
+/// A run's first and last record. A time before `since` or after `until`
+/// says the run began before or ended after the window (it is exact
+/// inside the window only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VolumeRun {
+    /// The pod name.
+    pub run: String,
+    pub first_time: String,
+    pub last_time: String,
 }
 
 /// One pushed line.

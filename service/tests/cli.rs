@@ -161,9 +161,111 @@ fn help_lists_the_client_commands() {
         .output()
         .unwrap();
     let text = ok(&o);
-    for c in ["jobs", "logs", "push", "usage", "serve", "demo", "compact"] {
+    for c in [
+        "jobs",
+        "logs",
+        "search",
+        "push",
+        "usage",
+        "serve",
+        "demo",
+        "compact",
+        "completions",
+        "man",
+    ] {
         assert!(text.contains(c), "{c}: {text}");
     }
+}
+
+fn bin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_afterlog"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn completions_know_the_commands_and_their_flags() {
+    for (shell, flag) in [("bash", "--grep"), ("zsh", "--grep"), ("fish", "-l grep")] {
+        let script = ok(&bin(&["completions", shell]));
+        assert!(
+            script.contains("logs") && script.contains("search") && script.contains(flag),
+            "{shell}: {script}"
+        );
+    }
+    // Bash itself completes with the script.
+    let script = ok(&bin(&["completions", "bash"]));
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{script}\nCOMP_WORDS=(afterlog logs --gr); COMP_CWORD=2; _afterlog afterlog --gr logs; \
+             echo \"${{COMPREPLY[@]}}\""
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(ok(&o).trim(), "--grep");
+    let err = String::from_utf8(bin(&["completions", "tcsh"]).stderr).unwrap();
+    assert!(err.contains("bash") && err.contains("fish"), "{err}");
+}
+
+/// A roff page's first request past the apostrophe's definition.
+fn title(page: &str) -> &str {
+    page.lines()
+        .find(|l| !l.starts_with(".ie ") && !l.starts_with(".el "))
+        .unwrap()
+}
+
+#[test]
+fn man_pages_are_roff_for_each_command() {
+    let page = ok(&bin(&["man"]));
+    assert!(page.starts_with('.'), "roff: {page}");
+    assert!(title(&page).starts_with(".TH afterlog 1"), "{page}");
+    assert!(
+        page.contains("search") && page.contains("completions"),
+        "{page}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("man1");
+    let o = bin(&["man", "--out-dir", out.to_str().unwrap()]);
+    ok(&o);
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for want in [
+        "afterlog.1",
+        "afterlog-logs.1",
+        "afterlog-search.1",
+        "afterlog-man.1",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want}: {names:?}");
+    }
+    let logs = std::fs::read_to_string(out.join("afterlog-logs.1")).unwrap();
+    assert!(title(&logs).starts_with(".TH afterlog-logs 1"), "{logs}");
+    assert!(logs.contains("grep") && logs.contains("context"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_against_a_server_without_it_says_so() {
+    let e = Env::start().await;
+    // Every path under this prefix is the router's 404, as for a server
+    // from before `search`.
+    let old = format!("{}/before-search", e.server.base);
+    let o = e
+        .cmd(&old, &["search", "cronbot", "-e", "stats"])
+        .output()
+        .unwrap();
+    let err = failed(&o);
+    assert!(
+        err.contains("has no search") && err.contains("older than this afterlog"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+    // A pattern is required before anything is sent.
+    let o = e.run(&["search", "cronbot"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--grep"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -160,7 +160,7 @@ pub fn run(a: Args) -> Result<()> {
     let (t_reader, reader_out) = timed(a.runs, || {
         let sources: Vec<_> = objects
             .iter()
-            .map(|(k, b)| open_raw(k.clone(), b).0)
+            .map(|(k, b)| open_raw(k.clone(), b, None).0)
             .collect();
         let mut out = Output::new();
         for r in Merge::new(sources, Selection::default()) {

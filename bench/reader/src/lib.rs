@@ -1,5 +1,5 @@
 //! afterlog's benchmarks of reading, serving and compacting, one module per
-//! bench binary (`reader`, `load`, `scale`, `compact`, `adapter`) over the
+//! bench binary (`reader`, `load`, `scale`, `compact`, `adapter`, `volume`) over the
 //! pieces they share: the generated data (`synth`, `words`, `dataset`), the
 //! store and the real `afterlog` binary on it (`store`, `server`), a small
 //! HTTP client (`http`), gzip backends (`gz`) and how figures are printed
@@ -17,6 +17,7 @@ pub mod scale;
 pub mod server;
 pub mod store;
 pub mod synth;
+pub mod volume;
 pub mod words;
 
 use std::process::ExitCode;

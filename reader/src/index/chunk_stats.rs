@@ -1,6 +1,6 @@
 //! A chunk's statistics, gathered as its records are written.
 
-use super::schema::{Chunk, RunStats};
+use super::schema::{Chunk, QuotaMark, RunStats};
 use crate::record::LogRecord;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
@@ -12,6 +12,7 @@ pub struct ChunkStats {
     runs: BTreeMap<String, RunStats>,
     seen_ids: HashSet<String>,
     volume: BTreeMap<u64, [u64; 4]>,
+    quota: Vec<QuotaMark>,
     kind: String,
 }
 
@@ -31,6 +32,9 @@ impl ChunkStats {
         let at = if r.stream == "stderr" { 2 } else { 0 };
         v[at] += 1;
         v[at + 1] += r.log_len as u64;
+        if let Some(e) = r.event {
+            self.quota.push(QuotaMark::of(r.ts, &e));
+        }
         if self.seen_ids.contains(&r.container_id) {
             return;
         }
@@ -77,5 +81,6 @@ impl ChunkStats {
             .into_iter()
             .map(|(m, v)| [m, v[0], v[1], v[2], v[3]])
             .collect();
+        chunk.quota = Some(self.quota);
     }
 }

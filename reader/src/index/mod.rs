@@ -32,7 +32,7 @@ pub use chunk_stats::ChunkStats;
 pub use parts::{ChunkPart, chunk_parts, member_parts};
 pub use schema::{
     Chunk, INDEX_VERSION, IndexError, JobManifest, LATEST_PODS, Member, Period, PeriodRef,
-    RunStats, ToolIndex, ToolJob, day_of, encode_period, next_day_start, parse_manifest,
+    QuotaMark, RunStats, ToolIndex, ToolJob, day_of, encode_period, next_day_start, parse_manifest,
     parse_period, parse_tool_index,
 };
 pub use scope::Scope;
@@ -79,6 +79,7 @@ mod tests {
                 })
                 .into(),
             volume: Vec::new(),
+            quota: None,
         }
     }
 

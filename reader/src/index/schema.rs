@@ -2,6 +2,7 @@
 //! chunks, and the tool's index, with their codecs.
 
 use crate::meta::{ConsumedRaw, PodInfo};
+use crate::quota::QuotaEvent;
 use afterlog_contract::time;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -98,6 +99,48 @@ pub struct Chunk {
     /// lines, stdout bytes, stderr lines, stderr bytes]`, by minute.
     #[serde(default)]
     pub volume: Vec<[u64; 5]>,
+    /// The quota events its records carry, in order. `None` in chunks
+    /// written before the compactor recorded them: a reader that needs
+    /// them reads such a chunk's records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Vec<QuotaMark>>,
+}
+
+impl Chunk {
+    /// Whether the per-minute counts and the quota events are recorded,
+    /// so that a volume need not read the chunk's records.
+    pub fn has_volume(&self) -> bool {
+        self.quota.is_some() && (self.lines == 0 || !self.volume.is_empty())
+    }
+}
+
+/// A quota event as a chunk records it (docs/design.md §2, §7): the
+/// record's time, `quota_exceeded` or `quota_dropped`, and for a drop what
+/// was dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaMark {
+    pub ts: u64,
+    pub event: String,
+    #[serde(default)]
+    pub records: u64,
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+impl QuotaMark {
+    /// The mark of `event`, carried by a record of time `ts`.
+    pub fn of(ts: u64, event: &QuotaEvent) -> QuotaMark {
+        let (records, bytes) = match *event {
+            QuotaEvent::Exceeded { .. } => (0, 0),
+            QuotaEvent::Dropped { records, bytes, .. } => (records, bytes),
+        };
+        QuotaMark {
+            ts,
+            event: event.name().to_string(),
+            records,
+            bytes,
+        }
+    }
 }
 
 /// A gzip member of a chunk.

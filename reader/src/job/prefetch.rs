@@ -4,7 +4,7 @@
 use super::fetch::{fetch, fetch_range};
 use super::plan::Planned;
 use super::stores::Stores;
-use crate::object::{Source, block_lines, decode_blocks, open_raw, streamed_lines};
+use crate::object::{Gate, Source, block_lines, decode_blocks, open_raw, streamed_lines};
 use crate::store::StoreError;
 use std::collections::VecDeque;
 
@@ -36,6 +36,7 @@ static DECODERS: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
 pub(super) async fn open_object(
     stores: Stores,
     p: Planned,
+    gate: Gate,
 ) -> Result<(Planned, Opened), StoreError> {
     let store = stores.get(p.store).ok_or(StoreError::NoStore(p.store))?;
     let body = match p.range {
@@ -57,16 +58,16 @@ pub(super) async fn open_object(
                     let _slot = slot;
                     decode_blocks(body, tx)
                 });
-                Box::new(block_lines(key, rx))
+                Box::new(block_lines(key, rx, gate))
             }
             // Every decoder thread taken: decompressed as pulled instead.
-            Err(_) => Box::new(streamed_lines(key, body)),
+            Err(_) => Box::new(streamed_lines(key, body, gate)),
         };
         return Ok((p, Opened::Source(src, None, n)));
     }
     // Gunzipping, checking the order and maybe sorting take a while: off
     // the async threads.
-    let (src, warn, n) = tokio::task::spawn_blocking(move || open_raw(key, &body))
+    let (src, warn, n) = tokio::task::spawn_blocking(move || open_raw(key, &body, gate))
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?;
     Ok((p, Opened::Source(src, warn, n)))

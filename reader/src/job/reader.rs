@@ -8,7 +8,7 @@ use super::snapshot::JobIndex;
 use super::stats::ReadStats;
 use super::stores::Stores;
 use crate::merge::Merge;
-use crate::object::{BadLine, Source};
+use crate::object::{BadLine, Gate, Source};
 use crate::record::LogRecord;
 use crate::selection::{Limit, Selection};
 use crate::store::StoreError;
@@ -23,6 +23,8 @@ pub struct JobReader {
     to_fetch: VecDeque<Planned>,
     inflight: Inflight,
     merge: Merge<Source>,
+    /// The selection's line filter, applied to stored bytes before parsing.
+    gate: Gate,
     head: Option<usize>,
     emitted: usize,
     pub warnings: Vec<String>,
@@ -96,6 +98,7 @@ impl JobReader {
             pending: objects.into(),
             stores,
             inflight: Inflight::default(),
+            gate: selection.lines.clone(),
             merge: Merge::new(
                 Vec::new(),
                 Selection {
@@ -123,9 +126,10 @@ impl JobReader {
                 break;
             };
             let size = p.size;
-            self.inflight
-                .0
-                .push_back((size, tokio::spawn(open_object(self.stores.clone(), p))));
+            self.inflight.0.push_back((
+                size,
+                tokio::spawn(open_object(self.stores.clone(), p, self.gate.clone())),
+            ));
         }
     }
 

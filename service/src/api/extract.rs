@@ -6,7 +6,7 @@ use super::state::App;
 use crate::auth::Principal;
 use crate::reply::ApiError;
 use afterlog_contract::keys;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query};
+use axum::extract::{ConnectInfo, FromRequestParts, Path};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -95,16 +95,17 @@ impl FromRequestParts<App> for JobAccess {
     }
 }
 
-/// The query string as `T`; 400 with serde's reason if it is not one.
+/// The query string as `T`; 400 with serde's reason if it is not one. A
+/// key given more than once fills a list (`grep=a&grep=b`).
 pub struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned + Send> FromRequestParts<App> for ApiQuery<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let Query(q) = Query::<T>::from_request_parts(parts, app)
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        Ok(ApiQuery(q))
+    async fn from_request_parts(parts: &mut Parts, _app: &App) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_html_form::from_str(query)
+            .map(ApiQuery)
+            .map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))
     }
 }

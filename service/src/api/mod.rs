@@ -1,7 +1,7 @@
 //! The HTTP API (docs/design.md §6), laid out as axum's examples lay theirs out:
 //! [`state`], what every handler shares; [`extract`], who asks about what;
 //! a module per resource with thin handlers over pure planning ([`health`],
-//! [`jobs`], [`logs`], [`push`]); [`load`], the store reads they share;
+//! [`jobs`], [`logs`], [`push`], [`search`]); [`load`], the store reads they share;
 //! and [`router`], the one place that names the handlers.
 
 pub mod extract;
@@ -11,6 +11,7 @@ pub mod load;
 pub mod logs;
 pub mod push;
 pub mod router;
+pub mod search;
 pub mod state;
 
 pub use crate::clock::now_ns;

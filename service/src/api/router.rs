@@ -2,7 +2,7 @@
 //! the handlers.
 
 use crate::api::state::App;
-use crate::api::{health, jobs, logs, push};
+use crate::api::{health, jobs, logs, push, search};
 use crate::metrics;
 use crate::reply::ApiError;
 use axum::routing::get;
@@ -22,7 +22,12 @@ pub fn router(app: App) -> Router {
             "/v1/tool/{tool}/jobs/{job}/logs",
             get(logs::get_logs).post(push::push_logs),
         )
+        .route(
+            "/v1/tool/{tool}/jobs/{job}/volume",
+            get(jobs::volume::volume),
+        )
         .route("/v1/tool/{tool}/usage", get(jobs::usage))
+        .route("/v1/tool/{tool}/search", get(search::search))
         .merge(crate::web::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
         .layer(axum::middleware::from_fn_with_state(
@@ -43,9 +48,11 @@ pub fn router(app: App) -> Router {
         health::metrics_text,
         jobs::jobs,
         jobs::runs::job,
+        jobs::volume::volume,
         logs::get_logs,
         push::push_logs,
-        jobs::usage
+        jobs::usage,
+        search::search
     )
 )]
 pub struct ApiDoc;

@@ -1,8 +1,10 @@
-//! Arguments of the client commands: `jobs`, `logs`, `push`, `usage`.
+//! Arguments of the client commands: `jobs`, `logs`, `search`, `push`,
+//! `usage`.
 
 use super::words;
+use crate::cli::highlight::Filter;
 use afterlog_contract::query::Stream;
-use clap::Args;
+use clap::{ArgGroup, Args, ColorChoice, ValueEnum};
 use std::path::PathBuf;
 
 /// Where the API is and who asks (flags beat environment beat config file,
@@ -22,6 +24,9 @@ pub struct ClientArgs {
     /// `tool`, `token` or `token_file`.
     #[arg(long, env = "AFTERLOG_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Colour messages and matches: `auto` on a terminal without `NO_COLOR`.
+    #[arg(long, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 /// `jobs` and `usage`: a table, or the API's JSON.
@@ -35,6 +40,7 @@ pub struct ListArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group(ArgGroup::new("pattern").multiple(true).args(["grep", "regex"])))]
 pub struct LogsArgs {
     #[command(flatten)]
     pub client: ClientArgs,
@@ -72,6 +78,111 @@ pub struct LogsArgs {
     /// Lead each line with `[pod/container]`.
     #[arg(long)]
     pub prefix: bool,
+    /// Only lines containing PATTERN, a plain string (repeat: all must occur).
+    #[arg(long = "grep", short = 'e', value_name = "PATTERN")]
+    pub grep: Vec<String>,
+    /// Only lines matching RE (Rust `regex` syntax).
+    #[arg(long, value_name = "RE")]
+    pub regex: Option<String>,
+    /// Patterns match regardless of case.
+    #[arg(long, short = 'i', requires = "pattern")]
+    pub ignore_case: bool,
+    /// Only lines the patterns do NOT match.
+    #[arg(long, short = 'v', requires = "pattern")]
+    pub invert: bool,
+    /// Also N lines before and after each match, groups apart by `--`.
+    #[arg(long, short = 'C', value_name = "N", requires = "pattern",
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub context: Option<u32>,
+}
+
+impl LogsArgs {
+    pub fn filter(&self) -> Filter {
+        Filter {
+            grep: self.grep.clone(),
+            regex: self.regex.clone(),
+            ignore_case: self.ignore_case,
+            invert: self.invert,
+        }
+    }
+}
+
+/// Which lines `search` gives first.
+#[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Order {
+    #[default]
+    Newest,
+    Oldest,
+}
+
+impl Order {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Order::Newest => "newest",
+            Order::Oldest => "oldest",
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The tool whose jobs to search [default: --tool, AFTERLOG_TOOL, the
+    /// config file].
+    #[arg(value_name = "TOOL")]
+    pub tool_name: Option<String>,
+    /// Lines containing PATTERN, a plain string (repeat: all must occur).
+    #[arg(
+        long = "grep",
+        short = 'e',
+        value_name = "PATTERN",
+        required_unless_present = "regex"
+    )]
+    pub grep: Vec<String>,
+    /// Lines matching RE (Rust `regex` syntax).
+    #[arg(long, value_name = "RE")]
+    pub regex: Option<String>,
+    /// Patterns match regardless of case.
+    #[arg(long, short = 'i')]
+    pub ignore_case: bool,
+    /// Lines at or after: an age (`10m`, `2h`, `7d`) or RFC 3339.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Lines before: an age or RFC 3339.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this job (repeat for several) [default: all the tool's jobs].
+    #[arg(long = "job", value_name = "JOB")]
+    pub jobs: Vec<String>,
+    /// Which matches come first.
+    #[arg(long, value_enum, default_value_t = Order::Newest)]
+    pub order: Order,
+    /// Stop after N matches.
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub limit: u32,
+}
+
+impl SearchArgs {
+    pub fn filter(&self) -> Filter {
+        Filter {
+            grep: self.grep.clone(),
+            regex: self.regex.clone(),
+            ignore_case: self.ignore_case,
+            invert: false,
+        }
+    }
+
+    /// The client's arguments, with the positional TOOL winning over
+    /// `--tool`.
+    pub fn client(&self) -> ClientArgs {
+        let mut c = self.client.clone();
+        if let Some(t) = &self.tool_name {
+            c.tool = Some(t.clone());
+        }
+        c
+    }
 }
 
 #[derive(Args, Debug)]

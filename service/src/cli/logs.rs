@@ -1,17 +1,17 @@
 //! `logs`: a job's log on stdout, and with `--follow` what arrives, across
 //! reconnects (the server ends a follow after a while, or restarts).
 
+use super::highlight::{Highlighter, paint};
 use super::listing::only_job;
+use super::ndjson::{Flow, Lines, Stdout, is_heartbeat, read_lines};
 use super::progress::Progress;
-use super::voice::{Level, Told, Voice};
+use super::voice::{Level, Told, Voice, stdout_color};
 use crate::args::client::LogsArgs;
-use crate::client::{Client, ClientError, error_chain};
+use crate::client::{Client, ClientError};
 use crate::wire::ErrorBody;
 use afterlog_contract::query::Format;
-use afterlog_reader::{LogRecord, Position, TextStyle};
+use afterlog_reader::{LogRecord, Position, QuotaEvent, TextStyle};
 use anyhow::anyhow;
-use futures::StreamExt;
-use std::io::Write;
 use std::time::Duration;
 
 /// The longest wait between two attempts of `logs --follow`.
@@ -39,6 +39,13 @@ fn query(a: &LogsArgs) -> Vec<(&'static str, String)> {
     if a.follow {
         q.push(("follow", "true".into()));
     }
+    let filter = a.filter();
+    q.extend(filter.query());
+    if filter.is_set()
+        && let Some(n) = a.context.filter(|&n| n > 0)
+    {
+        q.push(("context", n.to_string()));
+    }
     q
 }
 
@@ -53,19 +60,26 @@ pub async fn run_logs(a: LogsArgs, voice: Voice) -> anyhow::Result<()> {
         timestamps: a.timestamps,
         source: a.prefix,
     };
+    let painter = match stdout_color(a.client.color) && !a.json && !a.invert {
+        // A pattern the client cannot compile is the server's to refuse.
+        true => Highlighter::new(&a.filter()).ok().flatten(),
+        false => None,
+    };
     let mut out = Output {
         json: a.json,
         style,
-        stdout: std::io::BufWriter::new(std::io::stdout().lock()),
+        paint: painter,
+        stdout: Stdout::lock(),
         text: String::new(),
         progress: Progress::detect(!a.follow),
         seen: None,
+        voice,
     };
     let mut backoff = Duration::from_secs(1);
     let mut refusals = 0;
     loop {
         let url = c.url(&["jobs", &job, "logs"], &q);
-        match stream_once(&c, url, &mut out, voice).await {
+        match stream_once(&c, url, &mut out).await {
             // The server ends a follow after a while; clients go on.
             Ok(Flow::Done) if a.follow => {
                 out.flush()?;
@@ -76,7 +90,7 @@ pub async fn run_logs(a: LogsArgs, voice: Voice) -> anyhow::Result<()> {
                 out.flush()?;
                 return Ok(());
             }
-            Ok(Flow::Closed) => return Ok(()),
+            Ok(Flow::Stopped) => return Ok(()),
             // Refused for load before anything was sent: wait as told.
             Err(e)
                 if out.seen.is_none()
@@ -124,46 +138,83 @@ fn resume(q: &mut Vec<(&str, String)>, seen: &Option<Position>) {
     }
 }
 
-enum Flow {
-    /// The server ended the stream.
-    Done,
-    /// Whoever reads stdout went away (`| head`): stop quietly.
-    Closed,
-}
-
-struct Output<'a> {
+struct Output {
     json: bool,
     style: TextStyle,
-    stdout: std::io::BufWriter<std::io::StdoutLock<'a>>,
+    /// Matches to paint, on a terminal.
+    paint: Option<Highlighter>,
+    stdout: Stdout,
     text: String,
     progress: Progress<std::io::Stderr>,
     /// Where a followed log got to: the next attempt starts there.
     seen: Option<Position>,
+    voice: Voice,
 }
 
-impl Output<'_> {
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self.stdout.flush() {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            r => r,
+/// The line the server sends between two groups of `--context` lines.
+#[derive(serde::Deserialize)]
+struct ContextBreak {
+    context_break: bool,
+}
+
+impl Output {
+    /// The text of a record, its matches painted.
+    fn render(&mut self, r: &LogRecord) {
+        self.text.clear();
+        r.write_text(&mut self.text, self.style);
+        // A quota notice alone has no line of the job's to paint.
+        if matches!(r.event, Some(QuotaEvent::Exceeded { .. })) {
+            return;
         }
+        let Some(h) = &self.paint else { return };
+        let log = r.log();
+        let ranges = h.ranges(&log);
+        if ranges.is_empty() {
+            return;
+        }
+        // The line is the text's last (after the time and source asked for).
+        let Some(head) = self
+            .text
+            .strip_suffix('\n')
+            .and_then(|t| t.strip_suffix(log.as_ref()))
+            .map(str::len)
+        else {
+            return;
+        };
+        self.text.truncate(head);
+        self.text.push_str(&paint(&log, &ranges));
+        self.text.push('\n');
+    }
+}
+
+impl Lines for Output {
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stdout.flush()
     }
 
-    /// One line of the ndjson body. `Ok(false)`: stdout is closed.
-    fn line(&mut self, line: &[u8], voice: Voice) -> std::io::Result<bool> {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            return Ok(true); // a heartbeat
+    fn line(&mut self, line: &[u8]) -> std::io::Result<bool> {
+        if is_heartbeat(line) {
+            return Ok(true);
         }
         if line.starts_with(b"{\"messages\"")
             && let Ok(t) = serde_json::from_slice::<ErrorBody>(line)
         {
-            voice.messages(&t.messages);
+            self.voice.messages(&t.messages);
             return Ok(true);
         }
         let r = match LogRecord::parse(line.to_vec()) {
             Ok(r) => r,
+            Err(_)
+                if serde_json::from_slice::<ContextBreak>(line).is_ok_and(|b| b.context_break) =>
+            {
+                // As grep -C separates groups; JSON keeps the server's line.
+                return match self.json {
+                    true => self.stdout.write(&[line, b"\n"]),
+                    false => self.stdout.write(&[b"--\n"]),
+                };
+            }
             Err(e) => {
-                voice.say(
+                self.voice.say(
                     Level::Warning,
                     &format!("a record the CLI cannot read: {e}"),
                 );
@@ -176,65 +227,105 @@ impl Output<'_> {
         }
         self.progress.add(1, line.len() as u64 + 1);
         let written = if self.json {
-            self.stdout
-                .write_all(line)
-                .and_then(|()| self.stdout.write_all(b"\n"))
+            self.stdout.write(&[line, b"\n"])
         } else {
-            self.text.clear();
-            r.write_text(&mut self.text, self.style);
-            self.stdout.write_all(self.text.as_bytes())
+            self.render(&r);
+            self.stdout.write(&[self.text.as_bytes()])
         };
         self.seen = Some(here);
-        match written {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-            r => r.map(|()| true),
-        }
+        written
     }
 }
 
-async fn stream_once(
-    c: &Client,
-    url: reqwest::Url,
-    out: &mut Output<'_>,
-    voice: Voice,
-) -> Result<Flow, ClientError> {
+async fn stream_once(c: &Client, url: reqwest::Url, out: &mut Output) -> Result<Flow, ClientError> {
     let resp = c.send(reqwest::Method::GET, url.clone(), None).await?;
-    let mut body = resp.bytes_stream();
-    let mut pending: Vec<u8> = Vec::new();
-    let broken = |e: &dyn std::error::Error| ClientError::Response {
-        url: url.to_string(),
-        reason: format!("the stream broke: {}", error_chain(e)),
-    };
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| broken(&e))?;
-        pending.extend_from_slice(&chunk);
-        let mut start = 0;
-        while let Some(nl) = pending[start..].iter().position(|&b| b == b'\n') {
-            let line = &pending[start..start + nl];
-            start += nl + 1;
-            match out.line(line, voice) {
-                Ok(true) => {}
-                Ok(false) => return Ok(Flow::Closed),
-                Err(e) => return Err(broken(&e)),
-            }
-        }
-        pending.drain(..start);
-        if out.flush().is_err() {
-            return Ok(Flow::Closed);
-        }
-    }
-    if !pending.iter().all(u8::is_ascii_whitespace) {
-        return Err(ClientError::Response {
-            url: url.to_string(),
-            reason: "the stream ended inside a line".into(),
-        });
-    }
-    Ok(Flow::Done)
+    read_lines(resp, &url, out).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        logs: LogsArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<LogsArgs, clap::Error> {
+        Cmd::try_parse_from(["logs"].iter().chain(args)).map(|c| c.logs)
+    }
+
+    fn params(args: &[&str]) -> Vec<(&'static str, String)> {
+        query(&parse(args).unwrap())
+    }
+
+    #[test]
+    fn filters_are_sent_as_the_apis_parameters() {
+        let got = params(&[
+            "j",
+            "-e",
+            "error",
+            "--grep",
+            "two words",
+            "--regex",
+            r"code=\d+",
+            "-i",
+            "-v",
+            "-C",
+            "3",
+            "--tail",
+            "5",
+        ]);
+        let want: Vec<(&str, String)> = vec![
+            ("format", "ndjson".into()),
+            ("tail", "5".into()),
+            ("grep", "error".into()),
+            ("grep", "two words".into()),
+            ("regex", r"code=\d+".into()),
+            ("ignore_case", "true".into()),
+            ("invert", "true".into()),
+            ("context", "3".into()),
+        ];
+        assert_eq!(got, want);
+        // As a URL, each value encoded, `grep` repeated.
+        let c = Client::new(crate::client::Target {
+            server: "http://127.0.0.1:1".parse().unwrap(),
+            tool: "t".into(),
+            token: None,
+        });
+        let url = c.url(
+            &["jobs", "j", "logs"],
+            &params(&["j", "-e", "a&b", "-e", "c"]),
+        );
+        assert_eq!(
+            url.query(),
+            Some("format=ndjson&grep=a%26b&grep=c"),
+            "{url}"
+        );
+    }
+
+    #[test]
+    fn without_a_filter_the_request_is_unchanged() {
+        assert_eq!(params(&["j"]), [("format", "ndjson".to_string())]);
+        // Context 0 is no context: left out.
+        assert_eq!(params(&["j", "-e", "x", "-C", "0"]).len(), 2);
+    }
+
+    #[test]
+    fn filter_flags_need_a_pattern_and_context_a_bound() {
+        for bad in [
+            &["j", "-i"][..],
+            &["j", "-v"],
+            &["j", "-C", "2"],
+            &["j", "-e", "x", "-C", "101"],
+            &["j", "-e", "x", "-C", "-1"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse(&["j", "--regex", "x", "-C", "100", "-i"]).is_ok());
+    }
 
     #[test]
     fn follow_skips_what_it_printed_before_a_reconnect() {

@@ -3,6 +3,7 @@
 use crate::client::ClientError;
 use crate::wire::Messages;
 use anyhow::anyhow;
+use clap::ColorChoice;
 use std::io::IsTerminal;
 
 /// Messages and progress for the person at the terminal.
@@ -18,11 +19,30 @@ pub enum Level {
     Error,
 }
 
+/// Whether to colour an output: `auto` does for a terminal, unless
+/// `NO_COLOR` is set (https://no-color.org).
+pub fn use_color(choice: ColorChoice, terminal: bool, no_color_env: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && !no_color_env,
+    }
+}
+
+fn no_color_env() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// Whether to paint what goes to stdout (matches of `--grep`).
+pub fn stdout_color(choice: ColorChoice) -> bool {
+    use_color(choice, std::io::stdout().is_terminal(), no_color_env())
+}
+
 impl Voice {
-    pub fn detect() -> Voice {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    /// For stderr, as `--color` says.
+    pub fn detect(choice: ColorChoice) -> Voice {
         Voice {
-            color: !no_color && std::io::stderr().is_terminal(),
+            color: use_color(choice, std::io::stderr().is_terminal(), no_color_env()),
         }
     }
 
@@ -86,3 +106,21 @@ impl Voice {
 #[derive(Debug, thiserror::Error)]
 #[error("(reported above)")]
 pub struct Told;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn color_choices() {
+        for (choice, terminal, no_color, want) in [
+            (ColorChoice::Auto, true, false, true),
+            (ColorChoice::Auto, false, false, false),
+            (ColorChoice::Auto, true, true, false),
+            (ColorChoice::Always, false, true, true),
+            (ColorChoice::Never, true, false, false),
+        ] {
+            assert_eq!(use_color(choice, terminal, no_color), want, "{choice:?}");
+        }
+    }
+}

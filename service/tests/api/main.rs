@@ -8,6 +8,8 @@ mod common;
 mod admission;
 mod auth;
 mod errors;
+mod filters;
 mod follow;
 mod push;
 mod reads;
+mod volume;

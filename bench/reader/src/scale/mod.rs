@@ -30,7 +30,7 @@
 //! flags answers with the wrong number of lines.
 
 mod case;
-mod data;
+pub(crate) mod data;
 mod measure;
 mod report;
 mod stores;
@@ -41,9 +41,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-const TOOL: &str = "scale";
+pub(crate) const TOOL: &str = "scale";
 const CRON_JOB: &str = "sched";
-const CONTINUOUS_JOB: &str = "stream";
+pub(crate) const CONTINUOUS_JOB: &str = "stream";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
 pub enum StoreKind {

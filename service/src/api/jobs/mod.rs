@@ -1,7 +1,9 @@
 //! `GET /v1/tool/{tool}/jobs` and `…/usage`: what a tool has stored, job
-//! by job; `GET …/jobs/{job}`, a job's runs, is [`runs`].
+//! by job; `GET …/jobs/{job}`, a job's runs, is [`runs`], and
+//! `…/jobs/{job}/volume` is [`volume`].
 
 pub mod runs;
+pub mod volume;
 
 use super::extract::ToolAccess;
 use super::load::{ObjectAt, peek, tool_jobs};

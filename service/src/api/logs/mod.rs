@@ -3,8 +3,10 @@
 //! with `follow=true`, kept open for what arrives.
 //!
 //! [`request`] checks and plans a request, [`read`] reads it (a page, or a
-//! stream through a [`sink::Sink`]), [`follow`] goes on with what arrives.
+//! stream through a [`sink::Sink`]; [`context`] with lines around matches),
+//! [`follow`] goes on with what arrives.
 
+pub mod context;
 pub mod follow;
 pub mod read;
 pub mod request;

@@ -1,6 +1,7 @@
 //! Reading a job's selected records: a JSON page, or the stored log
 //! streamed through a [`Sink`] (then, with `follow`, what arrives).
 
+use super::context::ContextRead;
 use super::follow::follow;
 use super::request::{LogsRequest, encode_cursor};
 use super::sink::{Gone, Sent, Sink};
@@ -38,6 +39,8 @@ pub fn log_line(r: LogRecord) -> LogLine {
         log,
         event,
         event_text,
+        context: false,
+        break_before: false,
     }
 }
 
@@ -87,6 +90,11 @@ pub async fn json_page(
     req: LogsRequest,
     before: RequestCounts,
 ) -> Result<LogsResponse, ApiError> {
+    if req.context > 0
+        && let Some(page) = context_page(app, &index, &req, &before).await?
+    {
+        return Ok(page);
+    }
     let (records, warnings, stats, next) = match req.filter.limit {
         Limit::Tail(n) => {
             let log = tail_of(app, &index, &req, n)
@@ -134,6 +142,88 @@ pub async fn json_page(
     })
 }
 
+/// A JSON page of a read with context: its matches and the lines around
+/// them; `limit` counts both, a head or tail the matches.
+async fn context_page(
+    app: &AppState,
+    index: &JobIndex,
+    req: &LogsRequest,
+    before: &RequestCounts,
+) -> Result<Option<LogsResponse>, ApiError> {
+    let Some(mut rd) = ContextRead::open(app, index, req)
+        .await
+        .map_err(ApiError::store)?
+    else {
+        return Ok(None);
+    };
+    let page = match req.filter.limit {
+        Limit::All => req.page,
+        _ => super::request::MAX_PAGE * 2,
+    };
+    let mut lines = Vec::new();
+    let mut last = None;
+    let mut bytes = 0;
+    while lines.len() < page
+        && let Some(s) = rd.next().await.map_err(ApiError::store)?
+    {
+        bytes += s.line.log_len as u64;
+        last = Some(Position::of(&s.line));
+        let mut l = log_line(s.line);
+        l.context = !s.is_match;
+        l.break_before = s.break_before;
+        lines.push(l);
+    }
+    let more = matches!(req.filter.limit, Limit::All)
+        && lines.len() == page
+        && rd.next().await.map_err(ApiError::store)?.is_some();
+    let (warnings, stats) = rd.finish();
+    app.metrics.read(&stats);
+    log_cost(app, index, before, lines.len() as u64);
+    app.metrics.served(lines.len() as u64, bytes);
+    Ok(Some(LogsResponse {
+        messages: Messages::warnings(warnings),
+        logs: lines,
+        next_cursor: if more {
+            last.map(|p| encode_cursor(&p))
+        } else {
+            None
+        },
+    }))
+}
+
+/// Streams a read with context into `out`, `--` between groups.
+async fn send_with_context(
+    app: &AppState,
+    index: &JobIndex,
+    req: &LogsRequest,
+    out: &mut Sink,
+) -> Result<Option<Vec<String>>, Option<Gone>> {
+    let failed = |e: StoreError| {
+        tracing::error!(error = %e, "read failed mid-stream");
+        app.metrics.stream_failures.inc();
+        None
+    };
+    let Some(mut rd) = ContextRead::open(app, index, req).await.map_err(failed)? else {
+        return Ok(None);
+    };
+    loop {
+        match rd.next().await {
+            Ok(Some(s)) => {
+                if s.break_before {
+                    out.context_break();
+                }
+                out.record(&s.line);
+                out.flush(false).await.map_err(Some)?;
+            }
+            Ok(None) => break,
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    let (warnings, stats) = rd.finish();
+    app.metrics.read(&stats);
+    Ok(Some(warnings))
+}
+
 /// What the body says when the store fails during a read.
 const BROKEN: &str = "the log store failed during the read; the output is incomplete";
 
@@ -146,6 +236,11 @@ async fn send_stored(
     out: &mut Sink,
     sent: &mut Sent,
 ) -> Result<Vec<String>, Option<Gone>> {
+    if req.context > 0
+        && let Some(warnings) = send_with_context(app, index, req, out).await?
+    {
+        return Ok(warnings);
+    }
     let failed = |e: StoreError| {
         tracing::error!(error = %e, "read failed mid-stream");
         app.metrics.stream_failures.inc();

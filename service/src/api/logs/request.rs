@@ -9,7 +9,7 @@ use afterlog_contract::query::{Format, Stream};
 use afterlog_contract::time::parse_rfc3339_nanos;
 use afterlog_reader::index::Scope;
 use afterlog_reader::job::{JobIndex, RunSummary};
-use afterlog_reader::{Limit, Position, Selection};
+use afterlog_reader::{Limit, LineFilter, LineMatch, Position, Selection};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
@@ -22,6 +22,8 @@ pub const DEFAULT_PAGE: usize = 1_000;
 pub const MAX_TAIL: usize = 100_000;
 /// Tails and heads up to this many lines are cheap: never queued.
 pub const SMALL_READ: usize = 1000;
+/// Most lines of `context` around each match.
+pub const MAX_CONTEXT: usize = 100;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +54,18 @@ pub struct LogsQuery {
     /// `ndjson`/`text`: keep streaming records as they arrive. Empty lines
     /// are heartbeats.
     pub follow: Option<bool>,
+    /// Lines whose text contains this; repeatable, all must occur.
+    #[serde(default)]
+    pub grep: Vec<String>,
+    /// Lines whose text matches this regular expression (Rust `regex`
+    /// syntax).
+    pub regex: Option<String>,
+    /// `grep` and `regex` ignore case.
+    pub ignore_case: Option<bool>,
+    /// Lines that do not match `grep` and `regex`.
+    pub invert: Option<bool>,
+    /// Lines before and after each match (at most 100), as `grep -C`.
+    pub context: Option<usize>,
 }
 
 /// Which run a request reads.
@@ -71,6 +85,8 @@ pub struct LogsRequest {
     pub format: Format,
     pub page: usize,
     pub follow: bool,
+    /// Lines shown around each match of `filter.lines`.
+    pub context: usize,
 }
 
 /// Parses `since`/`until`: a time, ns since the epoch, or an age.
@@ -148,6 +164,33 @@ fn window(q: &LogsQuery, now_ns: u64) -> Result<(Option<u64>, Option<u64>), ApiE
     Ok((since, until))
 }
 
+/// The line filter of a query's `grep`, `regex`, `ignore_case` and
+/// `invert`, compiled; `None` if it names none.
+pub fn line_match(
+    grep: &[String],
+    regex: Option<&str>,
+    ignore_case: Option<bool>,
+    invert: Option<bool>,
+) -> Result<Option<LineMatch>, ApiError> {
+    let spec = LineFilter {
+        grep: grep.to_vec(),
+        regex: regex.map(str::to_string),
+        ignore_case: ignore_case.unwrap_or(false),
+        invert: invert.unwrap_or(false),
+    };
+    if spec.is_empty() {
+        if spec.ignore_case || spec.invert {
+            return Err(ApiError::bad_request(
+                "ignore_case and invert apply to grep or regex; give one",
+            ));
+        }
+        return Ok(None);
+    }
+    LineMatch::new(&spec)
+        .map(Some)
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
 /// `head`/`tail` of a query.
 fn limit_of(head: Option<usize>, tail: Option<usize>) -> Result<Limit, ApiError> {
     match (head, tail) {
@@ -215,6 +258,28 @@ impl LogsQuery {
                 "format=json returns at most {MAX_PAGE} records; page with cursor, or stream with format=ndjson"
             )));
         }
+        let lines = line_match(
+            &self.grep,
+            self.regex.as_deref(),
+            self.ignore_case,
+            self.invert,
+        )?;
+        let context = self.context.unwrap_or(0);
+        if context > MAX_CONTEXT {
+            return Err(ApiError::bad_request(format!(
+                "context={context}: at most {MAX_CONTEXT}"
+            )));
+        }
+        if context > 0 && lines.is_none() {
+            return Err(ApiError::bad_request(
+                "context shows lines around matches: give grep or regex",
+            ));
+        }
+        if context > 0 && follow {
+            return Err(ApiError::bad_request(
+                "context cannot be combined with follow; follow the matches alone",
+            ));
+        }
         Ok(LogsRequest {
             filter: Selection {
                 pods: Vec::new(),
@@ -223,8 +288,10 @@ impl LogsQuery {
                 since,
                 until,
                 after,
+                lines,
                 limit,
             },
+            context,
             run: self.run.map(|r| match r.as_str() {
                 "latest" => Run::Latest,
                 _ => Run::Pod(r),
@@ -246,7 +313,7 @@ impl LogsRequest {
     pub fn work(&self) -> Option<Work> {
         // A stream is not known before the lines are read: a tail of stderr
         // may read the whole job to find its few lines.
-        let narrow = self.filter.stream.is_none();
+        let narrow = self.filter.stream.is_none() && self.filter.lines.is_none();
         let small = narrow
             && matches!(self.filter.limit, Limit::Head(n) | Limit::Tail(n) if n <= SMALL_READ);
         match (self.format, self.follow) {

@@ -63,6 +63,15 @@ impl Sink {
         self.bytes += r.log_len as u64;
     }
 
+    /// Marks lines left out between two groups of a read with context:
+    /// `--` in text, as `grep -C` does.
+    pub fn context_break(&mut self) {
+        match self.format {
+            Format::Text => self.buf.extend_from_slice(b"--\n"),
+            _ => self.buf.extend_from_slice(b"{\"context_break\":true}\n"),
+        }
+    }
+
     /// Something for the reader besides the records: in text, lines led by
     /// `[afterlog]` (`lead` before each); else one `{"messages": …}` line.
     fn messages(&mut self, m: Messages, lead: &str) {
