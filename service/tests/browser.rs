@@ -20,6 +20,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "browser-test-token";
+/// For the demo's tool that spends its quota.
+const QUOTA_TOKEN: &str = "browser-test-quota-token";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const WAIT: Duration = Duration::from_secs(20);
@@ -204,9 +206,7 @@ impl Session<'_> {
                 Some(json!({ "actions": actions })),
             )
             .await;
-        self.driver
-            .call(reqwest::Method::DELETE, &path, None)
-            .await;
+        self.driver.call(reqwest::Method::DELETE, &path, None).await;
     }
 
     /// Keys typed into whatever has the focus.
@@ -485,14 +485,19 @@ async fn the_page_searches_picks_runs_zooms_and_links_lines() {
     let dir = tempfile::tempdir().unwrap();
     let server = common::demo_server(
         dir.path(),
-        &[("web", TOKEN, &["cronbot", "wiki-stats"], false)],
+        &[
+            ("web", TOKEN, &["cronbot", "wiki-stats"], false),
+            ("quota", QUOTA_TOKEN, &["chatterbox"], false),
+        ],
     )
     .await;
     let driver = Driver::start().await;
     let s = driver.session(&dir.path().join("chromium-profile")).await;
     s.go(&format!("{}/", server.base)).await;
-    s.js(&format!("sessionStorage.setItem('afterlog-token', '{TOKEN}')"))
-        .await;
+    s.js(&format!(
+        "sessionStorage.setItem('afterlog-token', '{TOKEN}')"
+    ))
+    .await;
 
     // A cron job's runs on a timeline, oldest first, as the API pages them.
     let detail: Value = api(&server, "/v1/tool/cronbot/jobs/update-stats")
@@ -728,6 +733,31 @@ async fn the_page_searches_picks_runs_zooms_and_links_lines() {
     )
     .await;
 
+    // Quota events: marked on the histogram and set apart among the lines.
+    s.js(&format!(
+        "sessionStorage.setItem('afterlog-token', '{QUOTA_TOKEN}')"
+    ))
+    .await;
+    s.go(&format!("{}/#tool=chatterbox&job=firehose", server.base))
+        .await;
+    let label = s
+        .until(
+            "the quota events",
+            "const v = document.getElementById('volume'); \
+             return !document.getElementById('volume-box').hidden \
+                && document.querySelectorAll('#log .line.event').length > 0 \
+                && v.getAttribute('aria-label')",
+        )
+        .await;
+    assert!(
+        !label.as_str().unwrap().ends_with(" 0 quota events"),
+        "{label}"
+    );
+    s.js(&format!(
+        "sessionStorage.setItem('afterlog-token', '{TOKEN}')"
+    ))
+    .await;
+
     // For docs/: a web service's log searched, its histogram and runs.
     s.go(&format!(
         "{}/#tool=wiki-stats&job=wiki-stats&grep=elwiki&context=1",
@@ -741,7 +771,7 @@ async fn the_page_searches_picks_runs_zooms_and_links_lines() {
          !document.getElementById('status').textContent.startsWith('Loading')",
     )
     .await;
-    s.js("document.getElementById('log').focus()").await;
+    s.js("document.activeElement.blur()").await;
     s.keys("nn").await;
     s.js("window.scrollTo(0, 0)").await;
     let png = s.screenshot().await;

@@ -111,6 +111,14 @@ function rfc3339(ns) {
   return new Date(Number(secs) * 1000).toISOString().replace(/\.\d{3}Z$/, "." + frac + "Z");
 }
 
+// RFC 3339 (UTC, any fraction) → ns since the epoch, exactly (JSON numbers
+// of ns lose their last digits in a double).
+function nsOf(t) {
+  const m = t.match(/^(.*?)(?:\.(\d+))?Z$/);
+  const secs = BigInt(Date.parse(m[1] + "Z")) / 1000n;
+  return secs * 1000000000n + BigInt((m[2] || "").padEnd(9, "0").slice(0, 9));
+}
+
 // RFC 3339 (any fraction) → ms since the epoch.
 function ms(t) { return Date.parse(t.replace(/(\.\d{3})\d+/, "$1")); }
 
@@ -810,11 +818,11 @@ async function renderResults(v, more) {
     const e = document.createElement("li");
     e.className = "hit line " + (m.stream || "stdout") + level(m.log) + " match";
     e.tabIndex = -1;
-    const ts = BigInt(m.ts);
+    const ts = nsOf(m.time);
     const target = {
       tool: v.tool, job: m.job, run: m.run,
       since: rfc3339(ts - 10n * MINUTE_NS), until: rfc3339(ts + 10n * MINUTE_NS),
-      line: lineKey(String(m.ts), m.container),
+      line: lineKey(String(ts), m.container),
     };
     const a = document.createElement("a");
     a.className = "ts";
