@@ -201,7 +201,9 @@ async function render() {
     return;
   }
   $("search").hidden = false;
-  $("find").hidden = !v.job;
+  $("find").hidden = !v.job || v.view === "search";
+  // The tool-wide search shows matches without their neighbours.
+  $("context-label").hidden = v.view === "search";
   await renderJobs(v);
   if (v.view === "search") {
     $("job").hidden = true;
@@ -464,10 +466,9 @@ async function renderVolume(v) {
   } catch (e) {
     if (ctl.signal.aborted) return;
     // A server without /volume (or a window it cannot bucket): the page
-    // does without the histogram.
+    // does without the histogram; the lines do not depend on it.
     volume = null;
     $("volume-box").hidden = true;
-    if (e.status !== 404) $("volume-help").textContent = e.message;
     return;
   }
   if (volumeAbort !== ctl) return;
@@ -740,8 +741,8 @@ async function readLog(v, clientSide) {
       const e = await failure(resp);
       // A server without line filters refuses the parameters: the page
       // searches the lines it reads itself.
-      if (resp.status === 400 && searching(v) && !clientSide && /unknown field|grep|regex/.test(e.message)
-        && !/regex.*(invalid|error|parse)/i.test(e.message)) {
+      if (resp.status === 400 && searching(v) && !clientSide
+        && /unknown field `(grep|regex|ignore_case|context)`/.test(e.message)) {
         if (current === ctl) return readLog(v, true);
       }
       throw e;
