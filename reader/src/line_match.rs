@@ -65,7 +65,7 @@ struct Term {
 
 #[derive(Debug)]
 enum TextTest {
-    Substring(memmem::Finder<'static>),
+    Substring(Box<memmem::Finder<'static>>),
     Regex(Regex),
 }
 
@@ -91,7 +91,7 @@ impl TextTest {
 /// A necessary condition on the stored bytes.
 #[derive(Debug)]
 enum Prefilter {
-    One(memmem::Finder<'static>),
+    One(Box<memmem::Finder<'static>>),
     /// Any of several runs, searched at once.
     Any(regex::bytes::Regex),
 }
@@ -111,7 +111,9 @@ impl Prefilter {
             return None;
         }
         if let [one] = &runs[..] {
-            return Some(Prefilter::One(memmem::Finder::new(one).into_owned()));
+            return Some(Prefilter::One(Box::new(
+                memmem::Finder::new(one).into_owned(),
+            )));
         }
         let alternation = runs
             .iter()
@@ -199,7 +201,9 @@ impl LineMatch {
             } else {
                 let run = longest_plain_run(g.as_bytes());
                 Term {
-                    text: TextTest::Substring(memmem::Finder::new(g.as_bytes()).into_owned()),
+                    text: TextTest::Substring(Box::new(
+                        memmem::Finder::new(g.as_bytes()).into_owned(),
+                    )),
                     bytes: Prefilter::of(vec![run.to_vec()]),
                 }
             });

@@ -72,6 +72,13 @@ pub fn name() -> Object {
         .build()
 }
 
+/// Names, repeatable.
+pub fn names() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(name())
+        .build()
+}
+
 /// A run: a pod's name, or `latest`.
 pub fn run() -> Object {
     name()
@@ -164,6 +171,54 @@ pub fn page() -> Object {
 /// `limit` of a page of runs.
 pub fn runs_page() -> Object {
     integer(1, MAX_RUNS)
+}
+
+/// Most characters of a `grep` term or `regex` the document offers: four
+/// bytes each at most, within the server's limit in bytes.
+const MAX_PATTERN_CHARS: usize = afterlog_reader::line_match::MAX_PATTERN / 4;
+
+/// A `regex`: any text of 1 to [`MAX_PATTERN_CHARS`] characters (the
+/// server answers 400 with the reason if it is not a regular expression).
+pub fn regex() -> Object {
+    string("A regular expression, Rust `regex` syntax.")
+        .pattern(Some(format!(r"^[\s\S]{{1,{MAX_PATTERN_CHARS}}}$")))
+        .min_length(Some(1))
+        .max_length(Some(MAX_PATTERN_CHARS))
+        .build()
+}
+
+/// `grep`, repeatable: each a text of 1 to [`MAX_PATTERN_CHARS`] characters.
+pub fn grep() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            string("Text the line must contain.")
+                .pattern(Some(format!(r"^[\s\S]{{1,{MAX_PATTERN_CHARS}}}$")))
+                .min_length(Some(1))
+                .max_length(Some(MAX_PATTERN_CHARS)),
+        )
+        .build()
+}
+
+/// `context`: lines around each match.
+pub fn context() -> Object {
+    integer(0, crate::api::logs::request::MAX_CONTEXT)
+}
+
+/// `order` of a search.
+pub fn order() -> Object {
+    words(&["newest", "oldest"])
+}
+
+/// `limit` of a search.
+pub fn matches() -> Object {
+    integer(1, crate::api::search::MAX_MATCHES)
+}
+
+/// A volume's `step`: whole minutes, in seconds, minutes, hours or days.
+pub fn step() -> Object {
+    string("A duration: `60s`, `5m`, `1h`, `1d`; a whole number of minutes.")
+        .pattern(Some("^[0-9]{1,9}[smhd]$"))
+        .build()
 }
 
 pub fn boolean() -> Object {

@@ -7,9 +7,10 @@
 //! by `(time, job, position)` and cut at `limit`. A page's cursor is its
 //! last match's place in that order.
 
-use super::extract::{ApiQuery, ToolAccess};
+use super::extract::{ApiQuery, ToolAccess, ToolPath};
 use super::load::{job_index, tool_jobs};
 use super::logs::request::{line_match, parse_time};
+use super::openapi::{self, Busy, Missing, ToolErrors};
 use super::state::App;
 use crate::admission::Work;
 use crate::clock::now_ns;
@@ -42,25 +43,35 @@ const JOBS_AT_ONCE: usize = 4;
 pub struct SearchQuery {
     /// Lines whose text contains this; repeatable, all must occur.
     #[serde(default)]
+    #[param(schema_with = openapi::grep)]
     pub grep: Vec<String>,
     /// Lines whose text matches this regular expression (Rust `regex` syntax).
+    #[param(schema_with = openapi::regex)]
     pub regex: Option<String>,
     /// `grep` and `regex` ignore case.
+    #[param(schema_with = openapi::boolean)]
     pub ignore_case: Option<bool>,
     /// Lines at or after (same forms as the logs' `since`).
+    #[param(schema_with = openapi::time)]
     pub since: Option<String>,
     /// Lines before.
+    #[param(schema_with = openapi::time)]
     pub until: Option<String>,
     /// Only these jobs; repeatable. Default: all the tool's jobs.
     #[serde(default)]
+    #[param(schema_with = openapi::names)]
     pub job: Vec<String>,
     /// `newest` (default) or `oldest` first.
+    #[param(schema_with = openapi::order)]
     pub order: Option<String>,
     /// Most matches (default 100, at most 10000).
+    #[param(schema_with = openapi::matches)]
     pub limit: Option<usize>,
     /// `json` (default: a page), `ndjson` or `text`.
+    #[param(schema_with = openapi::format)]
     pub format: Option<String>,
     /// JSON: the `next_cursor` of the previous page.
+    #[param(schema_with = openapi::cursor)]
     pub cursor: Option<String>,
 }
 
@@ -216,13 +227,14 @@ impl Search {
 
 /// Searches a tool's logs for lines that match.
 #[utoipa::path(get, path = "/v1/tool/{tool}/search", tag = "logs",
-    params(("tool" = String, Path, description = "Tool name"), SearchQuery),
+    params(ToolPath, SearchQuery),
     responses(
-        (status = 200, description = "format=json: a page of matches", body = SearchResponse),
-        (status = 200, description = "format=ndjson: one match per line", content_type = "application/x-ndjson"),
-        (status = 200, description = "format=text: `<time> <job>/<run>/<container>: <line>`", content_type = "text/plain"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 200, description = "format=json: a page of matches; format=ndjson: one match per line, and a final {\"messages\":…} line if anything was skipped; format=text: `<time> <job>/<run>/<container>: <line>`",
+            content(
+                (SearchResponse = "application/json"),
+                ("application/x-ndjson"),
+                ("text/plain"))),
+        ToolErrors, Missing, Busy))]
 pub async fn search(
     State(app): State<App>,
     ToolAccess { who, tool }: ToolAccess,
@@ -257,18 +269,17 @@ pub async fn search(
         .collect();
     // One more than asked for tells whether a next page exists.
     let want = s.limit + 1;
-    let per_job: Vec<Result<(String, Vec<LogRecord>, Vec<String>), ApiError>> =
-        futures::stream::iter(jobs)
-            .map(|job| {
-                let (app, tool, s) = (&app, &tool, &s);
-                async move {
-                    let (records, w) = job_matches(app, tool, &job, s, want).await?;
-                    Ok((job, records, w))
-                }
-            })
-            .buffer_unordered(JOBS_AT_ONCE)
-            .collect()
-            .await;
+    let per_job: Vec<Result<JobMatches, ApiError>> = futures::stream::iter(jobs)
+        .map(|job| {
+            let (app, tool, s) = (&app, &tool, &s);
+            async move {
+                let (records, w) = job_matches(app, tool, &job, s, want).await?;
+                Ok((job, records, w))
+            }
+        })
+        .buffer_unordered(JOBS_AT_ONCE)
+        .collect()
+        .await;
     let mut found: Vec<(Place, LogRecord)> = Vec::new();
     for r in per_job {
         let (job, records, w) = r?;
@@ -333,6 +344,9 @@ pub async fn search(
         }
     })
 }
+
+/// A job, its matches, and what its read skipped.
+type JobMatches = (String, Vec<LogRecord>, Vec<String>);
 
 /// Up to `n` matches of one job in the search's order, oldest first
 /// (the caller orders all jobs' together), with what the read skipped.

@@ -286,7 +286,6 @@ async fn text_marks_context_groups_and_bad_filters_are_400() {
     assert!(body.contains("café au lait"));
     for (q, says) in [
         ("regex=(", "regex"),
-        ("grep=", "empty"),
         ("invert=true", "grep or regex"),
         ("context=2", "grep or regex"),
         ("grep=a&context=101", "at most 100"),

@@ -5,13 +5,14 @@
 //! (`afterlog_reader::volume` puts both together).
 
 use crate::admission::Work;
-use crate::api::extract::{ApiQuery, JobAccess};
+use crate::api::extract::{ApiQuery, JobAccess, JobPath};
 use crate::api::load::job_index;
 use crate::api::logs::request::parse_time;
+use crate::api::openapi::{self, Busy, Missing, ToolErrors};
 use crate::api::state::App;
 use crate::clock::now_ns;
 use crate::reply::ApiError;
-use crate::wire::{ErrorBody, Messages, VolumeBucket, VolumeQuotaEvent, VolumeResponse, VolumeRun};
+use crate::wire::{Messages, VolumeBucket, VolumeQuotaEvent, VolumeResponse, VolumeRun};
 use afterlog_contract::time::rfc3339_nanos;
 use afterlog_reader::index::Scope;
 use afterlog_reader::volume::{Buckets, NS_PER_SEC, ReadRanges, Volume, VolumeCounts, VolumeError};
@@ -36,13 +37,16 @@ const DAY_NS: u64 = 86_400 * NS_PER_SEC;
 pub struct VolumeQuery {
     /// From (widened to the step): RFC 3339, ns since the epoch, or an
     /// age such as `2h`, `7d`. Default: the job's first record.
+    #[param(schema_with = openapi::time)]
     pub since: Option<String>,
     /// Until (widened to the step; same forms). Default: after the job's
     /// last record.
+    #[param(schema_with = openapi::time)]
     pub until: Option<String>,
     /// The bucket size: `60s`, `5m`, `1h`, `1d`…, a whole number of
     /// minutes. Default: the smallest of 1m, 5m, 15m, 1h, 6h, 1d giving at
     /// most 200 buckets. At most 10000 buckets.
+    #[param(schema_with = openapi::step)]
     pub step: Option<String>,
 }
 
@@ -144,10 +148,9 @@ impl VolumeRequest {
 
 /// A job's lines and bytes per step and stream, its quota events and runs.
 #[utoipa::path(get, path = "/v1/tool/{tool}/jobs/{job}/volume", tag = "jobs",
-    params(("tool" = String, Path, description = "Tool name"), ("job" = String, Path, description = "Job name"), VolumeQuery),
-    responses((status = 200, body = VolumeResponse), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 429, description = "much not compacted yet to read, and the caller at its limit of heavy requests or the memory budget in use; retry after `Retry-After` seconds", body = ErrorBody)))]
+    params(JobPath, VolumeQuery),
+    responses((status = 200, body = VolumeResponse, content_type = "application/json"),
+        ToolErrors, Missing, Busy))]
 pub async fn volume(
     State(app): State<App>,
     JobAccess { who, tool, job }: JobAccess,

@@ -70,15 +70,20 @@ pub struct LogsQuery {
     pub follow: Option<bool>,
     /// Lines whose text contains this; repeatable, all must occur.
     #[serde(default)]
+    #[param(schema_with = openapi::grep)]
     pub grep: Vec<String>,
     /// Lines whose text matches this regular expression (Rust `regex`
     /// syntax).
+    #[param(schema_with = openapi::regex)]
     pub regex: Option<String>,
     /// `grep` and `regex` ignore case.
+    #[param(schema_with = openapi::boolean)]
     pub ignore_case: Option<bool>,
     /// Lines that do not match `grep` and `regex`.
+    #[param(schema_with = openapi::boolean)]
     pub invert: Option<bool>,
     /// Lines before and after each match (at most 100), as `grep -C`.
+    #[param(schema_with = openapi::context)]
     pub context: Option<usize>,
 }
 
