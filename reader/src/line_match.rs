@@ -18,9 +18,9 @@ use std::ops::Range;
 use std::sync::Arc;
 use thiserror::Error;
 
-/// Longest `grep` term or `regex`: longer ones are almost surely mistakes,
-/// and a regex's compiled size grows with it.
-pub const MAX_PATTERN: usize = 1024;
+/// Longest `grep` term or `regex`, in characters: longer ones are almost
+/// surely mistakes, and a regex's compiled size grows with it.
+pub const MAX_PATTERN: usize = 256;
 
 /// A regex's compiled program may use this much memory at most.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -49,7 +49,7 @@ impl LineFilter {
 pub enum LineMatchError {
     #[error("grep: an empty term matches every line; leave it out")]
     EmptyGrep,
-    #[error("{what}: longer than {MAX_PATTERN} bytes")]
+    #[error("{what}: longer than {MAX_PATTERN} characters")]
     TooLong { what: &'static str },
     #[error("regex: {0}")]
     Regex(String),
@@ -193,7 +193,7 @@ impl LineMatch {
             if g.is_empty() {
                 return Err(LineMatchError::EmptyGrep);
             }
-            if g.len() > MAX_PATTERN {
+            if g.chars().count() > MAX_PATTERN {
                 return Err(LineMatchError::TooLong { what: "grep" });
             }
             terms.push(if spec.ignore_case {
@@ -209,7 +209,7 @@ impl LineMatch {
             });
         }
         if let Some(re) = &spec.regex {
-            if re.len() > MAX_PATTERN {
+            if re.chars().count() > MAX_PATTERN {
                 return Err(LineMatchError::TooLong { what: "regex" });
             }
             terms.push(regex_term(re, spec.ignore_case)?);

@@ -60,6 +60,30 @@ fn passes(gate: &Gate, line: &[u8]) -> bool {
     gate.as_ref().is_none_or(|m| m.candidate(line))
 }
 
+/// `text` with the lines the gate rules out emptied (their breaks stay,
+/// so line numbers in warnings stay right): done where the text is
+/// decompressed, on a thread of its own, so that the merge's thread parses
+/// candidates only.
+fn gated(text: Vec<u8>, gate: &Gate) -> Vec<u8> {
+    let Some(m) = gate else {
+        return text;
+    };
+    let mut out = Vec::with_capacity(text.len() / 8);
+    let mut start = 0;
+    while start < text.len() {
+        let end = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i);
+        let line = &text[start..end];
+        if m.candidate(line) {
+            out.extend_from_slice(line);
+        }
+        if end < text.len() {
+            out.push(b'\n');
+        }
+        start = end + 1;
+    }
+    out
+}
+
 /// One merge source: the lines of one object, parsed as they are pulled.
 pub type Source = Box<dyn Iterator<Item = Result<LogRecord, BadLine>> + Send>;
 
@@ -180,7 +204,7 @@ const BLOCK_BYTES: usize = 1 << 20;
 /// while the merge parses what came before. Ends early when the receiver
 /// is gone (the read was given up). A damaged stream sends the whole lines
 /// before the damage, then the error.
-pub fn decode_blocks(gz: impl AsRef<[u8]>, tx: std::sync::mpsc::SyncSender<Block>) {
+pub fn decode_blocks(gz: impl AsRef<[u8]>, tx: std::sync::mpsc::SyncSender<Block>, gate: Gate) {
     let mut dec = MultiGzDecoder::new(gz.as_ref());
     // Decompressed in large reads, cut after the last line break; the
     // partial line goes on into the next block.
@@ -222,7 +246,7 @@ pub fn decode_blocks(gz: impl AsRef<[u8]>, tx: std::sync::mpsc::SyncSender<Block
                 carry.clear();
             }
         }
-        if !block.is_empty() && tx.send(Block::Text(block)).is_err() {
+        if !block.is_empty() && tx.send(Block::Text(gated(block, &gate))).is_err() {
             return;
         }
         if let Some(e) = failed {
@@ -310,7 +334,8 @@ pub fn open_raw(key: String, gz: &[u8], gate: Gate) -> (Source, Option<String>, 
         )
     });
     let n = text.len() as u64;
-    (open_text(key, text, gate), warn, n)
+    // Gated here, off the merge's thread; the lines left are candidates.
+    (open_text(key, gated(text, &gate), None), warn, n)
 }
 
 /// Decompressed JSON lines (a raw object's text) made a merge source: kept
@@ -404,7 +429,7 @@ mod tests {
 
     fn blocks(gz: Vec<u8>) -> Vec<Result<String, String>> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let t = std::thread::spawn(move || decode_blocks(gz, tx));
+        let t = std::thread::spawn(move || decode_blocks(gz, tx, None));
         let out = block_lines("k".into(), rx, None)
             .map(|r| match r {
                 Ok(r) => Ok(r.log().into_owned()),
@@ -494,7 +519,7 @@ mod tests {
         // A reader that gives up stops the decoder.
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let gz = gz.clone();
-        let t = std::thread::spawn(move || decode_blocks(gz, tx));
+        let t = std::thread::spawn(move || decode_blocks(gz, tx, None));
         let first = block_lines("k".into(), rx, None).next();
         assert!(matches!(first, Some(Ok(_))));
         t.join().unwrap();
@@ -513,5 +538,24 @@ mod tests {
         let (text, err) = gunzip(&gz[..gz.len() - 6]);
         assert!(err.is_some());
         assert!(b"one\ntwo\n".starts_with(&text), "{text:?}");
+    }
+
+    #[test]
+    fn a_gate_empties_ruled_out_lines_and_keeps_their_numbers() {
+        let m = crate::line_match::LineMatch::new(&crate::line_match::LineFilter {
+            grep: vec!["needle".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        let text =
+            b"{\"log\":\"hay\"}\n{\"log\":\"needle\"}\nnot json needle\n{\"log\":\"hay\"}".to_vec();
+        let out = gated(text, &Some(m));
+        assert_eq!(out, b"\n{\"log\":\"needle\"}\nnot json needle\n".to_vec());
+        // The line that is not a record is still reported, by its number.
+        let bad: Vec<_> = lines("k".into(), out, None)
+            .filter_map(Result::err)
+            .map(|b| b.line)
+            .collect();
+        assert_eq!(bad, vec![2, 3]);
     }
 }

@@ -87,6 +87,16 @@ async fn logs_print_what_the_api_serves() {
         (&["--run", "latest"], "&run=latest"),
         (&["--stream", "stderr"], "&stream=stderr"),
         (&["--since", "2h", "--until", "30m"], "&since=2h&until=30m"),
+        (&["-e", "edits"], "&grep=edits"),
+        (&["-e", "edits", "-C", "1"], "&grep=edits&context=1"),
+        (
+            &["--regex", "[0-9]+ EDITS", "-i"],
+            "&regex=%5B0-9%5D%2B%20EDITS&ignore_case=true",
+        ),
+        (
+            &["-e", "edits", "-v", "--tail", "3"],
+            "&grep=edits&invert=true&tail=3",
+        ),
     ];
     for (job, tool) in [("update-stats", "cronbot"), ("wiki-stats", "wiki-stats")] {
         for (flags, query) in cases {
@@ -107,6 +117,15 @@ async fn logs_print_what_the_api_serves() {
             assert_eq!(ok(&e.run(&text_args)), want, "{text_args:?}");
         }
     }
+    // A search across the tool: the API's matches, oldest first.
+    let got = ok(&e.run(&[
+        "search", "cronbot", "-e", "edits", "--order", "oldest", "--color", "never",
+    ]));
+    let want = e
+        .api("/v1/tool/cronbot/search?grep=edits&order=oldest&format=text")
+        .await;
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
     // Plain: just the lines, as `kubectl logs` prints them.
     let plain = ok(&e.run(&["logs", "-t", "cronbot", "update-stats", "--tail", "2"]));
     let text = e

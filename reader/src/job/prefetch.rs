@@ -56,9 +56,10 @@ pub(super) async fn open_object(
                 let (tx, rx) = std::sync::mpsc::sync_channel(BLOCKS_AHEAD);
                 tokio::task::spawn_blocking(move || {
                     let _slot = slot;
-                    decode_blocks(body, tx)
+                    decode_blocks(body, tx, gate)
                 });
-                Box::new(block_lines(key, rx, gate))
+                // The decoder applied the gate.
+                Box::new(block_lines(key, rx, None))
             }
             // Every decoder thread taken: decompressed as pulled instead.
             Err(_) => Box::new(streamed_lines(key, body, gate)),

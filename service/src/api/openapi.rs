@@ -173,9 +173,8 @@ pub fn runs_page() -> Object {
     integer(1, MAX_RUNS)
 }
 
-/// Most characters of a `grep` term or `regex` the document offers: four
-/// bytes each at most, within the server's limit in bytes.
-const MAX_PATTERN_CHARS: usize = afterlog_reader::line_match::MAX_PATTERN / 4;
+/// Most characters of a `grep` term or `regex`.
+const MAX_PATTERN_CHARS: usize = afterlog_reader::line_match::MAX_PATTERN;
 
 /// A `regex`: any text of 1 to [`MAX_PATTERN_CHARS`] characters (the
 /// server answers 400 with the reason if it is not a regular expression).

@@ -65,7 +65,12 @@ fn parse_step(v: &str) -> Result<u64, ApiError> {
             "step={v:?}: expected a duration of whole minutes such as 60s, 5m, 1h, 1d"
         ))
     };
-    let (num, unit) = v.trim().split_at(v.trim().len().saturating_sub(1));
+    // The unit is the last character, whatever it is (it may not be ASCII).
+    let at = v.char_indices().last().map_or(0, |(i, _)| i);
+    let (num, unit) = v.split_at(at);
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
     let n: u64 = num.parse().map_err(|_| bad())?;
     let unit = match unit {
         "s" => 1,
@@ -305,6 +310,9 @@ mod tests {
             "-1h",
             "h",
             "99999999999999999999d",
+            "èô\u{4d004}",
+            "5é",
+            " 5m",
         ] {
             let e = parse_step(bad).unwrap_err();
             assert!(e.message.contains("step="), "{bad}: {}", e.message);
