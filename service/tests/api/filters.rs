@@ -353,6 +353,20 @@ async fn search_finds_matches_across_jobs_in_order_and_pages() {
         }
     }
     assert_eq!(pages, want);
+    // Newest first, in pages: the same matches, the other way round.
+    let mut pages = Vec::new();
+    let mut next = format!("{url}?grep=ERROR&limit=4");
+    loop {
+        let (st, v) = get_json(&c, &next, "").await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        pages.extend(got(&v));
+        match v["next_cursor"].as_str() {
+            Some(cur) => next = format!("{url}?grep=ERROR&limit=4&cursor={cur}"),
+            None => break,
+        }
+    }
+    pages.reverse();
+    assert_eq!(pages, want);
     // Newest first, limited; one job; the window.
     let (_, v) = get_json(&c, &format!("{url}?grep=ERROR&limit=3"), "").await;
     let mut newest = want.clone();

@@ -33,7 +33,8 @@ const TOKEN: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 /// `jobs` jobs of one cron run each, a minute apart and ending an hour
 /// ago: one upload of `LINES` lines 3 s apart, `HITS` of them (spread
-/// through the run) holding the needle; each object dated to its upload.
+/// through the run) holding the needle; each object dated to its upload,
+/// a few seconds after its last record, as Fluent Bit uploads.
 fn write_jobs(root: &Path, jobs: usize, now: u64) -> Result<(u64, u64)> {
     let mut r = Rng::new(0x67_72_65_70);
     let (mut bytes, mut gz_bytes) = (0, 0);
@@ -76,7 +77,7 @@ fn write_jobs(root: &Path, jobs: usize, now: u64) -> Result<(u64, u64)> {
         std::fs::File::options()
             .write(true)
             .open(&path)?
-            .set_modified(UNIX_EPOCH + Duration::from_nanos(first + 5 * MINUTE_NS))?;
+            .set_modified(UNIX_EPOCH + Duration::from_nanos(ts + 5_000_000_000))?;
         gz_bytes += body.len() as u64;
     }
     Ok((bytes, gz_bytes))

@@ -1,41 +1,46 @@
 //! `GET /v1/tool/{tool}/search`: the lines of all a tool's jobs (or the
 //! named ones) that match a line filter, newest or oldest first.
 //!
-//! Each job is read on its own, several at once, only within
-//! `since`/`until` (its index loads only the days of the window); each
-//! gives at most `limit` matches, and the matches of all jobs are ordered
-//! by `(time, job, position)` and cut at `limit`. A page's cursor is its
-//! last match's place in that order.
+//! The window `since`/`until` is searched in time windows from the end the
+//! order starts at ([`slices`]), each wider than the one before; in each,
+//! the jobs that may hold lines there are read several at once (each job's
+//! index loaded once, for the days of the whole window), and their matches
+//! ordered by `(time, job, position)` ([`run`]). Streamed formats send each
+//! window's matches as soon as it is read and stop at `limit` or when the
+//! client leaves. A page's cursor is its last match's place in that order.
+
+mod run;
+mod slices;
 
 use super::extract::{ApiQuery, ToolAccess, ToolPath};
-use super::load::{job_index, tool_jobs};
+use super::load::tool_jobs;
 use super::logs::request::{line_match, parse_time};
+use super::logs::sink::Sink;
 use super::openapi::{self, Busy, Missing, ToolErrors};
 use super::state::App;
 use crate::admission::Work;
 use crate::clock::now_ns;
 use crate::reply::ApiError;
-use crate::wire::{ErrorBody, Messages, SearchMatch, SearchResponse};
+use crate::wire::{Messages, SearchMatch, SearchResponse};
 use afterlog_contract::query::Format;
-use afterlog_reader::index::Scope;
-use afterlog_reader::job::RAW_SLACK_NS;
-use afterlog_reader::{JobReader, Limit, LineMatch, LogRecord, Position, Selection, read_tail};
+use afterlog_reader::{LineMatch, LogRecord, Position, Selection};
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use futures::StreamExt;
+use bytes::Bytes;
+use run::{Found, JobAt, SearchRun};
 use serde::Deserialize;
 use std::cmp::Ordering;
+use tokio::sync::mpsc;
 use utoipa::IntoParams;
 
 /// Most matches one search returns.
 pub const MAX_MATCHES: usize = 10_000;
 const DEFAULT_MATCHES: usize = 100;
-/// Jobs read at once: enough to keep both cores and the store busy.
-const JOBS_AT_ONCE: usize = 4;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -241,61 +246,65 @@ pub async fn search(
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> Result<Response, ApiError> {
     let s = q.check(now_ns())?;
-    let _ticket = app
+    let ticket = app
         .admission
         .admit(Some(&who.name), Work::Read)
         .await
         .map_err(|e| ApiError::too_many(e.to_string(), e.retry_after()))?;
     let listed = tool_jobs(&app, &tool).await?;
-    let mut warnings: Vec<String> = s
+    let warnings: Vec<String> = s
         .jobs
         .iter()
         .filter(|j| !listed.iter().any(|l| l.job == **j))
         .map(|j| format!("job {j:?}: no logs stored"))
         .collect();
-    // A listing's times of raw objects are upload times: a record may be
-    // older than its upload, or up to the slack newer. So only a job that
-    // ended before `since` is surely outside the window; the job's index
-    // narrows the rest.
-    let ended_before = |last: Option<u64>| {
-        s.since
-            .is_some_and(|since| last.is_some_and(|l| l.saturating_add(RAW_SLACK_NS) < since))
-    };
-    let jobs: Vec<String> = listed
+    let jobs: Vec<JobAt> = listed
         .iter()
         .filter(|j| s.jobs.is_empty() || s.jobs.contains(&j.job))
-        .filter(|j| !ended_before(j.summary.last_ns))
-        .map(|j| j.job.clone())
-        .collect();
-    // One more than asked for tells whether a next page exists.
-    let want = s.limit + 1;
-    let per_job: Vec<Result<JobMatches, ApiError>> = futures::stream::iter(jobs)
-        .map(|job| {
-            let (app, tool, s) = (&app, &tool, &s);
-            async move {
-                let (records, w) = job_matches(app, tool, &job, s, want).await?;
-                Ok((job, records, w))
-            }
+        .map(|j| JobAt {
+            job: j.job.clone(),
+            first_ns: j.summary.first_ns,
+            // A raw key names its first record's time: its last record may
+            // be as new as its upload.
+            last_ns: j.summary.last_ns.max(
+                j.summary
+                    .last_upload_secs
+                    .map(|u| (u.max(0) as u64 + 1).saturating_mul(1_000_000_000)),
+            ),
         })
-        .buffer_unordered(JOBS_AT_ONCE)
-        .collect()
-        .await;
-    let mut found: Vec<(Place, LogRecord)> = Vec::new();
-    for r in per_job {
-        let (job, records, w) = r?;
-        warnings.extend(w);
-        found.extend(
-            records
-                .into_iter()
-                .map(|r| (Place::of(&job, &r), r))
-                .filter(|(p, _)| s.past_cursor(p)),
-        );
+        .collect();
+    if s.format == Format::Json {
+        let page = json_page(&app, &tool, &s, jobs, warnings).await?;
+        return Ok(Json(page).into_response());
     }
-    if s.newest {
-        found.sort_by(|a, b| b.0.cmp(&a.0));
-    } else {
-        found.sort_by(|a, b| a.0.cmp(&b.0));
+    let ctype = match s.format {
+        Format::Text => "text/plain; charset=utf-8",
+        _ => "application/x-ndjson",
+    };
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let out = Sink::new(tx, s.format);
+    crate::runtime::reads().spawn(async move {
+        stream(&app, &tool, &s, jobs, warnings, out).await;
+        drop(ticket);
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    Ok(([(header::CONTENT_TYPE, ctype)], body).into_response())
+}
+
+/// A JSON page: the first `limit` matches after the cursor.
+async fn json_page(
+    app: &App,
+    tool: &str,
+    s: &Search,
+    jobs: Vec<JobAt>,
+    mut warnings: Vec<String>,
+) -> Result<SearchResponse, ApiError> {
+    let mut run = SearchRun::new(app, tool, s, jobs);
+    let mut found: Vec<Found> = Vec::new();
+    while let Some(batch) = run.next_batch().await? {
+        found.extend(batch);
     }
+    warnings.append(&mut run.warnings);
     let more = found.len() > s.limit;
     found.truncate(s.limit);
     let next_cursor = more
@@ -303,91 +312,77 @@ pub async fn search(
         .flatten();
     let bytes: u64 = found.iter().map(|(_, r)| r.log_len as u64).sum();
     app.metrics.served(found.len() as u64, bytes);
-    let matches: Vec<SearchMatch> = found
-        .into_iter()
-        .map(|(p, r)| search_match(p.job, r))
-        .collect();
-    Ok(match s.format {
-        Format::Json => Json(SearchResponse {
-            messages: Messages::warnings(warnings),
-            matches,
-            next_cursor,
-        })
-        .into_response(),
-        Format::Ndjson => {
-            let mut body = String::new();
-            for m in &matches {
-                body.push_str(&serde_json::to_string(m).unwrap_or_default());
-                body.push('\n');
-            }
-            if !warnings.is_empty() {
-                let end = ErrorBody {
-                    messages: Messages::warnings(warnings),
-                };
-                body.push_str(&serde_json::to_string(&end).unwrap_or_default());
-                body.push('\n');
-            }
-            ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
-        }
-        Format::Text => {
-            let mut body = String::new();
-            for m in &matches {
-                body.push_str(&format!(
-                    "{} {}/{}/{}: {}\n",
-                    m.time, m.job, m.run, m.container, m.log
-                ));
-            }
-            for w in &warnings {
-                body.push_str(&format!("[afterlog] warning: {w}\n"));
-            }
-            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
-        }
+    Ok(SearchResponse {
+        messages: Messages::warnings(warnings),
+        matches: found
+            .into_iter()
+            .map(|(p, r)| search_match(p.job, r))
+            .collect(),
+        next_cursor,
     })
 }
 
-/// A job, its matches, and what its read skipped.
-type JobMatches = (String, Vec<LogRecord>, Vec<String>);
-
-/// Up to `n` matches of one job in the search's order, oldest first
-/// (the caller orders all jobs' together), with what the read skipped.
-async fn job_matches(
+/// Streams the matches a window at a time, until the limit, the end of
+/// the window or the client leaving.
+async fn stream(
     app: &App,
     tool: &str,
-    job: &str,
     s: &Search,
-    n: usize,
-) -> Result<(Vec<LogRecord>, Vec<String>), ApiError> {
-    let selection = s.selection();
-    let index = match job_index(app, tool, job, Scope::of_selection(&selection)).await {
-        Ok(ix) => ix,
-        // Gone since the listing (retention, deletion): nothing to find.
-        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
-            return Ok((Vec::new(), Vec::new()));
+    jobs: Vec<JobAt>,
+    warnings: Vec<String>,
+    mut out: Sink,
+) {
+    let mut run = SearchRun::new(app, tool, s, jobs);
+    let mut sent = 0;
+    let mut bytes = 0;
+    let result = loop {
+        let batch = tokio::select! {
+            b = run.next_batch() => b,
+            () = out.closed() => break Ok(()),
+        };
+        match batch {
+            Ok(Some(batch)) => {
+                for (p, r) in batch.into_iter().take(s.limit - sent) {
+                    sent += 1;
+                    bytes += r.log_len as u64;
+                    let m = search_match(p.job, r);
+                    match s.format {
+                        Format::Text => out.raw(
+                            format!(
+                                "{} {}/{}/{}: {}\n",
+                                m.time, m.job, m.run, m.container, m.log
+                            )
+                            .as_bytes(),
+                        ),
+                        _ => {
+                            out.raw(serde_json::to_string(&m).unwrap_or_default().as_bytes());
+                            out.raw(b"\n");
+                        }
+                    }
+                }
+                // Each window's matches as soon as it is read.
+                if out.flush(true).await.is_err() || sent >= s.limit {
+                    break Ok(());
+                }
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
         }
-        Err(e) => return Err(e),
     };
-    let stores = app.classes.stores().clone();
-    if s.newest {
-        let log = read_tail(stores, &index, selection, n)
-            .await
-            .map_err(ApiError::store)?;
-        app.metrics.read(&log.stats);
-        return Ok((log.records, log.warnings));
+    app.metrics.served(sent as u64, bytes);
+    let mut all = warnings;
+    all.append(&mut run.warnings);
+    match result {
+        Ok(()) => {
+            out.warnings(&all);
+            let _ = out.flush(true).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e.message, "search failed mid-stream");
+            app.metrics.stream_failures.inc();
+            out.fail(&e.message).await;
+        }
     }
-    let mut rd = JobReader::new(
-        stores,
-        &index,
-        Selection {
-            limit: Limit::Head(n),
-            ..selection
-        },
-    );
-    let mut records = Vec::new();
-    while let Some(r) = rd.next().await.map_err(ApiError::store)? {
-        records.push(r);
-    }
-    app.metrics.read(&rd.stats);
-    Ok((records, rd.warnings))
 }
 
 fn search_match(job: String, r: LogRecord) -> SearchMatch {
