@@ -258,6 +258,26 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
             j.tool, j.job
         );
     }
+    // The demo's web service fails now and then: something to search for.
+    if let Some(j) = summary
+        .jobs
+        .iter()
+        .find(|j| j.kind == "webservice")
+        .or(summary.jobs.first())
+    {
+        println!(
+            "\n  curl -s '{base}/v1/tool/{}/jobs/{}/logs?format=text&grep=error&ignore_case=true&context=2'",
+            j.tool, j.job
+        );
+        println!(
+            "  curl -s '{base}/v1/tool/{}/search?regex=Traceback%7CERROR&format=text'   # all the tool's jobs",
+            j.tool
+        );
+        println!(
+            "  curl -s '{base}/v1/tool/{}/jobs/{}/volume?step=1h'   # lines and bytes per hour",
+            j.tool, j.job
+        );
+    }
     println!(
         "\n  {base}/openapi.json   {base}/v1/metrics\n\nCtrl-C stops it. `afterlog serve --store {}` serves the same data with authentication.",
         dir.display()
