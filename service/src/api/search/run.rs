@@ -37,6 +37,9 @@ impl JobAt {
     }
 }
 
+/// A job, its matches in a window, and what their read skipped.
+type JobMatches = (String, Vec<LogRecord>, Vec<String>);
+
 /// One match: where it is in the search's order, and the record.
 pub type Found = (Place, LogRecord);
 
@@ -114,7 +117,7 @@ impl<'a> SearchRun<'a> {
             .map(|job| {
                 // Owned: the futures run on a stream the compiler must see
                 // as valid for any lifetime.
-                let (app, tool, scope) = (self.app.clone(), self.tool.to_string(), scope.clone());
+                let (app, tool) = (self.app.clone(), self.tool.to_string());
                 async move {
                     let ix = job_index(&app, &tool, &job, scope).await;
                     (job, ix)
@@ -153,19 +156,17 @@ impl<'a> SearchRun<'a> {
                     .map(|ix| (j.job.clone(), ix))
             })
             .collect();
-        let per_job: Vec<Result<(String, Vec<LogRecord>, Vec<String>), ApiError>> =
-            futures::stream::iter(work)
-                .map(|(job, index)| {
-                    let (app, window, newest) = (self.app.clone(), window.clone(), s.newest);
-                    async move {
-                        let (records, warnings) =
-                            job_matches(&app, &index, window, newest, n).await?;
-                        Ok((job, records, warnings))
-                    }
-                })
-                .buffer_unordered(JOBS_AT_ONCE)
-                .collect()
-                .await;
+        let per_job: Vec<Result<JobMatches, ApiError>> = futures::stream::iter(work)
+            .map(|(job, index)| {
+                let (app, window, newest) = (self.app.clone(), window.clone(), s.newest);
+                async move {
+                    let (records, warnings) = job_matches(&app, &index, window, newest, n).await?;
+                    Ok((job, records, warnings))
+                }
+            })
+            .buffer_unordered(JOBS_AT_ONCE)
+            .collect()
+            .await;
         let mut found: Vec<Found> = Vec::new();
         for r in per_job {
             let (job, records, warnings) = r?;
