@@ -45,6 +45,9 @@ pub const MARKER_KEY: &str = "\u{1}nf";
 const NUMBER: &str = "\u{1}n";
 const SEQ_ARRAY: &str = "\u{1}a";
 const SEQ_STRING: &str = "\u{1}s";
+/// How a string cut into parts starts in a stored (JSON) line: readers that
+/// look for text in the stored bytes must know a string may be cut.
+pub const SPLIT_STRING_JSON: &[u8] = br#"["\u0001s","#;
 const SEQ_MAP: &str = "\u{1}m";
 /// Largest part of a split string (bytes, escaped).
 const PART: usize = 65_000;

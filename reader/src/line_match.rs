@@ -9,8 +9,10 @@
 //! lines (Fluent Bit escapes the rest, or writes non-ASCII raw; NF1 only
 //! escapes U+0000 and U+0001). So any run of such bytes in every text a
 //! filter can match must appear verbatim in the stored line, whatever the
-//! escaping of its neighbours.
+//! escaping of its neighbours — unless NF1 cut a long string into parts
+//! (a run may straddle a cut): such lines are always candidates.
 
+use afterlog_contract::nf;
 use memchr::memmem;
 use regex::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
@@ -232,10 +234,10 @@ impl LineMatch {
     }
 
     /// Whether a stored line may be selected: `false` only if no text it
-    /// can hold is. A line that is not a record at all is a candidate (the
-    /// read reports it).
+    /// can hold is. (A line that is not a record and lacks the text is
+    /// ruled out too: a filtered read reports only the damage it parses.)
     pub fn candidate(&self, stored: &[u8]) -> bool {
-        if self.inner.spec.invert {
+        if self.inner.spec.invert || memmem::find(stored, nf::SPLIT_STRING_JSON).is_some() {
             return true;
         }
         self.inner
@@ -379,6 +381,14 @@ mod tests {
         let f = m(&[], Some("^start"), false, false);
         assert!(f.is_match("start up"));
         assert!(f.candidate(&fluent_bit_line("start up")));
+    }
+
+    #[test]
+    fn a_string_nf1_cut_into_parts_is_always_a_candidate() {
+        let f = m(&["needle"], None, false, false);
+        let line = br#"{"\u0001nf":"\u0001n1","log":["\u0001s","x nee","dle x"]}"#;
+        assert!(f.candidate(line));
+        assert!(!f.candidate(br#"{"\u0001nf":"\u0001n1","log":"nee dle"}"#));
     }
 
     #[test]

@@ -458,6 +458,7 @@ mod tests {
                         off,
                         stream: String::new(),
                     }),
+                    before: None,
                     lines: lines.map(|f| LineMatch::new(&f).unwrap()),
                     limit,
                 },

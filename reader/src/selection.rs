@@ -29,6 +29,9 @@ pub struct Selection {
     pub until: Option<u64>,
     /// Only records strictly after this position (a page's cursor).
     pub after: Option<Position>,
+    /// Only records strictly before this position (a cursor read
+    /// backwards).
+    pub before: Option<Position>,
     /// Only records whose `log` text this matches.
     pub lines: Option<LineMatch>,
     pub limit: Limit,
@@ -83,6 +86,7 @@ impl Selection {
             && self.since.is_none_or(|s| r.ts >= s)
             && self.until.is_none_or(|u| r.ts < u)
             && self.after.as_ref().is_none_or(|a| a.cmp_to(r).is_lt())
+            && self.before.as_ref().is_none_or(|b| b.cmp_to(r).is_gt())
             && self.lines.as_ref().is_none_or(|m| m.is_match(&r.log()))
     }
 

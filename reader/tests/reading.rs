@@ -242,6 +242,7 @@ fn arb_selection() -> impl Strategy<Value = Selection> {
                     off: Some(off * 100),
                     stream: "stdout".into(),
                 }),
+                before: None,
                 // Tested on the stored bytes first: the read must agree
                 // with the decoded texts the reference tests.
                 lines: grep.map(|(g, invert)| {

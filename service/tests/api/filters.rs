@@ -284,6 +284,24 @@ async fn text_marks_context_groups_and_bad_filters_are_400() {
     let body = text_ok(&c, &format!("{logs}?format=text&grep=caf&context=1"), "").await;
     assert!(body.lines().any(|l| l == "--"), "{body}");
     assert!(body.contains("café au lait"));
+    // JSON pages with context, concatenated: the lines of one page.
+    let whole: Vec<(String, bool)> = {
+        let (_, v) = get_json(&c, &format!("{logs}?grep=caf&context=2&limit=10000"), "").await;
+        answer(&v).into_iter().map(|(l, c, _)| (l, c)).collect()
+    };
+    let mut paged = Vec::new();
+    let mut next = format!("{logs}?grep=caf&context=2&limit=5");
+    loop {
+        let (st, v) = get_json(&c, &next, "").await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        paged.extend(answer(&v).into_iter().map(|(l, c, _)| (l, c)));
+        match v["next_cursor"].as_str() {
+            Some(cur) => next = format!("{logs}?grep=caf&context=2&limit=5&cursor={cur}"),
+            None => break,
+        }
+    }
+    assert!(whole.len() > 10);
+    assert_eq!(paged, whole);
     for (q, says) in [
         ("regex=(", "regex"),
         ("invert=true", "grep or regex"),
@@ -392,6 +410,30 @@ async fn search_finds_matches_across_jobs_in_order_and_pages() {
         .cloned()
         .collect();
     assert_eq!(got(&v), window);
+    // Many matches at one time (pushed lines without a time): pages in
+    // either order hand each out once.
+    let o = origin("foo", "same", "s-1", "main");
+    let same: Vec<String> = (0..25u64)
+        .map(|i| record(&o, 70_000, i, "stdout", &format!("SAMETS {i:02}")))
+        .collect();
+    upload(&s.store, &o, 0, "u", &same).await;
+    for order in ["oldest", "newest"] {
+        let mut seen = Vec::new();
+        let base = format!("{url}?grep=SAMETS&order={order}&limit=7");
+        let mut next = base.clone();
+        loop {
+            let (st, v) = get_json(&c, &next, "").await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+            seen.extend(got(&v).into_iter().map(|(_, l)| l));
+            match v["next_cursor"].as_str() {
+                Some(cur) => next = format!("{base}&cursor={cur}"),
+                None => break,
+            }
+        }
+        seen.sort();
+        let want: Vec<String> = (0..25).map(|i| format!("SAMETS {i:02}")).collect();
+        assert_eq!(seen, want, "{order}");
+    }
     // Streamed forms.
     let body = text_ok(
         &c,

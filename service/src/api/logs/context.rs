@@ -22,6 +22,8 @@ pub struct ContextRead {
     prelude: VecDeque<LogRecord>,
     ready: VecDeque<Shown<LogRecord>>,
     max_matches: Option<usize>,
+    /// A tail's first match: lines before it (at its time too) are context.
+    first: Option<afterlog_reader::Position>,
     pub warnings: Vec<String>,
     pub stats: ReadStats,
 }
@@ -44,6 +46,7 @@ impl ContextRead {
         };
         let mut warnings = Vec::new();
         let mut stats = ReadStats::default();
+        let mut first_match = None;
         let (start, prelude, max_matches) = match req.filter.limit {
             Limit::Tail(n) => {
                 let found = read_tail(stores.clone(), index, req.filter.clone(), n).await?;
@@ -52,6 +55,7 @@ impl ContextRead {
                 let Some(first) = found.records.first() else {
                     return Ok(Some(ContextRead::empty(stores, index, lines, warnings)));
                 };
+                first_match = Some(afterlog_reader::Position::of(first));
                 let before = Selection {
                     until: Some(first.ts),
                     ..every.clone()
@@ -74,6 +78,7 @@ impl ContextRead {
             prelude,
             ready: VecDeque::new(),
             max_matches,
+            first: first_match,
             warnings,
             stats,
         }))
@@ -96,9 +101,16 @@ impl ContextRead {
             prelude: VecDeque::new(),
             ready: VecDeque::new(),
             max_matches: Some(0),
+            first: None,
             warnings,
             stats: ReadStats::default(),
         }
+    }
+
+    /// Whether the last match shown has all its lines after it: a page may
+    /// end here without cutting a group.
+    pub fn settled(&self) -> bool {
+        self.ready.is_empty() && self.ctx.settled()
     }
 
     /// Whether the matches asked for are all shown, with their context.
@@ -123,7 +135,8 @@ impl ContextRead {
             };
             // Beyond the matches asked for, lines are only context.
             let more = self.max_matches.is_none_or(|n| self.ctx.matches() < n);
-            let is_match = !from_prelude && more && self.lines.is_match(&r.log());
+            let counted = self.first.as_ref().is_none_or(|p| p.cmp_to(&r).is_le());
+            let is_match = !from_prelude && more && counted && self.lines.is_match(&r.log());
             self.ctx.push(r, is_match, &mut out);
             self.ready.extend(out.drain(..));
         }

@@ -87,6 +87,7 @@ async fn send_new(
     let filter = Selection {
         limit: Limit::All,
         after: None,
+        before: None,
         ..req.filter.clone()
     };
     let mut rd = JobReader::over(app.classes.stores().clone(), new, filter);

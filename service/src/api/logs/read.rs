@@ -142,6 +142,10 @@ pub async fn json_page(
     })
 }
 
+/// Most lines of a JSON page with context: a head or tail of matches, or
+/// a page's last group finished.
+const CONTEXT_PAGE_MAX: usize = 2 * super::request::MAX_PAGE;
+
 /// A JSON page of a read with context: its matches and the lines around
 /// them; `limit` counts both, a head or tail the matches.
 async fn context_page(
@@ -158,12 +162,14 @@ async fn context_page(
     };
     let page = match req.filter.limit {
         Limit::All => req.page,
-        _ => super::request::MAX_PAGE * 2,
+        _ => CONTEXT_PAGE_MAX,
     };
     let mut lines = Vec::new();
     let mut last = None;
     let mut bytes = 0;
-    while lines.len() < page
+    // A page ends where a group does: the next one starts afresh.
+    while (lines.len() < page || !rd.settled())
+        && lines.len() < CONTEXT_PAGE_MAX
         && let Some(s) = rd.next().await.map_err(ApiError::store)?
     {
         bytes += s.line.log_len as u64;
@@ -174,9 +180,15 @@ async fn context_page(
         lines.push(l);
     }
     let more = matches!(req.filter.limit, Limit::All)
-        && lines.len() == page
+        && lines.len() >= page
         && rd.next().await.map_err(ApiError::store)?.is_some();
-    let (warnings, stats) = rd.finish();
+    let cut = !matches!(req.filter.limit, Limit::All) && lines.len() >= CONTEXT_PAGE_MAX;
+    let (mut warnings, stats) = rd.finish();
+    if cut {
+        warnings.push(format!(
+            "the page holds at most {CONTEXT_PAGE_MAX} lines, matches and context: ask for fewer with head or tail, or stream with format=ndjson"
+        ));
+    }
     app.metrics.read(&stats);
     log_cost(app, index, before, lines.len() as u64);
     app.metrics.served(lines.len() as u64, bytes);

@@ -311,6 +311,7 @@ impl LogsQuery {
                 since,
                 until,
                 after,
+                before: None,
                 lines,
                 limit,
             },

@@ -211,6 +211,36 @@ impl Search {
         })
     }
 
+    /// `sel` of job `job` narrowed to what comes after the cursor in the
+    /// search's order, `None` if nothing does: the cursor is exact, so a
+    /// job's read never spends its share on what a page already sent.
+    fn past_cursor_of(&self, job: &str, mut sel: Selection) -> Option<Selection> {
+        let Some(a) = &self.after else {
+            return Some(sel);
+        };
+        // Matches are ordered by (time, job, position).
+        let at_or_after = |t: u64, sel: &mut Selection| sel.since = sel.since.max(Some(t));
+        let before = |t: u64, sel: &mut Selection| {
+            sel.until = Some(sel.until.map_or(t, |u| u.min(t)));
+        };
+        match (self.newest, job.cmp(a.job.as_str())) {
+            (false, Ordering::Less) => at_or_after(a.ts.saturating_add(1), &mut sel),
+            (false, Ordering::Equal) => {
+                at_or_after(a.ts, &mut sel);
+                sel.after = Some(a.pos.clone());
+            }
+            (false, Ordering::Greater) => at_or_after(a.ts, &mut sel),
+            (true, Ordering::Less) => before(a.ts.saturating_add(1), &mut sel),
+            (true, Ordering::Equal) => {
+                before(a.ts.saturating_add(1), &mut sel);
+                sel.before = Some(a.pos.clone());
+            }
+            (true, Ordering::Greater) => before(a.ts, &mut sel),
+        }
+        let empty = matches!((sel.since, sel.until), (Some(s), Some(u)) if s >= u);
+        (!empty).then_some(sel)
+    }
+
     /// What is read of one job: the window, narrowed to the cursor's side.
     fn selection(&self) -> Selection {
         let (mut since, mut until) = (self.since, self.until);

@@ -147,20 +147,21 @@ impl<'a> SearchRun<'a> {
             until: Some(b),
             ..s.selection()
         };
-        let work: Vec<(String, Arc<JobIndex>)> = jobs
+        // Each job's part of the window past the cursor, decided here: the
+        // futures below own what they use.
+        let work: Vec<(String, Arc<JobIndex>, Selection)> = jobs
             .iter()
             .filter_map(|j| {
-                self.indexes
-                    .get(&j.job)
-                    .and_then(Option::clone)
-                    .map(|ix| (j.job.clone(), ix))
+                let ix = self.indexes.get(&j.job).and_then(Option::clone)?;
+                let sel = s.past_cursor_of(&j.job, window.clone())?;
+                Some((j.job.clone(), ix, sel))
             })
             .collect();
         let per_job: Vec<Result<JobMatches, ApiError>> = futures::stream::iter(work)
-            .map(|(job, index)| {
-                let (app, window, newest) = (self.app.clone(), window.clone(), s.newest);
+            .map(|(job, index, sel)| {
+                let (app, newest) = (self.app.clone(), s.newest);
                 async move {
-                    let (records, warnings) = job_matches(&app, &index, window, newest, n).await?;
+                    let (records, warnings) = job_matches(&app, &index, sel, newest, n).await?;
                     Ok((job, records, warnings))
                 }
             })
