@@ -72,10 +72,18 @@ pub fn name() -> Object {
         .build()
 }
 
-/// Names, repeatable.
+/// Names, repeatable; an empty value is not given.
 pub fn names() -> utoipa::openapi::schema::Array {
+    let inner = NAME_PATTERN
+        .strip_prefix('^')
+        .and_then(|p| p.strip_suffix('$'))
+        .unwrap_or(NAME_PATTERN);
     utoipa::openapi::schema::ArrayBuilder::new()
-        .items(name())
+        .items(
+            string("A name (an empty value is ignored).")
+                .pattern(Some(format!("^(?:{inner}|)$")))
+                .max_length(Some(MAX_PART_LEN)),
+        )
         .build()
 }
 
@@ -186,13 +194,13 @@ pub fn regex() -> Object {
         .build()
 }
 
-/// `grep`, repeatable: each a text of 1 to [`MAX_PATTERN_CHARS`] characters.
+/// `grep`, repeatable: each a text of up to [`MAX_PATTERN_CHARS`]
+/// characters; an empty one is not given.
 pub fn grep() -> utoipa::openapi::schema::Array {
     utoipa::openapi::schema::ArrayBuilder::new()
         .items(
-            string("Text the line must contain.")
-                .pattern(Some(format!(r"^[\s\S]{{1,{MAX_PATTERN_CHARS}}}$")))
-                .min_length(Some(1))
+            string("Text the line must contain (an empty value is ignored).")
+                .pattern(Some(format!(r"^[\s\S]{{0,{MAX_PATTERN_CHARS}}}$")))
                 .max_length(Some(MAX_PATTERN_CHARS)),
         )
         .build()
@@ -322,8 +330,11 @@ pub fn document() -> Value {
                 if p["in"] == "path" {
                     p["required"] = Value::Bool(true);
                 }
+                // A list's items take the empty value themselves: schemathesis
+                // turns `allowEmptyValue` into an `anyOf` whose negative
+                // cases it cannot serialise apart from valid ones.
                 let optional = p.get("required") != Some(&Value::Bool(true));
-                if p["in"] == "query" && optional {
+                if p["in"] == "query" && optional && p["schema"]["type"] != "array" {
                     p["allowEmptyValue"] = Value::Bool(true);
                 }
             }
