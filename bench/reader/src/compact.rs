@@ -28,6 +28,23 @@ const JOB: &str = "worker";
 const LINES_PER_OBJECT: u64 = 200;
 const START_SECS: u64 = 1_795_618_800;
 
+/// A compactor for a bench's data written just now: its clock three hours
+/// ahead, so every upload is settled and every consumed object past its
+/// grace period, and no lease to wait for.
+pub fn settled_compactor(store: Store) -> Compactor {
+    Compactor {
+        holder: "bench".into(),
+        clock: || afterlog_compactor::system_clock() + 3 * 3_600_000_000_000,
+        ..Compactor::new(
+            store,
+            Config {
+                lease_settle_ms: 0,
+                ..Config::default()
+            },
+        )
+    }
+}
+
 /// Writes a job of many small raw objects, reads it, compacts it with one
 /// pass and reads it again.
 #[derive(Parser, Debug)]

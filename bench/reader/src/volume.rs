@@ -5,7 +5,6 @@ use crate::scale::data::write_continuous;
 use crate::scale::{CONTINUOUS_JOB, TOOL, now_ns};
 use crate::server::Server;
 use crate::{http, server};
-use afterlog_compactor::{Compactor, Config};
 use afterlog_reader::{StoreConfig, open};
 use anyhow::{Context, Result, ensure};
 use std::time::Instant;
@@ -38,17 +37,7 @@ pub fn run(a: Args) -> Result<()> {
     );
     let rt = tokio::runtime::Runtime::new()?;
     let store = open(&StoreConfig::new(server::store_url(dir)))?;
-    let c = Compactor {
-        holder: "bench".into(),
-        clock: || afterlog_compactor::system_clock() + 3 * 3_600_000_000_000,
-        ..Compactor::new(
-            store,
-            Config {
-                lease_settle_ms: 0,
-                ..Config::default()
-            },
-        )
-    };
+    let c = crate::compact::settled_compactor(store);
     let t = Instant::now();
     let report = rt.block_on(c.pass())?;
     println!("compacted in {:.1} s: {report}", t.elapsed().as_secs_f64());

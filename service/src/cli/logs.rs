@@ -3,12 +3,11 @@
 
 use super::highlight::{Highlighter, paint};
 use super::listing::only_job;
-use super::ndjson::{Flow, Lines, Stdout, is_heartbeat, read_lines};
+use super::ndjson::{Flow, Lines, Stdout, is_envelope, read_lines};
 use super::progress::Progress;
 use super::voice::{Level, Told, Voice, stdout_color};
 use crate::args::client::LogsArgs;
 use crate::client::{Client, ClientError};
-use crate::wire::ErrorBody;
 use afterlog_contract::query::Format;
 use afterlog_reader::{LogRecord, Position, QuotaEvent, TextStyle};
 use anyhow::anyhow;
@@ -193,13 +192,7 @@ impl Lines for Output {
     }
 
     fn line(&mut self, line: &[u8]) -> std::io::Result<bool> {
-        if is_heartbeat(line) {
-            return Ok(true);
-        }
-        if line.starts_with(b"{\"messages\"")
-            && let Ok(t) = serde_json::from_slice::<ErrorBody>(line)
-        {
-            self.voice.messages(&t.messages);
+        if is_envelope(line, &self.voice) {
             return Ok(true);
         }
         let r = match LogRecord::parse(line.to_vec()) {

@@ -1,7 +1,9 @@
 //! A streamed NDJSON answer read line by line, and the stdout it goes to,
 //! which a reader that went away (`| head`) ends quietly.
 
+use super::voice::Voice;
 use crate::client::{ClientError, error_chain};
+use crate::wire::ErrorBody;
 use futures::StreamExt;
 use std::io::Write;
 
@@ -63,6 +65,21 @@ pub async fn read_lines(
 /// Whether a line carries no data: the server's keep-alive.
 pub fn is_heartbeat(line: &[u8]) -> bool {
     line.iter().all(u8::is_ascii_whitespace)
+}
+
+/// Whether a line is the stream's own, not data: a heartbeat, or a
+/// `{"messages": …}` line, which is told through `voice`.
+pub fn is_envelope(line: &[u8], voice: &Voice) -> bool {
+    if is_heartbeat(line) {
+        return true;
+    }
+    if line.starts_with(b"{\"messages\"")
+        && let Ok(t) = serde_json::from_slice::<ErrorBody>(line)
+    {
+        voice.messages(&t.messages);
+        return true;
+    }
+    false
 }
 
 /// Buffered stdout.

@@ -2,11 +2,11 @@
 //! one per line as `time job/run/container: log`, matches painted.
 
 use super::highlight::Highlighter;
-use super::ndjson::{Lines, Stdout, is_heartbeat, read_lines};
+use super::ndjson::{Lines, Stdout, is_envelope, read_lines};
 use super::voice::{Level, Told, Voice, stdout_color};
 use crate::args::client::SearchArgs;
 use crate::client::{Client, ClientError};
-use crate::wire::{ErrorBody, SearchMatch};
+use crate::wire::SearchMatch;
 use afterlog_contract::query::Format;
 use anyhow::anyhow;
 use reqwest::StatusCode;
@@ -98,13 +98,7 @@ struct Matches {
 
 impl Lines for Matches {
     fn line(&mut self, line: &[u8]) -> std::io::Result<bool> {
-        if is_heartbeat(line) {
-            return Ok(true);
-        }
-        if line.starts_with(b"{\"messages\"")
-            && let Ok(t) = serde_json::from_slice::<ErrorBody>(line)
-        {
-            self.voice.messages(&t.messages);
+        if is_envelope(line, &self.voice) {
             return Ok(true);
         }
         let m = match serde_json::from_slice::<SearchMatch>(line) {

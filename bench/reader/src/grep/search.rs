@@ -9,7 +9,6 @@ use crate::http::{self, LineCounter};
 use crate::scale::now_ns;
 use crate::server::Server;
 use crate::words;
-use afterlog_compactor::{Compactor, Config};
 use afterlog_contract::layout::Origin;
 use afterlog_reader::{StoreConfig, open};
 use afterlog_sim::Rng;
@@ -190,17 +189,7 @@ pub fn run(a: &Args) -> Result<()> {
 
     let rt = tokio::runtime::Runtime::new()?;
     let store = open(&StoreConfig::new(crate::server::store_url(dir)))?;
-    let c = Compactor {
-        holder: "bench".into(),
-        clock: || afterlog_compactor::system_clock() + 3 * 3_600_000_000_000,
-        ..Compactor::new(
-            store,
-            Config {
-                lease_settle_ms: 0,
-                ..Config::default()
-            },
-        )
-    };
+    let c = crate::compact::settled_compactor(store);
     let t = Instant::now();
     let report = rt.block_on(c.pass())?;
     let cleanup = rt.block_on(c.pass())?;

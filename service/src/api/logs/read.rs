@@ -210,11 +210,7 @@ async fn send_with_context(
     req: &LogsRequest,
     out: &mut Sink,
 ) -> Result<Option<Vec<String>>, Option<Gone>> {
-    let failed = |e: StoreError| {
-        tracing::error!(error = %e, "read failed mid-stream");
-        app.metrics.stream_failures.inc();
-        None
-    };
+    let failed = |e| broke_off(app, e);
     let Some(mut rd) = ContextRead::open(app, index, req).await.map_err(failed)? else {
         return Ok(None);
     };
@@ -236,6 +232,14 @@ async fn send_with_context(
     Ok(Some(warnings))
 }
 
+/// A stream the store broke off midway: logged and counted; `None` tells
+/// the caller it was the store, not the client.
+fn broke_off(app: &AppState, e: StoreError) -> Option<Gone> {
+    tracing::error!(error = %e, "read failed mid-stream");
+    app.metrics.stream_failures.inc();
+    None
+}
+
 /// What the body says when the store fails during a read.
 const BROKEN: &str = "the log store failed during the read; the output is incomplete";
 
@@ -253,11 +257,7 @@ async fn send_stored(
     {
         return Ok(warnings);
     }
-    let failed = |e: StoreError| {
-        tracing::error!(error = %e, "read failed mid-stream");
-        app.metrics.stream_failures.inc();
-        None
-    };
+    let failed = |e| broke_off(app, e);
     if let Limit::Tail(n) = req.filter.limit {
         let log = tail_of(app, index, req, n).await.map_err(failed)?;
         app.metrics.read(&log.stats);
