@@ -8,6 +8,7 @@
 //! index/<tool>/<job>.json                            the job's manifest
 //! index/<tool>/<job>/<YYYYMMDD>-<generation>.json.gz one day of the job's index
 //! index/<tool>/_tool.json                            the tool's index
+//! deletions/<tool>/<job>/<id>[.<part>].json          a deletion request and its state
 //! ```
 //!
 //! `meta/` and `data/` are the per-pod layout that job-level compaction
@@ -24,6 +25,7 @@ pub const DATA: &str = "data";
 pub const META: &str = "meta";
 pub const CHUNKS: &str = "chunks";
 pub const INDEX: &str = "index";
+pub const DELETIONS: &str = "deletions";
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum LayoutError {
@@ -135,6 +137,78 @@ pub fn tool_index_key(tool: &str) -> String {
     format!("{INDEX}/{}/_tool.json", keys::encode(tool))
 }
 
+/// The documents of one deletion request, each written once: the request,
+/// then who decided its fate, then what its rewrite removed, then when the
+/// last object that held its lines was deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeletionPart {
+    Request,
+    Decision,
+    Rewritten,
+    Applied,
+}
+
+impl DeletionPart {
+    pub const ALL: [DeletionPart; 4] = [
+        DeletionPart::Request,
+        DeletionPart::Decision,
+        DeletionPart::Rewritten,
+        DeletionPart::Applied,
+    ];
+
+    fn suffix(self) -> &'static str {
+        match self {
+            DeletionPart::Request => ".json",
+            DeletionPart::Decision => ".decision.json",
+            DeletionPart::Rewritten => ".rewritten.json",
+            DeletionPart::Applied => ".applied.json",
+        }
+    }
+}
+
+/// `deletions/<tool>/<job>/<id><part>.json`: one document of a deletion
+/// request. `id` is [`is_deletion_id`]-shaped, so safe in a key as it is.
+pub fn deletion_key(tool: &str, job: &str, id: &str, part: DeletionPart) -> String {
+    format!("{}{id}{}", job_prefix(DELETIONS, tool, job), part.suffix())
+}
+
+/// Splits the file name of a key under [`DELETIONS`]`/<tool>/<job>/` into the
+/// request's id and the part; `None` for a name that is neither.
+pub fn parse_deletion_file(file: &str) -> Option<(&str, DeletionPart)> {
+    // Longest suffix first: ".json" ends them all.
+    for part in [
+        DeletionPart::Decision,
+        DeletionPart::Rewritten,
+        DeletionPart::Applied,
+        DeletionPart::Request,
+    ] {
+        if let Some(id) = file.strip_suffix(part.suffix())
+            && is_deletion_id(id)
+        {
+            return Some((id, part));
+        }
+    }
+    None
+}
+
+/// A deletion request's id: `<requested ns, 20 digits>-<16 hex digits>`,
+/// so that ids sort by the time they were asked.
+pub fn is_deletion_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 37
+        && b[20] == b'-'
+        && b[..20].iter().all(u8::is_ascii_digit)
+        && b[21..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+}
+
+/// A new request id for time `ns`; `random` makes two requests of one
+/// nanosecond differ.
+pub fn deletion_id(ns: u64, random: u64) -> String {
+    format!("{ns:020}-{random:016x}")
+}
+
 /// `chunks/<tool>/<job>/<first_ts>-<last_ts>-<id>.gz`: a job-level merged
 /// object (records of any pod and container of the job, sorted).
 pub fn chunk_key(tool: &str, job: &str, first_ts: u64, last_ts: u64, id: &str) -> String {
@@ -228,6 +302,21 @@ mod tests {
             pod: "myjob-28889999-abcde".into(),
             container: "job".into(),
         }
+    }
+
+    #[test]
+    fn deletion_keys_roundtrip() {
+        let id = deletion_id(1_795_618_800_000_000_001, 0xabc);
+        assert!(is_deletion_id(&id));
+        for part in DeletionPart::ALL {
+            let key = deletion_key("foo", "my.job", &id, part);
+            assert!(key.starts_with("deletions/foo/my_2ejob/"));
+            let file = key.rsplit('/').next().unwrap();
+            assert_eq!(parse_deletion_file(file), Some((id.as_str(), part)));
+        }
+        assert_eq!(parse_deletion_file("x.json"), None);
+        assert_eq!(parse_deletion_file(&format!("{id}.other.json")), None);
+        assert!(!is_deletion_id(&id.to_uppercase().replace('-', "_")));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! feeding a job's objects to the merge.
 //!
 //! The edge is the default `store` feature. Without it (`default-features =
-//! false`) only the pure modules are built — `context`, `index`, `line_match`,
+//! false`) only the pure modules are built — `context`, `deletion`, `index`, `line_match`,
 //! `merge`, `meta`, `object`, `quota`, `record`, `selection`, `volume` — with no object_store, tokio or
 //! futures, so that the same code compiles to `wasm32-unknown-unknown` for
 //! the JavaScript adapter (`adapter-wasm/`).
@@ -13,6 +13,7 @@
 pub mod context;
 #[cfg(feature = "store")]
 pub mod counting;
+pub mod deletion;
 pub mod index;
 #[cfg(feature = "store")]
 pub mod job;
@@ -28,6 +29,7 @@ pub mod store;
 pub mod volume;
 
 pub use context::{Context, Shown};
+pub use deletion::{DeletionState, DeletionStatus, Tombstones};
 #[cfg(feature = "store")]
 pub use job::{
     JobIndex, JobLog, JobReader, JobSummary, ReadStats, RunSummary, Summary, job_runs, list_jobs,

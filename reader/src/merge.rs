@@ -460,6 +460,7 @@ mod tests {
                     }),
                     before: None,
                     lines: lines.map(|f| LineMatch::new(&f).unwrap()),
+                    hidden: Default::default(),
                     limit,
                 },
             )

@@ -1,6 +1,7 @@
 //! What a read selects: pods, container, stream, a time window, a cursor,
 //! a line filter and a head or tail limit.
 
+use crate::deletion::Tombstones;
 use crate::line_match::LineMatch;
 use crate::record::LogRecord;
 use std::cmp::Ordering;
@@ -34,6 +35,8 @@ pub struct Selection {
     pub before: Option<Position>,
     /// Only records whose `log` text this matches.
     pub lines: Option<LineMatch>,
+    /// Lines of deletion requests: never selected, whatever else matches.
+    pub hidden: Tombstones,
     pub limit: Limit,
 }
 
@@ -88,6 +91,7 @@ impl Selection {
             && self.after.as_ref().is_none_or(|a| a.cmp_to(r).is_lt())
             && self.before.as_ref().is_none_or(|b| b.cmp_to(r).is_gt())
             && self.lines.as_ref().is_none_or(|m| m.is_match(&r.log()))
+            && !self.hidden.hides(r)
     }
 
     /// The earliest event time a selected record can have.

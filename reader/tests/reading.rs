@@ -253,6 +253,7 @@ fn arb_selection() -> impl Strategy<Value = Selection> {
                     })
                     .unwrap()
                 }),
+                hidden: Default::default(),
                 limit,
             }
         })

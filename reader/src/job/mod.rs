@@ -7,6 +7,7 @@
 //! and `tail=N` opens only the newest objects it needs.
 
 mod bounds;
+mod deletions;
 mod fetch;
 mod head;
 mod listing;
@@ -22,6 +23,9 @@ mod summary;
 // Pure: shared with the JavaScript adapter (adapter-wasm/).
 pub use crate::object::{BadLine, Source, gunzip};
 pub use bounds::RAW_SLACK_NS;
+pub use deletions::{
+    DeletionScope, StoredDeletion, count_affected, create_deletion_doc, load_deletions,
+};
 pub use head::{FirstTimes, ObjectHead, first_line, read_head};
 pub use listing::{Listed, list_raw};
 pub use log::{JobLog, read_job, read_tail};

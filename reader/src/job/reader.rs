@@ -37,6 +37,16 @@ impl JobReader {
     /// `selection.limit` may be `All` or `Head`; a tail is
     /// [`read_tail`](super::read_tail)'s.
     pub fn new(stores: impl Into<Stores>, index: &JobIndex, selection: Selection) -> JobReader {
+        let selection = Selection {
+            hidden: selection.hidden.with(&index.hidden),
+            ..selection
+        };
+        Self::exactly(stores, index, selection)
+    }
+
+    /// [`JobReader::new`] hiding only what `selection.hidden` hides, not the
+    /// requests of the index: counting what a request selects.
+    pub fn exactly(stores: impl Into<Stores>, index: &JobIndex, selection: Selection) -> JobReader {
         let plan = index.plan(&selection);
         let mut warnings = index.warnings.clone();
         warnings.extend(

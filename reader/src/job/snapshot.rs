@@ -2,12 +2,14 @@
 //! metas or its manifest and the periods loaded, and what they tell.
 
 use super::bounds::before_scope;
+use super::deletions::{DeletionScope, StoredDeletion, load_deletions};
 use super::fetch::{fetch, list};
 use super::head::{FirstTimes, ObjectHead, read_head};
 use super::listing::{Listed, list_objects, list_objects_in};
 use super::stats::ReadStats;
 use super::stores::Stores;
 use super::summary::{RunSummary, Summary};
+use crate::deletion::{DeletionStatus, Tombstones};
 use crate::index::{self, JobManifest, Period, RunStats, Scope};
 use crate::meta::{META_VERSION, PodMeta};
 use crate::store::StoreError;
@@ -74,6 +76,10 @@ pub struct JobIndex {
     /// Older periods were left out by the load's scope: records before
     /// [`JobIndex::loaded_from`] may be missing.
     pub partial: bool,
+    /// The job's deletion requests, each store's copy.
+    pub deletions: Vec<StoredDeletion>,
+    /// The requests whose lines every read of this index hides.
+    pub hidden: Tombstones,
     pub warnings: Vec<String>,
     pub stats: ReadStats,
 }
@@ -103,7 +109,9 @@ impl JobIndex {
         job: &str,
         cache: &FirstTimes,
     ) -> Result<JobIndex, StoreError> {
-        Self::load_part(store, 0, tool, job, cache, Scope::ALL).await
+        let mut ix = Self::load_part(store, 0, tool, job, cache, Scope::ALL).await?;
+        ix.compile_hidden();
+        Ok(ix)
     }
 
     /// The job as stored across `stores` (one per routing class): each
@@ -129,7 +137,9 @@ impl JobIndex {
         scope: Scope,
     ) -> Result<JobIndex, StoreError> {
         if let (1, Some(store)) = (stores.len(), stores.get(0)) {
-            return Self::load_part(store.as_ref(), 0, tool, job, cache, scope).await;
+            let mut ix = Self::load_part(store.as_ref(), 0, tool, job, cache, scope).await?;
+            ix.compile_hidden();
+            return Ok(ix);
         }
         let parts = futures::future::try_join_all(
             stores
@@ -148,13 +158,49 @@ impl JobIndex {
             ix.metas.extend(part.metas);
             ix.manifests.extend(part.manifests);
             ix.chunks.extend(part.chunks);
+            ix.deletions.extend(part.deletions);
             ix.partial |= part.partial;
             ix.warnings.extend(part.warnings);
             ix.stats.add(&part.stats);
         }
         ix.objects
             .sort_by(|a, b| (&a.key, a.store).cmp(&(&b.key, b.store)));
+        ix.compile_hidden();
         Ok(ix)
+    }
+
+    /// Compiles [`JobIndex::hidden`] from the requests loaded. A request
+    /// cancelled in one store but not in another (a cancel that raced the
+    /// compactor of the other) still hides: its lines there are removed.
+    fn compile_hidden(&mut self) {
+        let (hidden, bad) = Tombstones::compile(
+            self.deletions.iter().map(|d| &d.status),
+            DeletionStatus::hides,
+        );
+        for id in bad {
+            self.warnings.push(format!(
+                "deletion {id}: its line filter does not compile here; every line of its range is hidden"
+            ));
+        }
+        self.hidden = hidden;
+    }
+
+    /// The requests of the job, one per id (the copies of every store
+    /// folded: hiding if any copy hides, the furthest state of those).
+    pub fn deletion_statuses(&self) -> Vec<DeletionStatus> {
+        let mut by_id: BTreeMap<&str, DeletionStatus> = BTreeMap::new();
+        for d in &self.deletions {
+            let id = d.status.request.id.as_str();
+            match by_id.get(id) {
+                Some(have) if have.hides() && !d.status.hides() => {}
+                Some(have)
+                    if have.hides() == d.status.hides() && have.state() >= d.status.state() => {}
+                _ => {
+                    by_id.insert(id, d.status.clone());
+                }
+            }
+        }
+        by_id.into_values().collect()
     }
 
     /// The part of a job in store number `store_ix` of a read.
@@ -177,7 +223,23 @@ impl JobIndex {
         // that is compacted (it lists what it consumed of the per-pod
         // layout too), and only raw objects not in it remain to be listed.
         let manifest_key = layout::manifest_key(tool, job);
-        if let Some(body) = fetch(store, &manifest_key).await? {
+        // The requests are listed with the manifest's GET, not after it:
+        // a read pays one listing's time for them, in parallel.
+        let (mut dwarn, mut dstats) = (Vec::new(), ReadStats::default());
+        let (body, deletions) = futures::join!(
+            fetch(store, &manifest_key),
+            load_deletions(
+                store,
+                store_ix,
+                DeletionScope::Job(tool, job),
+                &mut dwarn,
+                &mut dstats
+            )
+        );
+        ix.deletions = deletions?;
+        ix.warnings.append(&mut dwarn);
+        ix.stats.add(&dstats);
+        if let Some(body) = body? {
             let manifest = match index::parse_manifest(&manifest_key, &body) {
                 Ok(m) => m,
                 // A manifest this reader cannot use would make it read the

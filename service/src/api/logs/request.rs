@@ -313,6 +313,7 @@ impl LogsQuery {
                 after,
                 before: None,
                 lines,
+                hidden: Default::default(),
                 limit,
             },
             context,
