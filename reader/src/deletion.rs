@@ -12,7 +12,11 @@
 use crate::line_match::{LineFilter, LineMatch, LineMatchError};
 use crate::record::LogRecord;
 use crate::selection::Selection;
+use afterlog_contract::keys;
+use afterlog_contract::layout::{self, DeletionPart};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The documents' `version`; a reader refuses any other.
@@ -286,6 +290,150 @@ impl Tombstones {
     }
 }
 
+/// The documents of requests as listed from a store, put together into
+/// one status per request: what a store's listing of `deletions/` (or the
+/// JavaScript adapter's caller) hands over.
+#[derive(Debug, Default)]
+pub struct Documents {
+    by_request: BTreeMap<(String, String, String), Parts>,
+}
+
+#[derive(Debug, Default)]
+struct Parts {
+    request: Option<(String, Vec<u8>)>,
+    decision: Option<(String, Vec<u8>)>,
+    rewritten: Option<(String, Vec<u8>)>,
+    applied: Option<(String, Vec<u8>)>,
+}
+
+impl Documents {
+    /// Takes the document stored at `key` (from the layout's root). A key
+    /// that is not a request's document is refused with the reason.
+    pub fn add(&mut self, key: &str, body: &[u8]) -> Result<(), String> {
+        let Some((tool, job, id, part)) = parse_deletion_key(key) else {
+            return Err(format!("{key}: not a deletion request's document; ignored"));
+        };
+        let parts = self.by_request.entry((id, tool, job)).or_default();
+        let slot = match part {
+            DeletionPart::Request => &mut parts.request,
+            DeletionPart::Decision => &mut parts.decision,
+            DeletionPart::Rewritten => &mut parts.rewritten,
+            DeletionPart::Applied => &mut parts.applied,
+        };
+        *slot = Some((key.to_string(), body.to_vec()));
+        Ok(())
+    }
+
+    /// The requests, oldest first, and why any could not be used (a
+    /// request whose own document is unreadable hides nothing; one whose
+    /// later documents are unreadable is taken as it was before them).
+    pub fn statuses(self) -> (Vec<DeletionStatus>, Vec<String>) {
+        let mut out = Vec::new();
+        let mut bad = Vec::new();
+        for ((id, tool, job), parts) in self.by_request {
+            let Some((key, body)) = parts.request else {
+                bad.push(format!(
+                    "deletion {id} of {tool}/{job}: documents without the request; ignored"
+                ));
+                continue;
+            };
+            let request = match parse::<DeletionRequest>(&key, &body) {
+                Ok(r) if r.id == id && r.tool == tool && r.job == job => r,
+                Ok(_) => {
+                    bad.push(format!("{key}: names another request; it hides nothing"));
+                    continue;
+                }
+                Err(why) => {
+                    bad.push(format!("{why}; it hides nothing"));
+                    continue;
+                }
+            };
+            let decision: Option<Decision> = later(parts.decision, &mut bad);
+            let rewritten: Option<Outcome> = later(parts.rewritten, &mut bad);
+            let applied: Option<Outcome> = later(parts.applied, &mut bad);
+            out.push(DeletionStatus {
+                request,
+                decision,
+                rewritten,
+                applied,
+            });
+        }
+        (out, bad)
+    }
+}
+
+fn later<T: DeserializeOwned + Versioned>(
+    slot: Option<(String, Vec<u8>)>,
+    bad: &mut Vec<String>,
+) -> Option<T> {
+    let (key, body) = slot?;
+    parse(&key, &body).map_err(|w| bad.push(w)).ok()
+}
+
+fn parse<T: DeserializeOwned + Versioned>(key: &str, body: &[u8]) -> Result<T, String> {
+    let doc: T = serde_json::from_slice(body).map_err(|e| format!("{key}: {e}"))?;
+    if doc.version() != DELETION_VERSION {
+        return Err(format!("{key}: version {} not understood", doc.version()));
+    }
+    Ok(doc)
+}
+
+trait Versioned {
+    fn version(&self) -> u32;
+}
+
+impl Versioned for DeletionRequest {
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
+impl Versioned for Decision {
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
+impl Versioned for Outcome {
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
+
+/// `deletions/<tool>/<job>/<file>` → its decoded names, id and part.
+pub fn parse_deletion_key(key: &str) -> Option<(String, String, String, DeletionPart)> {
+    let rest = key.strip_prefix(layout::DELETIONS)?.strip_prefix('/')?;
+    let mut it = rest.split('/');
+    let (tool, job, file) = (it.next()?, it.next()?, it.next()?);
+    if it.next().is_some() {
+        return None;
+    }
+    let (id, part) = layout::parse_deletion_file(file)?;
+    Some((
+        keys::decode(tool).ok()?,
+        keys::decode(job).ok()?,
+        id.to_string(),
+        part,
+    ))
+}
+
+/// One status per request id, from the copies several stores hold: a
+/// request hides if any copy hides (a cancel that raced another store's
+/// compactor lost there), and is as far along as the furthest such copy.
+pub fn fold_copies<'a>(
+    copies: impl IntoIterator<Item = &'a DeletionStatus>,
+) -> Vec<DeletionStatus> {
+    let mut by_id: BTreeMap<&str, &DeletionStatus> = BTreeMap::new();
+    for d in copies {
+        let id = d.request.id.as_str();
+        let better = by_id
+            .get(id)
+            .is_none_or(|have| (d.hides(), d.state()) > (have.hides(), have.state()));
+        if better {
+            by_id.insert(id, d);
+        }
+    }
+    by_id.into_values().cloned().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,6 +530,43 @@ mod tests {
         assert_eq!(bad.len(), 1);
         assert!(t.hides(&record(5, "p", "stdout", "anything")));
         assert!(!t.hides(&record(100, "p", "stdout", "anything")));
+    }
+
+    #[test]
+    fn documents_make_statuses_and_refuse_strangers() {
+        let s = status(Selected::default(), Some(Verdict::Cancel), false);
+        let id = s.request.id.clone();
+        let key = |part| layout::deletion_key("t", "j", &id, part);
+        let mut docs = Documents::default();
+        let req = serde_json::to_vec(&s.request).unwrap();
+        docs.add(&key(DeletionPart::Request), &req).unwrap();
+        let dec = serde_json::to_vec(s.decision.as_ref().unwrap()).unwrap();
+        docs.add(&key(DeletionPart::Decision), &dec).unwrap();
+        assert!(docs.add("deletions/t/j/notes.txt", b"x").is_err());
+        assert!(docs.add("raw/t/j/p/c/x.gz", b"x").is_err());
+        let (got, bad) = docs.statuses();
+        assert!(bad.is_empty());
+        assert_eq!(got, vec![s]);
+
+        let mut docs = Documents::default();
+        docs.add(&key(DeletionPart::Request), b"{not json").unwrap();
+        docs.add(&key(DeletionPart::Applied), b"{}").unwrap();
+        let (got, bad) = docs.statuses();
+        assert!(got.is_empty());
+        assert_eq!(bad.len(), 1);
+    }
+
+    #[test]
+    fn copies_fold_to_the_one_that_hides_furthest() {
+        let pending = status(Selected::default(), None, false);
+        let cancelled = status(Selected::default(), Some(Verdict::Cancel), false);
+        let applied = status(Selected::default(), Some(Verdict::Apply), true);
+        let one = |v: Vec<&DeletionStatus>| fold_copies(v).pop().unwrap().state();
+        assert_eq!(one(vec![&cancelled, &pending]), DeletionState::Pending);
+        assert_eq!(one(vec![&pending, &cancelled]), DeletionState::Pending);
+        assert_eq!(one(vec![&applied, &pending]), DeletionState::Applied);
+        assert_eq!(one(vec![&cancelled]), DeletionState::Cancelled);
+        assert_eq!(fold_copies(vec![&pending, &applied]).len(), 1);
     }
 
     #[test]

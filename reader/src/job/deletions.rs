@@ -7,19 +7,14 @@ use super::reader::JobReader;
 use super::snapshot::JobIndex;
 use super::stats::ReadStats;
 use super::stores::Stores;
-use crate::deletion::{
-    Affected, DELETION_VERSION, Decision, DeletionRequest, DeletionStatus, Outcome,
-};
+use crate::deletion::{Affected, DeletionStatus, Documents, Tombstones};
 use crate::selection::Selection;
 use crate::store::StoreError;
-use afterlog_contract::keys;
 use afterlog_contract::layout::{self, DeletionPart};
 use futures::stream::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
 
 /// A request as one store holds it. Each store a job is routed to holds
 /// its own copy of the job's requests, applied by that store's compactor.
@@ -59,153 +54,69 @@ pub async fn load_deletions(
     stats: &mut ReadStats,
 ) -> Result<Vec<StoredDeletion>, StoreError> {
     let listed = list(store, &scope.prefix()).await?;
-    let mut parts: BTreeMap<(String, String, String), Vec<(DeletionPart, String)>> =
-        BTreeMap::new();
-    for m in listed {
-        let key = m.location.to_string();
-        match parse_key(&key) {
-            Some((tool, job, id, part)) => {
-                parts.entry((id, tool, job)).or_default().push((part, key))
-            }
-            None => {
-                stats.foreign_keys += 1;
-                warnings.push(format!("{key}: not a deletion request's document; ignored"));
-            }
-        }
-    }
-    let got: Vec<_> = futures::stream::iter(parts)
-        .map(|((id, tool, job), docs)| async move {
-            let mut status = Loaded::default();
-            for (part, key) in docs {
-                let body = fetch(store, &key).await?;
-                status.put(part, key, body);
-            }
-            Ok::<_, StoreError>((id, tool, job, status))
+    let keys: Vec<String> = listed.into_iter().map(|m| m.location.to_string()).collect();
+    let got: Vec<Result<(String, Option<bytes::Bytes>), StoreError>> = futures::stream::iter(keys)
+        .map(|key| async move {
+            let body = fetch(store, &key).await?;
+            Ok((key, body))
         })
         .buffered(16)
         .collect()
         .await;
-    let mut out = Vec::new();
+    let mut docs = Documents::default();
     for g in got {
-        let (id, tool, job, loaded) = g?;
-        match loaded.status(&id, &tool, &job) {
-            Ok(status) => out.push(StoredDeletion {
-                store: store_ix,
-                status,
-            }),
-            Err(why) => {
-                stats.unreadable += 1;
-                warnings.push(why);
-            }
+        let (key, body) = g?;
+        if let Some(body) = body
+            && let Err(why) = docs.add(&key, &body)
+        {
+            stats.foreign_keys += 1;
+            warnings.push(why);
         }
     }
-    Ok(out)
-}
-
-/// The bodies of one request's documents, as fetched.
-#[derive(Default)]
-struct Loaded {
-    request: Option<(String, Option<bytes::Bytes>)>,
-    decision: Option<(String, Option<bytes::Bytes>)>,
-    rewritten: Option<(String, Option<bytes::Bytes>)>,
-    applied: Option<(String, Option<bytes::Bytes>)>,
-}
-
-impl Loaded {
-    fn put(&mut self, part: DeletionPart, key: String, body: Option<bytes::Bytes>) {
-        let slot = match part {
-            DeletionPart::Request => &mut self.request,
-            DeletionPart::Decision => &mut self.decision,
-            DeletionPart::Rewritten => &mut self.rewritten,
-            DeletionPart::Applied => &mut self.applied,
-        };
-        *slot = Some((key, body));
-    }
-
-    fn status(self, id: &str, tool: &str, job: &str) -> Result<DeletionStatus, String> {
-        let Some((key, body)) = self.request else {
-            return Err(format!(
-                "deletion {id} of {tool}/{job}: documents without the request; ignored"
-            ));
-        };
-        let request: DeletionRequest =
-            parse(&key, body)?.ok_or_else(|| format!("{key}: gone while read"))?;
-        if request.id != id || request.tool != tool || request.job != job {
-            return Err(format!("{key}: names another request; it hides nothing"));
-        }
-        let decision: Option<Decision> = parse_opt(self.decision)?;
-        let rewritten: Option<Outcome> = parse_opt(self.rewritten)?;
-        let applied: Option<Outcome> = parse_opt(self.applied)?;
-        Ok(DeletionStatus {
-            request,
-            decision,
-            rewritten,
-            applied,
+    let (statuses, bad) = docs.statuses();
+    stats.unreadable += bad.len() as u64;
+    warnings.extend(bad);
+    Ok(statuses
+        .into_iter()
+        .map(|status| StoredDeletion {
+            store: store_ix,
+            status,
         })
-    }
+        .collect())
 }
 
-fn parse_opt<T: DeserializeOwned + Versioned>(
-    slot: Option<(String, Option<bytes::Bytes>)>,
-) -> Result<Option<T>, String> {
-    match slot {
-        None => Ok(None),
-        Some((key, body)) => parse(&key, body),
+/// The job's requests of every store, as a read hides them: what a read
+/// that does not load the job's index (a follow's next poll) hides.
+pub async fn job_hidden(
+    stores: &Stores,
+    tool: &str,
+    job: &str,
+    warnings: &mut Vec<String>,
+    stats: &mut ReadStats,
+) -> Result<Tombstones, StoreError> {
+    let mut all = Vec::new();
+    for (i, store) in stores.iter().enumerate() {
+        all.extend(
+            load_deletions(
+                store.as_ref(),
+                i,
+                DeletionScope::Job(tool, job),
+                warnings,
+                stats,
+            )
+            .await?,
+        );
     }
+    let (hidden, bad) = Tombstones::compile(all.iter().map(|d| &d.status), DeletionStatus::hides);
+    warnings.extend(bad.iter().map(|id| uncompiled(id)));
+    Ok(hidden)
 }
 
-fn parse<T: DeserializeOwned + Versioned>(
-    key: &str,
-    body: Option<bytes::Bytes>,
-) -> Result<Option<T>, String> {
-    let Some(body) = body else {
-        return Ok(None);
-    };
-    let doc: T = serde_json::from_slice(&body).map_err(|e| format!("{key}: {e}; ignored"))?;
-    if doc.version() != DELETION_VERSION {
-        return Err(format!(
-            "{key}: version {} not understood; ignored",
-            doc.version()
-        ));
-    }
-    Ok(Some(doc))
-}
-
-trait Versioned {
-    fn version(&self) -> u32;
-}
-
-impl Versioned for DeletionRequest {
-    fn version(&self) -> u32 {
-        self.version
-    }
-}
-impl Versioned for Decision {
-    fn version(&self) -> u32 {
-        self.version
-    }
-}
-impl Versioned for Outcome {
-    fn version(&self) -> u32 {
-        self.version
-    }
-}
-
-/// `deletions/<tool>/<job>/<file>` → its decoded names, id and part.
-fn parse_key(key: &str) -> Option<(String, String, String, DeletionPart)> {
-    let rest = key.strip_prefix(layout::DELETIONS)?.strip_prefix('/')?;
-    let mut it = rest.split('/');
-    let (tool, job, file) = (it.next()?, it.next()?, it.next()?);
-    if it.next().is_some() {
-        return None;
-    }
-    let (id, part) = layout::parse_deletion_file(file)?;
-    Some((
-        keys::decode(tool).ok()?,
-        keys::decode(job).ok()?,
-        id.to_string(),
-        part,
-    ))
+/// The warning for a request whose line filter this reader cannot compile.
+pub(super) fn uncompiled(id: &str) -> String {
+    format!(
+        "deletion {id}: its line filter does not compile here; every line of its range is hidden"
+    )
 }
 
 /// Writes one document of a request if it does not exist yet: `Ok(true)`

@@ -24,7 +24,7 @@ mod summary;
 pub use crate::object::{BadLine, Source, gunzip};
 pub use bounds::RAW_SLACK_NS;
 pub use deletions::{
-    DeletionScope, StoredDeletion, count_affected, create_deletion_doc, load_deletions,
+    DeletionScope, StoredDeletion, count_affected, create_deletion_doc, job_hidden, load_deletions,
 };
 pub use head::{FirstTimes, ObjectHead, first_line, read_head};
 pub use listing::{Listed, list_raw};

@@ -177,30 +177,25 @@ impl JobIndex {
             self.deletions.iter().map(|d| &d.status),
             DeletionStatus::hides,
         );
-        for id in bad {
-            self.warnings.push(format!(
-                "deletion {id}: its line filter does not compile here; every line of its range is hidden"
-            ));
-        }
+        self.warnings
+            .extend(bad.into_iter().map(|id| super::deletions::uncompiled(&id)));
         self.hidden = hidden;
     }
 
-    /// The requests of the job, one per id (the copies of every store
-    /// folded: hiding if any copy hides, the furthest state of those).
+    /// The requests whose lines the index's counts (lines, bytes, volume)
+    /// may still include: hidden, but not rewritten out of the chunks yet.
+    pub fn counted_hidden(&self) -> Tombstones {
+        Tombstones::compile(
+            self.deletions.iter().map(|d| &d.status),
+            DeletionStatus::in_index,
+        )
+        .0
+    }
+
+    /// The requests of the job, one per id (see
+    /// [`fold_copies`](crate::deletion::fold_copies)).
     pub fn deletion_statuses(&self) -> Vec<DeletionStatus> {
-        let mut by_id: BTreeMap<&str, DeletionStatus> = BTreeMap::new();
-        for d in &self.deletions {
-            let id = d.status.request.id.as_str();
-            match by_id.get(id) {
-                Some(have) if have.hides() && !d.status.hides() => {}
-                Some(have)
-                    if have.hides() == d.status.hides() && have.state() >= d.status.state() => {}
-                _ => {
-                    by_id.insert(id, d.status.clone());
-                }
-            }
-        }
-        by_id.into_values().collect()
+        crate::deletion::fold_copies(self.deletions.iter().map(|d| &d.status))
     }
 
     /// The part of a job in store number `store_ix` of a read.

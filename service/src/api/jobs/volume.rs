@@ -170,9 +170,11 @@ pub async fn volume(
         until: scope.until,
         ..Selection::default()
     });
-    // Objects not compacted yet, and chunks indexed before the counts
-    // were: their records are read (with whatever else overlaps them, so
-    // that the merge drops copies).
+    // Objects not compacted yet, chunks indexed before the counts were, and
+    // chunks that may hold lines of a deletion request not rewritten yet:
+    // their records are read (with whatever else overlaps them, so that
+    // the merge drops copies and hides what is deleted).
+    let pending = index.counted_hidden();
     let unindexed = plan
         .objects
         .iter()
@@ -182,7 +184,10 @@ pub async fn volume(
             index
                 .chunks
                 .iter()
-                .filter(|c| !c.chunk.has_volume())
+                .filter(|c| {
+                    !c.chunk.has_volume()
+                        || pending.overlaps(c.chunk.first_ts, c.chunk.last_ts.saturating_add(1))
+                })
                 .map(|c| (c.chunk.first_ts, c.chunk.last_ts)),
         );
     let read = ReadRanges::new(unindexed, lo, hi);

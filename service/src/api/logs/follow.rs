@@ -7,7 +7,7 @@ use super::sink::{Sent, Sink};
 use crate::api::state::{AppState, until_draining};
 use crate::classes::StoreId;
 use afterlog_contract::query::Format;
-use afterlog_reader::job::{JobIndex, Listed, list_raw};
+use afterlog_reader::job::{JobIndex, Listed, ReadStats, job_hidden, list_raw};
 use afterlog_reader::{JobReader, Limit, Selection};
 use std::collections::HashSet;
 use std::time::Instant;
@@ -84,10 +84,30 @@ async fn send_new(
     new: &[Listed],
     sent: &mut Sent,
 ) -> Result<(), ()> {
+    // Requests made since the follow began hide their lines from now on.
+    let (mut warnings, mut stats) = (Vec::new(), ReadStats::default());
+    let hidden = match job_hidden(
+        app.classes.stores(),
+        &index.tool,
+        &index.job,
+        &mut warnings,
+        &mut stats,
+    )
+    .await
+    {
+        Ok(h) => h,
+        Err(e) => {
+            trouble(app, index, out, "listing deletion requests of", &e);
+            return Err(());
+        }
+    };
+    app.metrics.read(&stats);
+    out.warnings(&warnings);
     let filter = Selection {
         limit: Limit::All,
         after: None,
         before: None,
+        hidden: req.filter.hidden.with(&hidden),
         ..req.filter.clone()
     };
     let mut rd = JobReader::over(app.classes.stores().clone(), new, filter);
