@@ -62,12 +62,12 @@ pub fn parse_meta(json: &[u8]) -> Result<PodMeta, AdapterError> {
 
 /// Checks a layout's top-level folder name.
 pub fn top(name: &str) -> Result<&'static str, AdapterError> {
-    [layout::RAW, layout::DATA, layout::META]
+    [layout::RAW, layout::DATA, layout::META, layout::DELETIONS]
         .into_iter()
         .find(|t| *t == name)
         .ok_or_else(|| AdapterError::Argument {
             name: "top",
-            problem: format!("{name:?}: expected \"raw\", \"data\" or \"meta\""),
+            problem: format!("{name:?}: expected \"raw\", \"data\", \"meta\" or \"deletions\""),
         })
 }
 

@@ -54,6 +54,11 @@ export interface MergeOptions {
   /** Skip damaged objects and lines that are not records, as the service
    * does, reporting them in takeWarnings(), instead of throwing. */
   lenient?: boolean;
+  /** The job's deletion requests: every document listed under
+   * `jobPrefix("deletions", tool, job)`, its JSON text by its key. The lines
+   * they select are hidden, as the service hides them (a cancelled request
+   * hides nothing). */
+  deletions?: Record<string, string>;
 }
 
 /** One stored record. */
@@ -263,7 +268,7 @@ pub fn meta_key(tool: &str, job: &str, pod: &str) -> String {
 }
 
 /// `<top>/<tool>/<job>/`: the prefix to list a job's objects under
-/// (`top`: "raw", "data" or "meta").
+/// (`top`: "raw", "data", "meta" or "deletions").
 #[wasm_bindgen(js_name = jobPrefix)]
 pub fn job_prefix(top: &str, tool: &str, job: &str) -> JsResult<String> {
     Ok(layout::job_prefix(keys::top(top)?, tool, job))
@@ -355,10 +360,13 @@ impl Merger {
     pub fn new(
         #[wasm_bindgen(unchecked_optional_param_type = "MergeOptions")] options: Option<JsValue>,
     ) -> JsResult<Merger> {
-        let (selection, lenient) = options::parse(&options.unwrap_or(JsValue::UNDEFINED))?;
-        Ok(Merger {
-            inner: merger::Merger::new(selection, lenient),
-        })
+        let (selection, lenient, warnings) =
+            options::parse(&options.unwrap_or(JsValue::UNDEFINED))?;
+        let mut inner = merger::Merger::new(selection, lenient);
+        for w in warnings {
+            inner.warn(w);
+        }
+        Ok(Merger { inner })
     }
 
     /// Adds a whole stored object (gzip, or plain JSON lines). A `data/`

@@ -118,6 +118,11 @@ impl Merger {
         }
     }
 
+    /// Reports `w` with the merge's own warnings.
+    pub fn warn(&mut self, w: String) {
+        self.warnings.push(w);
+    }
+
     /// Adds a whole stored object: gzip (one or more members) or, if it
     /// does not start like gzip, plain JSON lines. A `data/` key is a
     /// merged object, sorted by the compactor, and is decompressed as the

@@ -4,11 +4,12 @@
 use crate::error::AdapterError;
 use afterlog_contract::query::Stream;
 use afterlog_contract::time::parse_rfc3339_nanos;
+use afterlog_reader::deletion::{DeletionStatus, Documents, Tombstones};
 use afterlog_reader::{Limit, Selection};
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-const OPTIONS: [&str; 8] = [
+const OPTIONS: [&str; 9] = [
     "pods",
     "container",
     "stream",
@@ -17,6 +18,7 @@ const OPTIONS: [&str; 8] = [
     "head",
     "tail",
     "lenient",
+    "deletions",
 ];
 
 pub(crate) fn time_value(name: &str, v: &JsValue) -> Result<u64, AdapterError> {
@@ -50,12 +52,49 @@ fn string_value(name: &str, v: &JsValue) -> Result<String, AdapterError> {
         .ok_or_else(|| AdapterError::option(name, "expected a string"))
 }
 
+/// The job's deletion requests: their documents by key, as listed under
+/// `deletions/<tool>/<job>/`. Their lines are hidden as the service hides
+/// them. Strict: a document that cannot be used throws; lenient: it is
+/// reported (a request without a usable request document hides nothing).
+fn deletions(v: &JsValue, lenient: bool) -> Result<(Tombstones, Vec<String>), AdapterError> {
+    let bad = |why: String| AdapterError::option("deletions", why);
+    if !v.is_object() || Array::is_array(v) {
+        return Err(bad(
+            "expected an object of document texts by key (deletions/<tool>/<job>/…)".into(),
+        ));
+    }
+    let obj = Object::from(v.clone());
+    let mut docs = Documents::default();
+    let mut warnings = Vec::new();
+    for k in Object::keys(&obj).iter() {
+        let key = k.as_string().unwrap_or_default();
+        let text = Reflect::get(&obj, &k)
+            .ok()
+            .and_then(|t| t.as_string())
+            .ok_or_else(|| bad(format!("{key}: expected the document's JSON text")))?;
+        if let Err(why) = docs.add(&key, text.as_bytes()) {
+            warnings.push(why);
+        }
+    }
+    let (statuses, unusable) = docs.statuses();
+    warnings.extend(unusable);
+    let (hidden, uncompiled) = Tombstones::compile(&statuses, DeletionStatus::hides);
+    warnings.extend(uncompiled.into_iter().map(|id| {
+        format!("deletion {id}: its line filter does not compile here; every line of its range is hidden")
+    }));
+    match warnings.first() {
+        Some(w) if !lenient => Err(bad(w.clone())),
+        _ => Ok((hidden, warnings)),
+    }
+}
+
 /// Reads MergeOptions; unknown names are errors (a typo must not select
-/// everything silently).
-pub(crate) fn parse(v: &JsValue) -> Result<(Selection, bool), AdapterError> {
+/// everything silently). Returns the selection, whether lenient, and
+/// warnings a lenient merger reports.
+pub(crate) fn parse(v: &JsValue) -> Result<(Selection, bool, Vec<String>), AdapterError> {
     let mut f = Selection::default();
     if v.is_undefined() || v.is_null() {
-        return Ok((f, false));
+        return Ok((f, false, Vec::new()));
     }
     if !v.is_object() {
         return Err(AdapterError::option("options", "expected an object"));
@@ -120,5 +159,11 @@ pub(crate) fn parse(v: &JsValue) -> Result<(Selection, bool), AdapterError> {
             .as_bool()
             .ok_or_else(|| AdapterError::option("lenient", "expected a boolean"))?,
     };
-    Ok((f, lenient))
+    let mut warnings = Vec::new();
+    if let Some(d) = get("deletions") {
+        let (hidden, w) = deletions(&d, lenient)?;
+        f.hidden = hidden;
+        warnings = w;
+    }
+    Ok((f, lenient, warnings))
 }

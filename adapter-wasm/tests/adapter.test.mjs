@@ -530,3 +530,47 @@ test("lenient: a damaged object is served partly, as the service serves it", asy
     fs.rmSync(damaged, { recursive: true, force: true });
   }
 });
+
+test("deletion requests hide the lines the service hides; a cancelled one hides nothing", async () => {
+  const job = "web";
+  const lines = served[job].trimEnd().split("\n").map((l) => a.decodeRecord(l));
+  // A word of a line in the middle: the "secret" a request removes.
+  const secret = lines[Math.floor(lines.length / 2)].log.split(/\s+/).find((w) => w.length >= 4);
+  assert.ok(secret, "a word to delete");
+  const id = (n) => `${String(1_800_000_000_000_000_000n + BigInt(n)).padStart(20, "0")}-00000000000000a${n}`;
+  const prefix = a.jobPrefix("deletions", TOOL, job);
+  const request = (n, selected) => JSON.stringify({
+    version: 1, id: id(n), tool: TOOL, job, selected,
+    requested_by: "alice", requested_ns: 1, due_ns: 2,
+    affected: { lines: 0, bytes: 0, objects: 0 },
+  });
+  const docs = {
+    [`${prefix}${id(1)}.json`]: request(1, { until: 1_900_000_000_000_000_000, grep: [secret] }),
+    [`${prefix}${id(2)}.json`]: request(2, { until: 1_900_000_000_000_000_000 }),
+    [`${prefix}${id(2)}.decision.json`]: JSON.stringify({
+      version: 1, id: id(2), verdict: "cancel", by: "alice", at_ns: 3,
+    }),
+  };
+  const dir = copyOfFixtures();
+  for (const [key, text] of Object.entries(docs)) {
+    fs.mkdirSync(path.dirname(path.join(dir, key)), { recursive: true });
+    fs.writeFileSync(path.join(dir, key), text);
+  }
+  const other = await startService(dir);
+  try {
+    const want = await other.ndjson(job);
+    assert.ok(!want.includes(secret), "the service hides the secret");
+    assert.ok(want.split("\n").length < served[job].split("\n").length);
+    const o = jobObjects(FIXTURES, job);
+    assert.equal(mergeWhole([...o.raw, ...o.data], { deletions: docs }), want);
+    // Strict: a document that is not a request's throws; lenient reports it.
+    const junk = { ...docs, [`${prefix}${id(3)}.json`]: "{not json" };
+    assert.throws(() => new a.Merger({ deletions: junk }), /deletions/);
+    const m = new a.Merger({ deletions: junk, lenient: true });
+    assert.equal(m.takeWarnings().length, 1);
+    assert.throws(() => new a.Merger({ deletions: ["x"] }), /deletions/);
+  } finally {
+    other.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
