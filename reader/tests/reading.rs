@@ -4,6 +4,7 @@
 //! deleted — and every kind of selection, including tails and cursors.
 
 use afterlog_contract::layout::{Origin, meta_key};
+use afterlog_reader::deletion::Selected;
 use afterlog_reader::job::Stores;
 use afterlog_reader::meta::{ConsumedRaw, MergedObject, PodMeta};
 use afterlog_reader::{JobLog, Limit, LogRecord, Position, Selection, Store, read_job};
@@ -571,4 +572,140 @@ fn uploads_before_the_window_are_not_opened() {
             .unwrap();
         assert_eq!(all.records.len(), 4);
     });
+}
+
+/// A deletion request over the records [`write`] writes: any of run,
+/// stream, time window and a grep term.
+fn arb_request() -> impl Strategy<Value = Selected> {
+    (
+        prop::option::of(0usize..3),
+        prop::option::of(prop::sample::select(vec!["stdout", "stderr"])),
+        prop::option::of(0u64..4_000),
+        prop::option::of(0u64..8_000),
+        prop::option::of(prop::sample::select(vec!["@1", "@2", "-2@", "37"])),
+    )
+        .prop_map(|(pod, stream, since, until, grep)| {
+            let t = |s: u64| BASE_SECS * 1_000_000_000 + s * 1_000_000_000;
+            Selected {
+                run: pod.map(|p| format!("pod-{p}")),
+                stream: stream.map(String::from),
+                since: since.map(t),
+                until: Some(until.map_or(u64::MAX, t)),
+                grep: grep.map(String::from).into_iter().collect(),
+                ..Selected::default()
+            }
+        })
+}
+
+/// Stores `selected` as request number `n` in `store`, cancelled or not.
+async fn store_request(store: &Store, n: u64, selected: &Selected, cancelled: bool) {
+    use afterlog_contract::layout::{DeletionPart, deletion_id};
+    use afterlog_reader::deletion::*;
+    let id = deletion_id(BASE_SECS * 1_000_000_000 + n, n);
+    let request = DeletionRequest {
+        version: DELETION_VERSION,
+        id: id.clone(),
+        tool: "t".into(),
+        job: "j".into(),
+        selected: selected.clone(),
+        requested_by: "alice".into(),
+        requested_ns: 1,
+        due_ns: 2,
+        affected: Affected::default(),
+    };
+    let put = |part, doc: Vec<u8>| {
+        let store = store.clone();
+        let id = id.clone();
+        async move {
+            let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+            let created = afterlog_reader::job::create_deletion_doc(
+                store.as_ref(),
+                "t",
+                "j",
+                &id,
+                part,
+                &doc,
+            )
+            .await
+            .unwrap();
+            assert!(created);
+        }
+    };
+    put(DeletionPart::Request, serde_json::to_vec(&request).unwrap()).await;
+    if cancelled {
+        let decision = Decision {
+            version: DELETION_VERSION,
+            id: id.clone(),
+            verdict: Verdict::Cancel,
+            by: "alice".into(),
+            at_ns: 3,
+        };
+        put(
+            DeletionPart::Decision,
+            serde_json::to_vec(&decision).unwrap(),
+        )
+        .await;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Stored deletion requests hide exactly the lines they select, from
+    /// every read (heads and tails count what is left), whichever store
+    /// holds them; a cancelled one hides nothing; and counting a request
+    /// finds exactly the lines it selects.
+    #[test]
+    fn deletion_requests_hide_exactly_their_lines(
+        containers in prop::collection::vec(arb_container(), 1..5),
+        seed in 0u64..1000,
+        split_mode in prop::option::of(0u64..3),
+        selection in arb_selection(),
+        requests in prop::collection::vec((arb_request(), any::<bool>(), 0usize..2), 1..3),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let staging: Store = Arc::new(InMemory::new());
+            let all = write(&staging, &containers, seed).await;
+            let stores: Vec<Store> = match split_mode {
+                None => vec![staging],
+                Some(mode) => split(&staging, mode, seed).await.into(),
+            };
+            let mut hiding = Vec::new();
+            for (n, (selected, cancelled, at)) in requests.iter().enumerate() {
+                let store = &stores[at % stores.len()];
+                store_request(store, n as u64, selected, *cancelled).await;
+                if !cancelled {
+                    hiding.push(selected.selection().unwrap());
+                }
+            }
+            let stores = Stores::new(stores);
+            let got = read_job(stores.clone(), "t", "j", selection.clone()).await.unwrap();
+            let left: Vec<LogRecord> = all
+                .iter()
+                .filter(|r| !hiding.iter().any(|h| h.accepts(r)))
+                .cloned()
+                .collect();
+            check_read(&got, left, &selection)?;
+
+            let index = afterlog_reader::JobIndex::load_all(
+                &stores, "t", "j", &Default::default(),
+            )
+            .await
+            .unwrap();
+            let (first, ..) = &requests[0];
+            let counted = afterlog_reader::job::count_affected(
+                stores.clone(),
+                &index,
+                first.selection().unwrap(),
+            )
+            .await
+            .unwrap();
+            let want = reference(all.clone(), &first.selection().unwrap());
+            prop_assert_eq!(counted.lines, want.len() as u64);
+            prop_assert_eq!(counted.bytes, want.iter().map(|r| r.log_len as u64).sum::<u64>());
+            prop_assert_eq!(counted.objects > 0, !want.is_empty());
+            Ok(())
+        })?;
+    }
 }
