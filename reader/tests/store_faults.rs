@@ -204,8 +204,9 @@ async fn a_store_that_never_answers_fails_the_read_in_time() {
     }
     assert_gave_up_in_time(elapsed);
     // The first attempt and each retry on a connection of its own: the
-    // one that timed out is not reused.
-    assert_eq!(proxy.connections(), RETRIES + 1);
+    // one that timed out is not reused. A load asks two things at once:
+    // the manifest and the job's deletion requests.
+    assert_eq!(proxy.connections(), LOAD_REQUESTS * (RETRIES + 1));
 }
 
 #[tokio::test]
@@ -292,10 +293,18 @@ async fn resets_are_retried_until_the_retries_run_out() {
             matches!(got, Err(StoreError::ObjectStore(_))),
             "{fault:?}: {got:?}"
         );
-        assert_eq!(proxy.connections() - before, RETRIES + 1, "{fault:?}");
+        assert_eq!(
+            proxy.connections() - before,
+            LOAD_REQUESTS * (RETRIES + 1),
+            "{fault:?}"
+        );
         assert!(elapsed < TIMEOUT + SLACK, "{fault:?}: {elapsed:?}");
     }
 }
+
+/// What a job's load asks first, at once: its manifest and the listing of
+/// its deletion requests.
+const LOAD_REQUESTS: usize = 2;
 
 #[tokio::test]
 async fn a_slow_store_still_gives_the_whole_log() {
