@@ -189,6 +189,30 @@ impl DeletionStatus {
     }
 }
 
+/// The copies of each request folded into one status per request, oldest
+/// first: each class store holds its own copy, and its compactor moves it
+/// on. A request hides if any copy hides (a cancel that raced another
+/// store's compactor leaves that store's copy applying), and shows the
+/// furthest state of the copies that decide that.
+pub fn fold_copies<'a>(
+    copies: impl IntoIterator<Item = &'a DeletionStatus>,
+) -> Vec<DeletionStatus> {
+    let mut by_id: std::collections::BTreeMap<(&str, &str, &str), &DeletionStatus> =
+        std::collections::BTreeMap::new();
+    for s in copies {
+        let r = &s.request;
+        let key = (r.id.as_str(), r.tool.as_str(), r.job.as_str());
+        match by_id.get(&key) {
+            Some(have) if have.hides() && !s.hides() => {}
+            Some(have) if have.hides() == s.hides() && have.state() >= s.state() => {}
+            _ => {
+                by_id.insert(key, s);
+            }
+        }
+    }
+    by_id.into_values().cloned().collect()
+}
+
 /// A request compiled for matching records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tombstone {
@@ -382,6 +406,25 @@ mod tests {
         assert_eq!(bad.len(), 1);
         assert!(t.hides(&record(5, "p", "stdout", "anything")));
         assert!(!t.hides(&record(100, "p", "stdout", "anything")));
+    }
+
+    #[test]
+    fn copies_fold_to_the_furthest_hiding_state() {
+        let pending = status(Selected::default(), None, false);
+        let cancelled = status(Selected::default(), Some(Verdict::Cancel), false);
+        let applied = status(Selected::default(), Some(Verdict::Apply), true);
+        let state = |copies: &[&DeletionStatus]| {
+            let folded = fold_copies(copies.iter().copied());
+            assert_eq!(folded.len(), 1);
+            folded[0].state()
+        };
+        assert_eq!(state(&[&cancelled, &pending]), DeletionState::Pending);
+        assert_eq!(state(&[&pending, &cancelled]), DeletionState::Pending);
+        assert_eq!(state(&[&pending, &applied]), DeletionState::Applied);
+        assert_eq!(state(&[&cancelled, &cancelled]), DeletionState::Cancelled);
+        let mut other = pending.clone();
+        other.request.job = "k".into();
+        assert_eq!(fold_copies([&pending, &other]).len(), 2, "by job too");
     }
 
     #[test]

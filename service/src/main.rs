@@ -177,7 +177,14 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let compactor = a.compactor.config(&classes)?;
     let stores = StoreArgs::open(classes)?;
     let names = stores.names().join(",");
-    let server = Server::bind(a.listen, stores, &auth, a.tuning.settings()?).await?;
+    let settings = Settings {
+        delete_by: a.delete_by,
+        // Requests say when they are due: when this config's compactor
+        // applies them.
+        delete_after_hours: compactor.delete_after_hours,
+        ..a.tuning.settings()?
+    };
+    let server = Server::bind(a.listen, stores, &auth, settings).await?;
     tracing::info!(addr = %server.local_addr(), store = %a.store.store, classes = %names, "serving");
     if a.compact_every_minutes > 0 {
         let every = Duration::from_secs(a.compact_every_minutes * 60);

@@ -188,19 +188,7 @@ impl JobIndex {
     /// The requests of the job, one per id (the copies of every store
     /// folded: hiding if any copy hides, the furthest state of those).
     pub fn deletion_statuses(&self) -> Vec<DeletionStatus> {
-        let mut by_id: BTreeMap<&str, DeletionStatus> = BTreeMap::new();
-        for d in &self.deletions {
-            let id = d.status.request.id.as_str();
-            match by_id.get(id) {
-                Some(have) if have.hides() && !d.status.hides() => {}
-                Some(have)
-                    if have.hides() == d.status.hides() && have.state() >= d.status.state() => {}
-                _ => {
-                    by_id.insert(id, d.status.clone());
-                }
-            }
-        }
-        by_id.into_values().collect()
+        crate::deletion::fold_copies(self.deletions.iter().map(|d| &d.status))
     }
 
     /// The part of a job in store number `store_ix` of a read.
