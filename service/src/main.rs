@@ -2,7 +2,7 @@
 //! on a demo data set.
 
 use afterlog::api::Settings;
-use afterlog::args::client::{ListArgs, LogsArgs, PushArgs, SearchArgs};
+use afterlog::args::client::{DeleteArgs, DeletionsArgs, ListArgs, LogsArgs, PushArgs, SearchArgs};
 use afterlog::args::serve::{CompactArgs, ServeArgs};
 use afterlog::args::store::StoreArgs;
 use afterlog::auth::{AuthConfig, hash_token};
@@ -39,6 +39,11 @@ enum Command {
     Push(PushArgs),
     /// Bytes stored per job.
     Usage(ListArgs),
+    /// Ask for lines of a job to be removed (a leaked secret): shows what
+    /// it selects, then asks.
+    Delete(DeleteArgs),
+    /// List deletion requests, or cancel one (`--cancel ID`).
+    Deletions(DeletionsArgs),
     /// Serve the HTTP API.
     Serve(ServeArgs),
     /// Build a demo data set with the filter's own code and serve it.
@@ -134,6 +139,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Usage(a) => {
             let v = voice(&a.client);
             cli::run_usage(a, v).await
+        }
+        Command::Delete(a) => {
+            let v = voice(&a.client);
+            cli::run_delete(a, v).await
+        }
+        Command::Deletions(a) => {
+            let v = voice(&a.client);
+            cli::run_deletions(a, v).await
         }
         Command::Completions(a) => print(&cli::manual::completions(a.shell, Cli::command())),
         Command::Man(ManArgs { out_dir: None }) => print(&cli::manual::page(Cli::command())?),
