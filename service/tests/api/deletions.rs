@@ -46,7 +46,11 @@ async fn batch_logs(c: &Client, s: &TestServer) -> Vec<String> {
         .collect();
     assert_eq!(ndjson, json, "ndjson and json agree");
     let text = text_ok(c, &format!("{url}?format=text"), TOK_FOO).await;
-    assert_eq!(text.lines().count(), json.len(), "text and json agree: {text}");
+    assert_eq!(
+        text.lines().count(),
+        json.len(),
+        "text and json agree: {text}"
+    );
     json
 }
 
