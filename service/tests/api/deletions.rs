@@ -102,7 +102,7 @@ async fn create_list_get_cancel_and_what_reads_show() {
     for url in [create.clone(), s.url("/v1/tool/foo/deletions")] {
         let (st, l) = get_json(&c, &url, TOK_FOO).await;
         assert_eq!(st, StatusCode::OK, "{l}");
-        assert_eq!(strs(&l["deletions"], "id"), [id.clone()], "{url}");
+        assert_eq!(strs(&l["deletions"], "id"), vec![id.clone()], "{url}");
     }
     let one = s.url(&format!("/v1/tool/foo/jobs/batch/deletions/{id}"));
     let (st, g) = get_json(&c, &one, TOK_FOO).await;

@@ -30,6 +30,10 @@ pub fn parse(body: &[u8]) -> Result<DeletionBody, ApiError> {
             "empty body: send a JSON object such as {\"grep\": \"token=abc\"} ({} selects the whole job up to now)",
         ));
     }
+    // serde would also take an array of the fields in order.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request("body: expected a JSON object"));
+    }
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("body: {e}")))
 }
 
