@@ -292,6 +292,8 @@ pub fn deletion_state() -> Object {
 pub fn deletion_id() -> Object {
     string("A deletion request's id, as its creation answered.")
         .pattern(Some("^[0-9]{20}-[0-9a-f]{16}$"))
+        .min_length(Some(37))
+        .max_length(Some(37))
         .build()
 }
 
