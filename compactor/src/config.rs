@@ -107,6 +107,10 @@ pub struct Config {
     /// it, for stores whose create-only PUT is not atomic (see `lease`).
     #[serde(default = "defaults::u64_of::<250>")]
     pub lease_settle_ms: u64,
+    /// Hours between a deletion request and its application (0: the next
+    /// pass); until then the request can be cancelled.
+    #[serde(default = "defaults::u64_of::<24>")]
+    pub delete_after_hours: u64,
     #[serde(default)]
     pub retention: Retention,
 }

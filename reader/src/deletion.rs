@@ -421,14 +421,15 @@ pub fn parse_deletion_key(key: &str) -> Option<(String, String, String, Deletion
 pub fn fold_copies<'a>(
     copies: impl IntoIterator<Item = &'a DeletionStatus>,
 ) -> Vec<DeletionStatus> {
-    let mut by_id: BTreeMap<&str, &DeletionStatus> = BTreeMap::new();
+    let mut by_id: BTreeMap<(&str, &str, &str), &DeletionStatus> = BTreeMap::new();
     for d in copies {
-        let id = d.request.id.as_str();
+        let r = &d.request;
+        let key = (r.id.as_str(), r.tool.as_str(), r.job.as_str());
         let better = by_id
-            .get(id)
+            .get(&key)
             .is_none_or(|have| (d.hides(), d.state()) > (have.hides(), have.state()));
         if better {
-            by_id.insert(id, d);
+            by_id.insert(key, d);
         }
     }
     by_id.into_values().cloned().collect()
@@ -557,16 +558,22 @@ mod tests {
     }
 
     #[test]
-    fn copies_fold_to_the_one_that_hides_furthest() {
+    fn copies_fold_to_the_furthest_hiding_state() {
         let pending = status(Selected::default(), None, false);
         let cancelled = status(Selected::default(), Some(Verdict::Cancel), false);
         let applied = status(Selected::default(), Some(Verdict::Apply), true);
-        let one = |v: Vec<&DeletionStatus>| fold_copies(v).pop().unwrap().state();
-        assert_eq!(one(vec![&cancelled, &pending]), DeletionState::Pending);
-        assert_eq!(one(vec![&pending, &cancelled]), DeletionState::Pending);
-        assert_eq!(one(vec![&applied, &pending]), DeletionState::Applied);
-        assert_eq!(one(vec![&cancelled]), DeletionState::Cancelled);
-        assert_eq!(fold_copies(vec![&pending, &applied]).len(), 1);
+        let state = |copies: &[&DeletionStatus]| {
+            let folded = fold_copies(copies.iter().copied());
+            assert_eq!(folded.len(), 1);
+            folded[0].state()
+        };
+        assert_eq!(state(&[&cancelled, &pending]), DeletionState::Pending);
+        assert_eq!(state(&[&pending, &cancelled]), DeletionState::Pending);
+        assert_eq!(state(&[&pending, &applied]), DeletionState::Applied);
+        assert_eq!(state(&[&cancelled, &cancelled]), DeletionState::Cancelled);
+        let mut other = pending.clone();
+        other.request.job = "k".into();
+        assert_eq!(fold_copies([&pending, &other]).len(), 2, "by job too");
     }
 
     #[test]

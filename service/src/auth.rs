@@ -120,6 +120,33 @@ impl Principal {
     }
 }
 
+/// Who may create and cancel deletion requests (`serve --delete-by`);
+/// whoever may read a tool may list its requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeleteBy {
+    /// The tool's members (and admins).
+    #[default]
+    Members,
+    /// Admins only: members ask an admin.
+    Admins,
+}
+
+impl Principal {
+    /// 403 unless the caller may create and cancel `tool`'s deletion
+    /// requests under `by` (membership is checked already).
+    pub fn check_delete(&self, tool: &str, by: DeleteBy) -> Result<(), ApiError> {
+        self.check_tool(tool)?;
+        if by == DeleteBy::Admins && !self.admin {
+            tracing::info!(user = %self.name, tool, "denied: deletions are for admins");
+            return Err(ApiError::forbidden(format!(
+                "{} may not request deletions: this service takes them from admins only (--delete-by admins); ask one",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A file's modification time and size: a change to either means reload.
 type Stamp = (SystemTime, u64);
 

@@ -230,19 +230,40 @@ impl Client {
         }
     }
 
-    /// Sends, and turns a non-2xx answer into [`ClientError::Status`] with
-    /// the server's reason.
+    /// `<server>/v1/<rest…>`: what is about no one tool.
+    pub fn root_url(&self, rest: &[&str]) -> Url {
+        let mut url = self.target.server.clone();
+        {
+            let mut segs = url.path_segments_mut().expect("http(s) URLs have a path");
+            segs.pop_if_empty();
+            segs.push("v1");
+            segs.extend(rest);
+        }
+        url
+    }
+
+    /// Sends (a body as NDJSON), and turns a non-2xx answer into
+    /// [`ClientError::Status`] with the server's reason.
     pub async fn send(
         &self,
         method: reqwest::Method,
         url: Url,
         body: Option<Vec<u8>>,
     ) -> Result<reqwest::Response, ClientError> {
+        let body = body.map(|b| ("application/x-ndjson", b));
+        self.send_typed(method, url, body).await
+    }
+
+    /// [`Client::send`] with a body of the given content type.
+    pub async fn send_typed(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<(&'static str, Vec<u8>)>,
+    ) -> Result<reqwest::Response, ClientError> {
         let mut req = self.request(method, url);
-        if let Some(b) = body {
-            req = req
-                .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
-                .body(b);
+        if let Some((ctype, b)) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, ctype).body(b);
         }
         let resp = req.send().await.map_err(|e| ClientError::Unreachable {
             server: self.target.server.to_string(),
@@ -281,8 +302,19 @@ impl Client {
 
     /// GET a JSON document.
     pub async fn get_json<T: DeserializeOwned>(&self, rest: &[&str]) -> Result<T, ClientError> {
-        let url = self.url(rest, &[]);
-        let resp = self.send(reqwest::Method::GET, url.clone(), None).await?;
+        self.json_at(reqwest::Method::GET, self.url(rest, &[]), None)
+            .await
+    }
+
+    /// Sends `body` (JSON, if any) to `url` and reads the JSON answer.
+    pub async fn json_at<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, ClientError> {
+        let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
+        let resp = self.send_typed(method, url.clone(), body).await?;
         let bytes = resp.bytes().await.map_err(|e| ClientError::Response {
             url: url.to_string(),
             reason: error_chain(&e),
@@ -324,6 +356,10 @@ mod tests {
     #[test]
     fn urls_encode_each_part() {
         let c = target("http://127.0.0.1:8080", "foo");
+        assert_eq!(
+            c.root_url(&["deletions"]).as_str(),
+            "http://127.0.0.1:8080/v1/deletions"
+        );
         assert_eq!(
             c.url(&["jobs", "my job/x", "logs"], &[("since", "10m".into())])
                 .as_str(),

@@ -2,7 +2,7 @@
 //! on a demo data set.
 
 use afterlog::api::Settings;
-use afterlog::args::client::{ListArgs, LogsArgs, PushArgs, SearchArgs};
+use afterlog::args::client::{DeleteArgs, DeletionsArgs, ListArgs, LogsArgs, PushArgs, SearchArgs};
 use afterlog::args::serve::{CompactArgs, ServeArgs};
 use afterlog::args::store::StoreArgs;
 use afterlog::auth::{AuthConfig, hash_token};
@@ -39,6 +39,11 @@ enum Command {
     Push(PushArgs),
     /// Bytes stored per job.
     Usage(ListArgs),
+    /// Ask for lines of a job to be removed (a leaked secret): shows what
+    /// it selects, then asks.
+    Delete(DeleteArgs),
+    /// List deletion requests, or cancel one (`--cancel ID`).
+    Deletions(DeletionsArgs),
     /// Serve the HTTP API.
     Serve(ServeArgs),
     /// Build a demo data set with the filter's own code and serve it.
@@ -135,6 +140,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let v = voice(&a.client);
             cli::run_usage(a, v).await
         }
+        Command::Delete(a) => {
+            let v = voice(&a.client);
+            cli::run_delete(a, v).await
+        }
+        Command::Deletions(a) => {
+            let v = voice(&a.client);
+            cli::run_deletions(a, v).await
+        }
         Command::Completions(a) => print(&cli::manual::completions(a.shell, Cli::command())),
         Command::Man(ManArgs { out_dir: None }) => print(&cli::manual::page(Cli::command())?),
         Command::Man(ManArgs { out_dir: Some(dir) }) => {
@@ -177,7 +190,14 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let compactor = a.compactor.config(&classes)?;
     let stores = StoreArgs::open(classes)?;
     let names = stores.names().join(",");
-    let server = Server::bind(a.listen, stores, &auth, a.tuning.settings()?).await?;
+    let settings = Settings {
+        delete_by: a.delete_by,
+        // Requests say when they are due: when this config's compactor
+        // applies them.
+        delete_after_hours: compactor.delete_after_hours,
+        ..a.tuning.settings()?
+    };
+    let server = Server::bind(a.listen, stores, &auth, settings).await?;
     tracing::info!(addr = %server.local_addr(), store = %a.store.store, classes = %names, "serving");
     if a.compact_every_minutes > 0 {
         let every = Duration::from_secs(a.compact_every_minutes * 60);

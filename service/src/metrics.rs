@@ -32,6 +32,12 @@ pub struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeletionLabels {
+    /// `created`, `cancelled`, `refused`.
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
     /// `line`, `object` (damaged gzip), `vanished` (listed but gone),
     /// `disorder` (a stored object out of order).
@@ -61,6 +67,11 @@ pub struct Metrics {
     pub lines_cut: Counter,
     pub compactions: Family<ResultLabels, Counter>,
     pub compacted: Family<CompactLabels, Counter>,
+    /// Deletion requests created, cancelled, or refused (to a caller
+    /// `--delete-by` leaves out, or to cancel once too late).
+    pub deletions: Family<DeletionLabels, Counter>,
+    pub deletion_lines: Counter,
+    pub deletion_bytes: Counter,
     /// The object store requests exported: see [`Metrics::count_store`].
     store: StoreRequests,
     pub admission: crate::admission::AdmissionMetrics,
@@ -186,6 +197,9 @@ impl Metrics {
             lines_cut: Counter::default(),
             compactions: Family::default(),
             compacted: Family::default(),
+            deletions: Family::default(),
+            deletion_lines: Counter::default(),
+            deletion_bytes: Counter::default(),
             store: StoreRequests::default(),
             admission: Default::default(),
             registry: Registry::default(),
@@ -259,6 +273,21 @@ impl Metrics {
             "compaction",
             "What compaction and retention did, by kind (objects and bytes)",
             m.compacted.clone(),
+        );
+        registry.register(
+            "deletion_requests",
+            "Deletion requests by result (created, cancelled, refused: a caller --delete-by leaves out, or a cancel too late)",
+            m.deletions.clone(),
+        );
+        registry.register(
+            "deletion_requested_lines",
+            "Lines the deletion requests created selected when they were made",
+            m.deletion_lines.clone(),
+        );
+        registry.register(
+            "deletion_requested_bytes",
+            "Bytes of text of the lines the deletion requests created selected",
+            m.deletion_bytes.clone(),
         );
         let a = &m.admission;
         registry.register(
@@ -340,6 +369,19 @@ impl Metrics {
             &self.decode_errors,
             kinds.map(|(kind, n)| (ErrorLabels { kind }, n)),
         );
+    }
+
+    /// Counts a deletion request's `result`.
+    pub fn deletion(&self, result: &'static str) {
+        self.deletions
+            .get_or_create(&DeletionLabels { result })
+            .inc();
+    }
+
+    /// Counts what a deletion request created selected.
+    pub fn deletion_requested(&self, lines: u64, bytes: u64) {
+        self.deletion_lines.inc_by(lines);
+        self.deletion_bytes.inc_by(bytes);
     }
 
     pub fn served(&self, lines: u64, bytes: u64) {

@@ -266,3 +266,157 @@ pub struct PushResponse {
     /// The raw object they are in.
     pub key: String,
 }
+
+/// `POST …/jobs/{job}/deletions`: which lines of the job to remove. Every
+/// field given must hold for a line to be selected; `{}` selects the whole
+/// job up to now.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeletionBody {
+    /// One run: a pod name, or `latest` for the run that started last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::api::openapi::nullable_name)]
+    pub run: Option<String>,
+    /// One container of the pod(s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::api::openapi::nullable_name)]
+    pub container: Option<String>,
+    /// `stdout` or `stderr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::api::openapi::pushed_stream)]
+    pub stream: Option<String>,
+    /// Lines at or after: as a read's `since` (RFC 3339, ns since the
+    /// epoch, or an age such as `2h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::api::openapi::nullable_time)]
+    pub since: Option<String>,
+    /// Lines before (same forms); never later than the request itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::api::openapi::nullable_time)]
+    pub until: Option<String>,
+    /// Text the line contains: one, or a list that must all occur.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::api::openapi::deletion_grep)]
+    pub grep: Option<GrepTerms>,
+    /// A regular expression the line matches (Rust `regex` syntax).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::api::openapi::nullable_regex)]
+    pub regex: Option<String>,
+    /// `grep` and `regex` ignore case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::api::openapi::nullable_boolean)]
+    pub ignore_case: Option<bool>,
+    /// Only count what the request would select; store nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::api::openapi::nullable_boolean)]
+    pub dry_run: Option<bool>,
+}
+
+/// `grep` of a deletion request: one term or several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum GrepTerms {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl GrepTerms {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            GrepTerms::One(t) => vec![t],
+            GrepTerms::Many(v) => v,
+        }
+    }
+}
+
+/// The lines a deletion request selects, as it stored them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeletionSelection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// RFC 3339 with nanoseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// RFC 3339 with nanoseconds: the `until` given, or the request's own
+    /// time if earlier (a request never selects lines written after it).
+    pub until: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grep: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_case: bool,
+}
+
+/// Lines, bytes of their text, and stored objects holding them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeletionCounts {
+    pub lines: u64,
+    pub bytes: u64,
+    /// A line held by a raw upload and by the object it was merged into
+    /// counts in both.
+    pub objects: u64,
+}
+
+/// A deletion request and how far it has gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeletionView {
+    pub id: String,
+    pub tool: String,
+    pub job: String,
+    /// `pending` (hidden; cancellable until `due_at`), `cancelled` (shown
+    /// again), `applying` (the compactor is removing the lines) or
+    /// `applied` (every object that held them is deleted).
+    #[schema(schema_with = crate::api::openapi::deletion_state)]
+    pub state: String,
+    pub selection: DeletionSelection,
+    pub requested_by: String,
+    /// RFC 3339 with nanoseconds.
+    pub requested_at: String,
+    /// When the compactor may start removing the lines (RFC 3339).
+    pub due_at: String,
+    /// What the selection held when the request was made.
+    pub affected: DeletionCounts,
+    /// Who cancelled it, or which compactor started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    /// When the lines were gone from every object a read uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewritten_at: Option<String>,
+    /// When the last object that held them was deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_at: Option<String>,
+    /// What the compactor removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<DeletionCounts>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeletionResponse {
+    pub messages: Messages,
+    pub deletion: DeletionView,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeletionsResponse {
+    pub messages: Messages,
+    /// Newest first.
+    pub deletions: Vec<DeletionView>,
+}
+
+/// A dry run: what the request would select if it were made now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeletionPreview {
+    pub messages: Messages,
+    pub selection: DeletionSelection,
+    /// Lines already hidden by other requests are not counted.
+    pub affected: DeletionCounts,
+    /// When it would be due if it were made now (RFC 3339).
+    pub due_at: String,
+}

@@ -186,6 +186,8 @@ fn help_lists_the_client_commands() {
         "search",
         "push",
         "usage",
+        "delete",
+        "deletions",
         "serve",
         "demo",
         "compact",
@@ -557,4 +559,43 @@ async fn drop_summaries_keep_their_line() {
     let mut lines = out.lines().skip_while(|l| *l != words);
     assert_eq!(lines.next(), Some(words));
     assert_eq!(lines.next(), d["log"].as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_asks_first_hides_and_cancels() {
+    let e = Env::start().await;
+    e.push("cronbot", "leaky", "password=hunter2").await;
+    e.push("cronbot", "leaky", "all is well").await;
+    // Not a terminal: refused without --yes, nothing stored.
+    let err = failed(&e.run(&["delete", "cronbot", "leaky", "-e", "password="]));
+    assert!(err.contains("1 line") && err.contains("--yes"), "{err}");
+    let listed = ok(&e.run(&["deletions", "cronbot", "leaky", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(v["deletions"], json!([]), "{listed}");
+    // Asked: the id on stdout, the line gone from reads at once.
+    let o = e.run(&["delete", "cronbot", "leaky", "-e", "password=", "--yes"]);
+    let id = ok(&o).trim().to_string();
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--cancel"),
+        "{o:?}"
+    );
+    let logs = ok(&e.run(&["logs", "-t", "cronbot", "leaky"]));
+    assert_eq!(logs, "all is well\n");
+    let table = ok(&e.run(&["deletions", "cronbot"]));
+    assert!(
+        table.contains(&id) && table.contains("pending") && table.contains("-e \"password=\""),
+        "{table}"
+    );
+    // Every tool's requests are for admins.
+    let err = failed(&e.run(&["deletions"]));
+    assert!(err.contains("403"), "{err}");
+    // Cancelled: the line is back.
+    let o = e.run(&["deletions", "cronbot", "leaky", "--cancel", &id]);
+    ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cancelled"),
+        "{o:?}"
+    );
+    let logs = ok(&e.run(&["logs", "-t", "cronbot", "leaky"]));
+    assert_eq!(logs, "password=hunter2\nall is well\n");
 }

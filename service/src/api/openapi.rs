@@ -232,6 +232,71 @@ pub fn boolean() -> Object {
     ObjectBuilder::new().schema_type(Type::Boolean).build()
 }
 
+/// `schema`, also taking `null` (a JSON body's field not given).
+fn or_null(mut o: Object) -> Object {
+    let t = match &o.schema_type {
+        SchemaType::Type(t) => t.clone(),
+        _ => Type::String,
+    };
+    o.schema_type = SchemaType::from_iter([t, Type::Null]);
+    if let Some(values) = &mut o.enum_values {
+        values.push(Value::Null);
+    }
+    o
+}
+
+/// A JSON body's name, or null.
+pub fn nullable_name() -> Object {
+    or_null(name())
+}
+
+/// A JSON body's time (the forms of [`time`]), or null.
+pub fn nullable_time() -> Object {
+    or_null(time())
+}
+
+/// A JSON body's regular expression, or null.
+pub fn nullable_regex() -> Object {
+    or_null(regex())
+}
+
+pub fn nullable_boolean() -> Object {
+    or_null(boolean())
+}
+
+/// One `grep` term of a JSON body: 1 to [`MAX_PATTERN_CHARS`] characters.
+fn grep_term() -> ObjectBuilder {
+    string("Text the line must contain.")
+        .pattern(Some(format!(r"^[\s\S]{{1,{MAX_PATTERN_CHARS}}}$")))
+        .min_length(Some(1))
+        .max_length(Some(MAX_PATTERN_CHARS))
+}
+
+/// A deletion request's `grep`: a term, a list of terms, or null.
+pub fn deletion_grep() -> Schema {
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(grep_term())
+            .item(ArrayBuilder::new().items(grep_term()))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .build(),
+    )
+}
+
+/// Where a deletion request is.
+pub fn deletion_state() -> Object {
+    words(&["pending", "cancelled", "applying", "applied"])
+}
+
+/// A deletion request's id: `<ns, 20 digits>-<16 hex digits>`.
+pub fn deletion_id() -> Object {
+    string("A deletion request's id, as its creation answered.")
+        .pattern(Some("^[0-9]{20}-[0-9a-f]{16}$"))
+        .min_length(Some(37))
+        .max_length(Some(37))
+        .build()
+}
+
 /// A push's body as JSON: an array of at least one line.
 pub struct PushBody;
 
@@ -262,6 +327,20 @@ pub enum ToolErrors {
     #[response(status = 401)]
     Unauthorized(ErrorBody),
     /// The caller is no member of the tool.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// The store does not answer; try again later.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// What a request only admins may make may be answered besides its result.
+#[derive(IntoResponses)]
+pub enum AdminErrors {
+    /// No or an unknown token (`WWW-Authenticate` says how to send one).
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The caller is no admin.
     #[response(status = 403)]
     Forbidden(ErrorBody),
     /// The store does not answer; try again later.
@@ -314,9 +393,9 @@ pub fn document() -> Value {
         };
         for op in ops.values_mut() {
             links_in_camel_case(op);
-            // Anything about a tool needs a caller; the service's own state
-            // does not.
-            if path.contains("{tool}") {
+            // Anything about a tool needs a caller, as does every tool's
+            // deletions; the service's own state does not.
+            if path.contains("{tool}") || path == "/v1/deletions" {
                 op["security"] = json!([{ "token": [] }]);
             }
             for p in op

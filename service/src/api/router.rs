@@ -3,10 +3,10 @@
 
 use crate::api::openapi::{self, Security};
 use crate::api::state::App;
-use crate::api::{health, jobs, logs, push, search};
+use crate::api::{deletions, health, jobs, logs, push, search};
 use crate::metrics;
 use crate::reply::ApiError;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use utoipa::OpenApi;
 
@@ -29,6 +29,23 @@ pub fn router(app: App) -> Router {
         )
         .route("/v1/tool/{tool}/usage", get(jobs::usage))
         .route("/v1/tool/{tool}/search", get(search::search))
+        .route(
+            "/v1/tool/{tool}/jobs/{job}/deletions",
+            get(deletions::list::job_deletions).post(deletions::create::create_deletion),
+        )
+        .route(
+            "/v1/tool/{tool}/jobs/{job}/deletions/{id}",
+            get(deletions::list::get_deletion),
+        )
+        .route(
+            "/v1/tool/{tool}/jobs/{job}/deletions/{id}/cancel",
+            post(deletions::cancel::cancel_deletion),
+        )
+        .route(
+            "/v1/tool/{tool}/deletions",
+            get(deletions::list::tool_deletions),
+        )
+        .route("/v1/deletions", get(deletions::list::all_deletions))
         .merge(crate::web::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
         .layer(axum::middleware::from_fn_with_state(
@@ -53,7 +70,13 @@ pub fn router(app: App) -> Router {
         logs::get_logs,
         push::push_logs,
         jobs::usage,
-        search::search
+        search::search,
+        deletions::create::create_deletion,
+        deletions::list::job_deletions,
+        deletions::list::get_deletion,
+        deletions::cancel::cancel_deletion,
+        deletions::list::tool_deletions,
+        deletions::list::all_deletions
     ),
     modifiers(&Security)
 )]

@@ -2,7 +2,7 @@
 //! tunables, and what the service's own work needs to shut down cleanly.
 
 use crate::admission::{Admission, Limits};
-use crate::auth::Auth;
+use crate::auth::{Auth, DeleteBy};
 use crate::classes::ClassStores;
 use crate::metrics::Metrics;
 use afterlog_reader::job::FirstTimes;
@@ -28,6 +28,11 @@ pub struct Settings {
     pub active_window: Duration,
     /// The memory budget and the per-caller cap of heavy requests.
     pub admission: Limits,
+    /// Who may create and cancel deletion requests.
+    pub delete_by: DeleteBy,
+    /// Hours from a deletion request to its application: the compactor's
+    /// `delete_after_hours`, so that `due_at` says what it will do.
+    pub delete_after_hours: u64,
 }
 
 impl Default for Settings {
@@ -40,6 +45,8 @@ impl Default for Settings {
             push_max_bytes: 1 << 20,
             active_window: Duration::from_secs(15 * 60),
             admission: Limits::default(),
+            delete_by: DeleteBy::default(),
+            delete_after_hours: afterlog_compactor::Config::default().delete_after_hours,
         }
     }
 }

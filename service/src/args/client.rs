@@ -1,5 +1,5 @@
 //! Arguments of the client commands: `jobs`, `logs`, `search`, `push`,
-//! `usage`.
+//! `usage`, `delete`, `deletions`.
 
 use super::words;
 use crate::cli::highlight::Filter;
@@ -202,4 +202,71 @@ pub struct PushArgs {
     /// Store as platform events (deploys, builds; admins only).
     #[arg(long)]
     pub platform: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("pattern").multiple(true).args(["grep", "regex"])))]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The tool whose lines to remove.
+    #[arg(value_name = "TOOL")]
+    pub tool_name: String,
+    /// The job the lines belong to.
+    pub job: String,
+    /// Only lines of this run: `latest` or a pod name.
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Only lines of this container.
+    #[arg(long)]
+    pub container: Option<String>,
+    #[arg(long, value_parser = words::<Stream>(Stream::NAMES))]
+    pub stream: Option<Stream>,
+    /// Lines at or after: an age (`10m`, `2h`, `7d`) or RFC 3339.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Lines before: an age or RFC 3339 [default and latest: now].
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Lines containing PATTERN, a plain string (repeat: all must occur).
+    /// A prefix of the secret is enough, and keeps it out of the request.
+    #[arg(long = "grep", short = 'e', value_name = "PATTERN")]
+    pub grep: Vec<String>,
+    /// Lines matching RE (Rust `regex` syntax).
+    #[arg(long, value_name = "RE")]
+    pub regex: Option<String>,
+    /// Patterns match regardless of case.
+    #[arg(long, short = 'i', requires = "pattern")]
+    pub ignore_case: bool,
+    /// Ask without confirming (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+impl DeleteArgs {
+    /// The client's arguments, for TOOL.
+    pub fn client(&self) -> ClientArgs {
+        ClientArgs {
+            tool: Some(self.tool_name.clone()),
+            ..self.client.clone()
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct DeletionsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Only this tool's requests [default: --tool, AFTERLOG_TOOL; neither:
+    /// every tool's, for admins].
+    #[arg(value_name = "TOOL")]
+    pub tool_name: Option<String>,
+    /// Only this job's requests.
+    pub job: Option<String>,
+    /// Cancel request ID of TOOL's JOB (while it is pending).
+    #[arg(long, value_name = "ID", requires = "job")]
+    pub cancel: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -4,7 +4,7 @@
 use super::store::{ClassConfig, StoreArgs};
 use crate::admission::{self, Limits};
 use crate::api::state::Settings;
-use crate::auth::{AuthConfig, Cidr};
+use crate::auth::{AuthConfig, Cidr, DeleteBy};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// take turns through a lease in the store).
     #[arg(long, env = "AFTERLOG_COMPACT_EVERY_MINUTES", default_value_t = 10)]
     pub compact_every_minutes: u64,
+    /// Who may create and cancel deletion requests of a tool's lines
+    /// (anyone who may read a tool lists its requests).
+    #[arg(long, env = "AFTERLOG_DELETE_BY", value_enum, default_value_t = DeleteBy::Members)]
+    pub delete_by: DeleteBy,
     #[command(flatten)]
     pub compactor: CompactorArgs,
     #[command(flatten)]

@@ -76,7 +76,7 @@ pub async fn only_job(c: &Client, voice: Voice) -> anyhow::Result<String> {
     }
 }
 
-fn print_table<const N: usize>(rows: &[[String; N]]) {
+pub(super) fn print_table<const N: usize>(rows: &[[String; N]]) {
     let mut widths = [0; N];
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {

@@ -1,5 +1,5 @@
 //! The user-facing subcommands of `afterlog`: `jobs`, `logs`, `search`,
-//! `push`, `usage`. They only talk to the HTTP API (users never touch the
+//! `push`, `usage`, `delete`, `deletions`. They only talk to the HTTP API (users never touch the
 //! store); their arguments are in [`crate::args::client`]. And the CLI's own
 //! `completions` and `man` ([`manual`]).
 //!
@@ -8,6 +8,7 @@
 //! terminal and `NO_COLOR` is unset (`--color` decides otherwise); matches of
 //! `--grep` painted on stdout the same way ([`highlight`]).
 
+pub mod delete;
 pub mod highlight;
 pub mod listing;
 pub mod logs;
@@ -18,6 +19,7 @@ pub mod push;
 pub mod search;
 pub mod voice;
 
+pub use delete::{run_delete, run_deletions};
 pub use listing::{run_jobs, run_usage};
 pub use logs::run_logs;
 pub use push::run_push;

@@ -7,6 +7,7 @@ mod common;
 
 mod admission;
 mod auth;
+mod deletions;
 mod errors;
 mod filters;
 mod follow;
