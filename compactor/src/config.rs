@@ -72,7 +72,7 @@ impl Retention {
 ///
 /// ```json
 /// {"settle_minutes": 15, "grace_minutes": 60, "target_mib": 16,
-///  "orphan_hours": 24, "lease_seconds": 300,
+///  "orphan_hours": 24, "lease_seconds": 300, "delete_after_hours": 24,
 ///  "retention": {"max_age_days": 90, "max_bytes": 10737418240,
 ///                "tools": {"noisy-tool": {"max_bytes": 1073741824}},
 ///                "classes": {"long-retention": {"max_age_days": 365,
@@ -107,6 +107,10 @@ pub struct Config {
     /// it, for stores whose create-only PUT is not atomic (see `lease`).
     #[serde(default = "defaults::u64_of::<250>")]
     pub lease_settle_ms: u64,
+    /// A deletion request is applied this long after it was made (until
+    /// then it can be cancelled); 0: at the compactor's next pass.
+    #[serde(default = "defaults::u64_of::<24>")]
+    pub delete_after_hours: u64,
     #[serde(default)]
     pub retention: Retention,
 }
@@ -133,6 +137,13 @@ impl Config {
     }
     pub fn lease_settle(&self) -> Duration {
         Duration::from_millis(self.lease_settle_ms)
+    }
+    pub fn delete_after(&self) -> Duration {
+        Duration::from_secs(self.delete_after_hours.saturating_mul(3600))
+    }
+    /// When a deletion request made at `requested_ns` is due.
+    pub fn deletion_due_ns(&self, requested_ns: u64) -> u64 {
+        requested_ns.saturating_add(self.delete_after().as_nanos() as u64)
     }
     pub fn target_bytes(&self) -> u64 {
         self.target_mib.max(1) << 20
@@ -196,6 +207,12 @@ mod tests {
         );
         assert_eq!(c.retention.limits(DEFAULT_CLASS, "u").max_bytes, None);
         assert_eq!(Config::default().target_bytes(), 16 << 20);
+        assert_eq!(
+            Config::default().deletion_due_ns(5),
+            5 + 24 * 3_600_000_000_000
+        );
+        let at_once: Config = serde_json::from_str(r#"{"delete_after_hours": 0}"#).unwrap();
+        assert_eq!(at_once.deletion_due_ns(5), 5);
         assert!(serde_json::from_str::<Config>(r#"{"settle": 1}"#).is_err());
         assert!(
             serde_json::from_str::<Config>(r#"{"settle_minutes": 1}"#)
