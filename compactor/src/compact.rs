@@ -19,6 +19,7 @@
 //! objects are inputs like raw ones, and its metas are consumed.
 
 use crate::cleanup;
+use crate::deletion::{self, Rewrite};
 use crate::versioned::{self, MetaError, Versioned};
 use crate::{CompactError, Compactor, Lease, Report};
 use afterlog_contract::layout;
@@ -47,12 +48,18 @@ pub async fn job(
     report: &mut Report,
 ) -> Result<Option<ToolJob>, CompactError> {
     let merged = merge(c, lease, tool, job, report).await;
-    if step_done(merged, tool, job, "job skipped", report)?.is_none() {
+    let Some(mut rewrite) = step_done(merged, tool, job, "job skipped", report)? else {
         return Ok(None);
-    }
+    };
+    // Only once the merge that replaced their objects is committed.
+    deletion::write_rewritten(c, lease, tool, job, &mut rewrite, report).await?;
     lease.keep(c.store.as_ref(), c.now()).await?;
     let cleaned = cleanup::job(c, tool, job, report).await;
-    Ok(step_done(cleaned, tool, job, "job cleanup skipped", report)?.flatten())
+    let Some(summary) = step_done(cleaned, tool, job, "job cleanup skipped", report)? else {
+        return Ok(None);
+    };
+    deletion::mark_applied(c, lease, tool, job, &rewrite.statuses, report).await?;
+    Ok(summary)
 }
 
 /// What a step on a job gave, if it went through. A manifest another
@@ -232,18 +239,23 @@ fn ns(secs: i64) -> u64 {
     (secs.max(0) as u64).saturating_mul(1_000_000_000)
 }
 
-/// Merges what is settled into chunks and writes the new snapshot.
+/// Merges what is settled into chunks and writes the new snapshot,
+/// leaving out the lines of the deletion requests taken, and replacing the
+/// objects that hold lines of those not rewritten yet (see [`deletion`]).
+/// Returns what it did about the requests.
 async fn merge(
     c: &Compactor,
     lease: &mut Lease,
     tool: &str,
     job: &str,
     report: &mut Report,
-) -> Result<(), CompactError> {
+) -> Result<Rewrite, CompactError> {
     let store = c.store.as_ref();
     let manifest_key = layout::manifest_key(tool, job);
     let mut v = versioned::read(store, &manifest_key).await?;
-    let index = JobIndex::load(store, tool, job).await?;
+    let mut index = JobIndex::load(store, tool, job).await?;
+    let rewrite = deletion::prepare(c, lease, &mut index, report).await?;
+    let index = index;
     for w in &index.warnings {
         tracing::warn!(tool, job, "{w}");
     }
@@ -264,7 +276,8 @@ async fn merge(
         .iter()
         .filter(|l| {
             if l.is_raw() {
-                !covered.contains(l.key.as_str()) && ns(l.modified_secs) + settle_ns <= now
+                !covered.contains(l.key.as_str())
+                    && (ns(l.modified_secs) + settle_ns <= now || rewrite.raw.contains(&l.key))
             } else {
                 legacy
             }
@@ -286,8 +299,8 @@ async fn merge(
                 .map(|l| l.key.clone()),
         );
     }
-    if listed.is_empty() && metas.is_empty() {
-        return Ok(());
+    if listed.is_empty() && metas.is_empty() && rewrite.chunks.is_empty() {
+        return Ok(rewrite);
     }
     // The newest chunk of each day the inputs reach, if still small, is
     // merged again with them.
@@ -308,13 +321,34 @@ async fn merge(
             open_days.insert(day, ch);
         }
     }
-    let reopened: HashSet<&str> = open_days.values().map(|c| c.chunk.key.as_str()).collect();
+    // Chunks holding lines of a request being rewritten are merged again
+    // like reopened ones, whatever their size: their days are rewritten.
+    let rewritten: Vec<&IndexedChunk> = index
+        .chunks
+        .iter()
+        .filter(|ch| rewrite.chunks.contains(&ch.chunk.key))
+        .collect();
+    let reopened: HashSet<&str> = open_days
+        .values()
+        .chain(&rewritten)
+        .map(|c| c.chunk.key.as_str())
+        .collect();
     let mut inputs: Vec<String> = listed.iter().map(|l| l.key.clone()).collect();
     inputs.extend(reopened.iter().map(|k| k.to_string()));
     inputs.sort();
+    // A chunk's key names its content: the same inputs with other lines
+    // left out must not give the same key.
+    let mut ident = inputs.clone();
+    ident.extend(rewrite.hidden.iter().map(|t| format!("without {}", t.id)));
 
     let mut planned = plan(&listed, &HashSet::new(), &Selection::default(), Vec::new()).objects;
-    for ch in open_days.values() {
+    let mut again: Vec<&IndexedChunk> = open_days.values().copied().collect();
+    again.extend(
+        rewritten
+            .iter()
+            .filter(|ch| !open_days.values().any(|o| o.chunk.key == ch.chunk.key)),
+    );
+    for ch in again {
         for part in index::chunk_parts(&ch.chunk, &Selection::default()) {
             planned.push(Planned::chunk(part, 0));
         }
@@ -336,7 +370,13 @@ async fn merge(
         .collect();
     old_parts.sort_by(|a, b| (a.lower, &a.key).cmp(&(b.lower, &b.key)));
 
-    let mut new = JobReader::over_planned(c.store.clone(), planned, Selection::default());
+    // Every merge leaves out the lines of the requests taken: they never
+    // reach a chunk, from whichever input they come (a late retry too).
+    let kept = Selection {
+        hidden: rewrite.hidden.clone(),
+        ..Selection::default()
+    };
+    let mut new = JobReader::over_planned(c.store.clone(), planned, kept);
     let mut old = JobReader::over_planned(c.store.clone(), old_parts, since);
     let mut old_head = old.next().await?;
     let mut written: Vec<Chunk> = Vec::new();
@@ -361,14 +401,14 @@ async fn merge(
             && let Some(done) = part.take()
         {
             lease.keep(store, c.now()).await?;
-            put_chunk(c, tool, job, done, &inputs, &mut written, &mut kind, report).await?;
+            put_chunk(c, tool, job, done, &ident, &mut written, &mut kind, report).await?;
         }
         part.get_or_insert_with(|| Part::new(c.config.gzip_level, r.ts))
             .push(&r)
             .await?;
     }
     if let Some(done) = part.take() {
-        put_chunk(c, tool, job, done, &inputs, &mut written, &mut kind, report).await?;
+        put_chunk(c, tool, job, done, &ident, &mut written, &mut kind, report).await?;
     }
     for w in new.warnings.iter().chain(&old.warnings) {
         tracing::warn!(tool, job, "{w}");
@@ -393,6 +433,7 @@ async fn merge(
         }
     }
     let mut touched: BTreeSet<u32> = open_days.keys().copied().collect();
+    touched.extend(rewritten.iter().map(|ch| day_of(ch.chunk.first_ts)));
     for ch in written {
         let day = day_of(ch.first_ts);
         touched.insert(day);
@@ -491,10 +532,11 @@ async fn merge(
         inputs = listed.len(),
         generation,
         migrated = legacy,
+        rewritten = rewritten.len(),
         "compacted {} objects",
         listed.len()
     );
-    Ok(())
+    Ok(rewrite)
 }
 
 #[allow(clippy::too_many_arguments)]

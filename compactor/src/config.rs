@@ -7,6 +7,13 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// When a deletion request made at `requested_ns` is due, applied
+/// `delete_after_hours` later: the service stamps it on the request, the
+/// compactor applies it then.
+pub fn deletion_due_ns(requested_ns: u64, delete_after_hours: u64) -> u64 {
+    requested_ns.saturating_add(delete_after_hours.saturating_mul(3_600_000_000_000))
+}
+
 /// How much of a tool's logs is kept. Unset: no limit of that kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,7 +79,7 @@ impl Retention {
 ///
 /// ```json
 /// {"settle_minutes": 15, "grace_minutes": 60, "target_mib": 16,
-///  "orphan_hours": 24, "lease_seconds": 300,
+///  "orphan_hours": 24, "lease_seconds": 300, "delete_after_hours": 24,
 ///  "retention": {"max_age_days": 90, "max_bytes": 10737418240,
 ///                "tools": {"noisy-tool": {"max_bytes": 1073741824}},
 ///                "classes": {"long-retention": {"max_age_days": 365,
@@ -107,8 +114,8 @@ pub struct Config {
     /// it, for stores whose create-only PUT is not atomic (see `lease`).
     #[serde(default = "defaults::u64_of::<250>")]
     pub lease_settle_ms: u64,
-    /// Hours between a deletion request and its application (0: the next
-    /// pass); until then the request can be cancelled.
+    /// A deletion request is applied this long after it was made (until
+    /// then it can be cancelled); 0: at the compactor's next pass.
     #[serde(default = "defaults::u64_of::<24>")]
     pub delete_after_hours: u64,
     #[serde(default)]
@@ -137,6 +144,13 @@ impl Config {
     }
     pub fn lease_settle(&self) -> Duration {
         Duration::from_millis(self.lease_settle_ms)
+    }
+    pub fn delete_after(&self) -> Duration {
+        Duration::from_secs(self.delete_after_hours.saturating_mul(3600))
+    }
+    /// When a deletion request made at `requested_ns` is due.
+    pub fn deletion_due_ns(&self, requested_ns: u64) -> u64 {
+        deletion_due_ns(requested_ns, self.delete_after_hours)
     }
     pub fn target_bytes(&self) -> u64 {
         self.target_mib.max(1) << 20
@@ -200,6 +214,14 @@ mod tests {
         );
         assert_eq!(c.retention.limits(DEFAULT_CLASS, "u").max_bytes, None);
         assert_eq!(Config::default().target_bytes(), 16 << 20);
+        assert_eq!(
+            Config::default().deletion_due_ns(5),
+            5 + 24 * 3_600_000_000_000
+        );
+        let at_once: Config = serde_json::from_str(r#"{"delete_after_hours": 0}"#).unwrap();
+        assert_eq!(at_once.deletion_due_ns(5), 5);
+        assert_eq!(deletion_due_ns(5, 1), 5 + 3_600_000_000_000);
+        assert_eq!(deletion_due_ns(u64::MAX - 1, u64::MAX), u64::MAX);
         assert!(serde_json::from_str::<Config>(r#"{"settle": 1}"#).is_err());
         assert!(
             serde_json::from_str::<Config>(r#"{"settle_minutes": 1}"#)

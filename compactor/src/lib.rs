@@ -11,6 +11,7 @@
 pub mod cleanup;
 pub mod compact;
 pub mod config;
+pub mod deletion;
 pub mod lease;
 pub mod retention;
 pub mod versioned;
@@ -76,6 +77,15 @@ pub struct Report {
     pub out_of_order: u64,
     /// Old lease epochs whose deletion failed.
     pub lease_prunes_failed: u64,
+    /// Deletion requests taken (decision `apply` written) this pass.
+    pub deletions_decided: u64,
+    /// Deletion requests whose objects were rewritten this pass.
+    pub deletions_rewritten: u64,
+    /// Deletion requests marked applied this pass.
+    pub deletions_applied: u64,
+    /// Lines and bytes (of `log` text) the rewrites of this pass removed.
+    pub deletion_lines_removed: u64,
+    pub deletion_bytes_removed: u64,
     /// The pass was asked to stop and did, between two jobs: the rest waits
     /// for the next pass.
     pub stopped: bool,
@@ -89,7 +99,8 @@ impl std::fmt::Display for Report {
             "{} tools, {} jobs: merged {} jobs ({} objects, {} bytes read) into {} chunks ({} records, {} bytes); \
              deleted {} consumed and {} orphaned objects; retention removed {} runs ({} objects, {} bytes); \
              {} damaged, {} skipped, {} foreign keys, {} unreadable, {} vanished, {} out of order, \
-             {} lease prunes failed; {:.1} s{}",
+             {} lease prunes failed; deletion requests: {} decided, {} rewritten ({} lines, {} bytes removed), \
+             {} applied; {:.1} s{}",
             self.tools,
             self.jobs,
             self.jobs_merged,
@@ -110,6 +121,11 @@ impl std::fmt::Display for Report {
             self.vanished,
             self.out_of_order,
             self.lease_prunes_failed,
+            self.deletions_decided,
+            self.deletions_rewritten,
+            self.deletion_lines_removed,
+            self.deletion_bytes_removed,
+            self.deletions_applied,
             self.seconds,
             if self.stopped { "; stopped early" } else { "" }
         )

@@ -121,6 +121,9 @@ pub struct Decision {
     pub verdict: Verdict,
     pub by: String,
     pub at_ns: u64,
+    /// What the request selected when the compactor took it (an apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affected: Option<Affected>,
 }
 
 /// `deletions/<tool>/<job>/<id>.rewritten.json` and `….applied.json`: what
@@ -473,6 +476,7 @@ mod tests {
                 verdict,
                 by: "x".into(),
                 at_ns: 2,
+                affected: None,
             }),
             rewritten: applied.then(|| outcome.clone()),
             applied: applied.then_some(outcome),

@@ -639,6 +639,7 @@ async fn store_request(store: &Store, n: u64, selected: &Selected, cancelled: bo
             verdict: Verdict::Cancel,
             by: "alice".into(),
             at_ns: 3,
+            affected: None,
         };
         put(
             DeletionPart::Decision,

@@ -106,11 +106,6 @@ impl DeletionBody {
     }
 }
 
-/// When a request made at `now_ns` is due.
-pub fn due_ns(now_ns: u64, delete_after_hours: u64) -> u64 {
-    now_ns.saturating_add(delete_after_hours.saturating_mul(3_600_000_000_000))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,12 +197,5 @@ mod tests {
             let e = check(body).unwrap_err();
             assert!(e.contains(want), "{body}: {e}");
         }
-    }
-
-    #[test]
-    fn due_times_saturate() {
-        assert_eq!(due_ns(5, 0), 5);
-        assert_eq!(due_ns(5, 1), 5 + 3_600_000_000_000);
-        assert_eq!(due_ns(NOW, u64::MAX), u64::MAX);
     }
 }

@@ -110,6 +110,7 @@ pub async fn cancel_deletion(
         verdict: Verdict::Cancel,
         by: who.name.clone(),
         at_ns: now_ns(),
+        affected: None,
     };
     let mut lost = Vec::new();
     for c in copies
@@ -197,6 +198,7 @@ mod tests {
                 verdict,
                 by: "compactor-a".into(),
                 at_ns: 5_000_000_000,
+                affected: None,
             }),
             rewritten: applied.then(|| outcome.clone()),
             applied: applied.then_some(outcome),

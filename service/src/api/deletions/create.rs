@@ -2,7 +2,7 @@
 //! job as stored now, then (unless a dry run) written into every class
 //! store, from which moment every read hides its lines.
 
-use super::body::{Checked, MAX_BODY, due_ns, parse};
+use super::body::{Checked, MAX_BODY, parse};
 use super::view::{counts, selection, view};
 use crate::admission::Work;
 use crate::api::extract::{JobAccess, JobPath};
@@ -13,6 +13,7 @@ use crate::api::state::App;
 use crate::clock::now_ns;
 use crate::reply::ApiError;
 use crate::wire::{DeletionBody, DeletionPreview, DeletionResponse, ErrorBody, Messages};
+use afterlog_compactor::config::deletion_due_ns;
 use afterlog_contract::layout::{DeletionPart, deletion_id};
 use afterlog_reader::deletion::{DELETION_VERSION, DeletionRequest, DeletionStatus};
 use afterlog_reader::index::Scope;
@@ -89,7 +90,7 @@ pub async fn create_deletion(
     let affected = count_affected(app.classes.stores().clone(), &index, read)
         .await
         .map_err(ApiError::store)?;
-    let due = due_ns(now, app.settings.delete_after_hours);
+    let due = deletion_due_ns(now, app.settings.delete_after_hours);
     let mut warnings = index.warnings.clone();
     if affected.lines == 0 {
         warnings.push(

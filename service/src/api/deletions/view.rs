@@ -116,6 +116,7 @@ mod tests {
                 verdict,
                 by: "compactor-1".into(),
                 at_ns: ns + 2,
+                affected: None,
             }),
             rewritten: applied.then(|| outcome.clone()),
             applied: applied.then_some(outcome),
