@@ -341,6 +341,7 @@ async fn a_request_the_compactor_took_is_not_cancelled() {
         verdict: Verdict::Apply,
         by: "compactor-x".into(),
         at_ns: 1_795_618_800_000_000_000,
+        affected: None,
     };
     let made = create_deletion_doc(
         store.as_ref(),
