@@ -79,7 +79,15 @@ pub async fn job(
     // Chunks and periods neither named nor waiting for deletion: left by a
     // crash before the manifest named them. A rerun of the same merge
     // rewrites the same chunk keys (fresh), so only old ones go.
-    let consumed: HashSet<&str> = v.manifest.consumed.iter().map(|r| r.key.as_str()).collect();
+    // Consumed keys deleted just now were listed before: not orphans (a
+    // DELETE of a missing key succeeds on S3, so it would count them).
+    let consumed: HashSet<&str> = v
+        .manifest
+        .consumed
+        .iter()
+        .map(|r| r.key.as_str())
+        .chain(due.iter().map(String::as_str))
+        .collect();
     let periods: HashSet<&str> = v.manifest.periods.iter().map(|p| p.key.as_str()).collect();
     let old_enough = (now / 1_000_000_000).saturating_sub(c.config.orphan_age().as_secs()) as i64;
     let index_prefix = format!(

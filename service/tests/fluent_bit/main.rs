@@ -28,7 +28,10 @@
 //!    must again serve every line exactly once, in order — nothing lost by
 //!    the kill, nothing duplicated by the re-sent buffers;
 //! 4. lines buffered at a graceful stop (SIGTERM) are uploaded on the way out;
-//! 5. the compactor merges everything; the service serves the same.
+//! 5. the compactor merges everything; the service serves the same;
+//! 6. the tool asks to delete the secret a cron run leaked: the service
+//!    hides it at once, the compactor removes it a day later, and no stored
+//!    byte holds it any more.
 //!
 //! Needs the filter (`scripts/build-filter`), `s3s-fs`
 //! (`cargo install s3s-fs --version 0.14.1 --features binary`) and
@@ -57,7 +60,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use world::{LONG, Logs, Pods, tick, write_phase1};
+use world::{LEAKED, LONG, Logs, Pods, tick, write_phase1};
 
 const BUCKET: &str = "afterlog";
 /// The drop-in's `upload_timeout` for this run.
@@ -81,6 +84,15 @@ fn in_three_hours() -> u64 {
 
 fn in_five_hours() -> u64 {
     (now_secs() + 5 * 3600) * NS
+}
+
+/// Past the default `delete_after_hours` (24).
+fn in_25_hours() -> u64 {
+    (now_secs() + 25 * 3600) * NS
+}
+
+fn in_27_hours() -> u64 {
+    (now_secs() + 27 * 3600) * NS
 }
 
 /// The strings of the array `v`, or each element's `key` string.
@@ -395,27 +407,27 @@ fn scenario(mode: Mode) {
         .iter()
         .map(|(t, j)| rt.block_on(svc.records(t, j)).unwrap())
         .collect();
-    for (pass, clock) in [in_three_hours as fn() -> u64, in_five_hours]
-        .into_iter()
-        .enumerate()
-    {
-        // Each class's store on its own, as `afterlog compact` does.
-        for (class, store) in [
-            (afterlog_compactor::DEFAULT_CLASS, store.clone()),
-            (LONG, long_store.clone()),
-        ] {
-            let c = Compactor {
-                store,
-                class: class.into(),
-                config: CompactorConfig::default(),
-                holder: "e2e".into(),
-                clock,
-                stop: Default::default(),
-            };
-            let report = rt.block_on(c.pass()).unwrap();
-            eprintln!("compaction pass {pass} of class {class}: {report}");
+    // Each class's store on its own, as `afterlog compact` does.
+    let compact_all = |clocks: &[fn() -> u64]| {
+        for (pass, &clock) in clocks.iter().enumerate() {
+            for (class, store) in [
+                (afterlog_compactor::DEFAULT_CLASS, store.clone()),
+                (LONG, long_store.clone()),
+            ] {
+                let c = Compactor {
+                    store,
+                    class: class.into(),
+                    config: CompactorConfig::default(),
+                    holder: "e2e".into(),
+                    clock,
+                    stop: Default::default(),
+                };
+                let report = rt.block_on(c.pass()).unwrap();
+                eprintln!("compaction pass {pass} of class {class}: {report}");
+            }
         }
-    }
+    };
+    compact_all(&[in_three_hours, in_five_hours]);
     let raw_left = rt.block_on(all_raw_keys(store.as_ref()));
     assert!(
         raw_left.is_empty(),
@@ -431,6 +443,49 @@ fn scenario(mode: Mode) {
         let now = rt.block_on(svc.records(tool, job)).unwrap();
         assert_eq!(&now, was, "{tool}/{job}: the same after compaction");
     }
+
+    // ---- phase 5: the tool deletes the secret its cron run leaked (by a
+    // part of the line that is not the secret: the request is kept).
+    let cron = Pods::JOBS
+        .iter()
+        .position(|j| *j == ("foo", "mycron"))
+        .unwrap();
+    let leaks = |r: &Value| r["log"].as_str().unwrap_or("").contains(LEAKED);
+    assert_eq!(before[cron].iter().filter(|r| leaks(r)).count(), 1);
+    let pod = pods.cron.0.name.clone();
+    let ask = json!({"run": pod, "grep": ["password="]});
+    let (status, body) = rt.block_on(svc.post("/v1/tool/foo/jobs/mycron/deletions", &ask));
+    assert_eq!(status, 201, "{body}");
+    let created: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(created["deletion"]["affected"]["lines"], 1, "{body}");
+    let id = created["deletion"]["id"].as_str().unwrap().to_string();
+    let left: Vec<Value> = before[cron].iter().filter(|r| !leaks(r)).cloned().collect();
+    assert_eq!(rt.block_on(svc.records("foo", "mycron")).unwrap(), left);
+    // Due a day later (the default); applied once the objects that held
+    // it are past their grace period.
+    compact_all(&[in_25_hours, in_27_hours]);
+    let status = rt.block_on(svc.json(&format!("/v1/tool/foo/jobs/mycron/deletions/{id}")));
+    assert_eq!(status["deletion"]["state"], "applied", "{status}");
+    assert_eq!(rt.block_on(svc.records("foo", "mycron")).unwrap(), left);
+    for ((tool, job), was) in Pods::JOBS.iter().zip(&before) {
+        if (*tool, *job) != ("foo", "mycron") {
+            let now = rt.block_on(svc.records(tool, job)).unwrap();
+            assert_eq!(&now, was, "{tool}/{job}: untouched by the deletion");
+        }
+    }
+    // Every stored byte, gunzipped: the secret is nowhere.
+    let mut scanned = 0;
+    for key in rt.block_on(list_keys(store.as_ref(), "")) {
+        let body = rt.block_on(bucket::get(store.as_ref(), &key));
+        let text = if key.ends_with(".gz") {
+            bucket::gunzip(&body).unwrap_or_else(|e| panic!("{key}: {e}"))
+        } else {
+            String::from_utf8_lossy(&body).into_owned()
+        };
+        assert!(!text.contains(LEAKED), "{key} still holds the secret");
+        scanned += 1;
+    }
+    eprintln!("secret deleted: {scanned} stored objects hold no trace of it");
     drop(svc);
     eprintln!(
         "{} lines written, served exactly once through a kill and a compaction, in {:?}",

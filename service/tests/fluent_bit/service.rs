@@ -76,6 +76,19 @@ impl Service {
         (status, r.text().await.unwrap())
     }
 
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    }
+
     pub async fn json(&self, path: &str) -> Value {
         let (status, body) = self.get(path).await;
         assert_eq!(status, 200, "GET {path}: {body}");

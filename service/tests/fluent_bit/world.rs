@@ -250,6 +250,9 @@ impl Pods {
 
 /// Ten minutes ago: containers interleaved, equal times across containers,
 /// both streams, a line cut into parts, escapes, a tool over its quota.
+/// A secret a cron run leaks into its log (and a tool then deletes).
+pub const LEAKED: &str = "s3cr3t-hunter2";
+
 pub fn write_phase1(logs: &mut Logs, p: &Pods, base: u64) {
     use Stream::{Stderr, Stdout};
     let t = |i| tick(base, i);
@@ -278,6 +281,9 @@ pub fn write_phase1(logs: &mut Logs, p: &Pods, base: u64) {
         logs.line(&p.cron, "job", t(7 + i), stream, &text);
     }
     logs.line(&p.web, "webservice", t(8), Stderr, "web: GET / 200");
+    // The secret the scenario's last phase asks to delete.
+    let leak = format!("mycron: connecting with password={LEAKED}");
+    logs.line(&p.cron, "job", t(12), Stderr, &leak);
     // One second, so one quota window whatever the clock says.
     let filler = "x".repeat(150);
     for i in 0..40 {
