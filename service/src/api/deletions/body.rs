@@ -3,7 +3,7 @@
 //! window closed at the request's own time.
 
 use crate::api::extract::check_name;
-use crate::api::logs::request::{Run, line_match, parse_time};
+use crate::api::logs::request::{Run, line_match, window};
 use crate::reply::ApiError;
 use crate::wire::DeletionBody;
 use afterlog_contract::query::Stream;
@@ -55,17 +55,7 @@ impl DeletionBody {
                     .map_err(|e| ApiError::bad_request(e.to_string()))
             })
             .transpose()?;
-        let time = |what, v: &Option<String>| {
-            v.as_deref()
-                .map(|v| parse_time(what, v, now_ns))
-                .transpose()
-        };
-        let (since, until) = (time("since", &self.since)?, time("until", &self.until)?);
-        if let (Some(s), Some(u)) = (since, until)
-            && s >= u
-        {
-            return Err(ApiError::bad_request("since must be before until"));
-        }
+        let (since, until) = window(self.since.as_deref(), self.until.as_deref(), now_ns)?;
         // A request never reaches lines written after it.
         let until = until.map_or(now_ns, |u| u.min(now_ns));
         if since.is_some_and(|s| s >= until) {

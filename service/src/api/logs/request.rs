@@ -171,14 +171,14 @@ fn word<T: std::str::FromStr<Err = afterlog_contract::query::BadValue>>(
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-/// `since`/`until` of a query, each checked.
-fn window(q: &LogsQuery, now_ns: u64) -> Result<(Option<u64>, Option<u64>), ApiError> {
-    let time = |what, v: &Option<String>| {
-        v.as_deref()
-            .map(|v| parse_time(what, v, now_ns))
-            .transpose()
-    };
-    let (since, until) = (time("since", &q.since)?, time("until", &q.until)?);
+/// `since`/`until` of a request, each checked, and one before the other.
+pub fn window(
+    since: Option<&str>,
+    until: Option<&str>,
+    now_ns: u64,
+) -> Result<(Option<u64>, Option<u64>), ApiError> {
+    let time = |what, v: Option<&str>| v.map(|v| parse_time(what, v, now_ns)).transpose();
+    let (since, until) = (time("since", since)?, time("until", until)?);
     if let (Some(s), Some(u)) = (since, until)
         && s >= u
     {
@@ -238,7 +238,7 @@ impl LogsQuery {
         if let Some(c) = &self.container {
             check_name("container", c)?;
         }
-        let (since, until) = window(&self, now_ns)?;
+        let (since, until) = window(self.since.as_deref(), self.until.as_deref(), now_ns)?;
         let limit = limit_of(self.head, self.tail)?;
         let json = format == Format::Json;
         let follow = self.follow.unwrap_or(false);

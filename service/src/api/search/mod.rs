@@ -14,7 +14,7 @@ mod slices;
 
 use super::extract::{ApiQuery, ToolAccess, ToolPath};
 use super::load::tool_jobs;
-use super::logs::request::{line_match, parse_time};
+use super::logs::request::{line_match, window};
 use super::logs::sink::Sink;
 use super::openapi::{self, Busy, Missing, ToolErrors};
 use super::state::App;
@@ -139,17 +139,7 @@ impl SearchQuery {
     fn check(self, now_ns: u64) -> Result<Search, ApiError> {
         let lines = line_match(&self.grep, self.regex.as_deref(), self.ignore_case, None)?
             .ok_or_else(|| ApiError::bad_request("search needs grep or regex"))?;
-        let time = |what, v: &Option<String>| {
-            v.as_deref()
-                .map(|v| parse_time(what, v, now_ns))
-                .transpose()
-        };
-        let (since, until) = (time("since", &self.since)?, time("until", &self.until)?);
-        if let (Some(s), Some(u)) = (since, until)
-            && s >= u
-        {
-            return Err(ApiError::bad_request("since must be before until"));
-        }
+        let (since, until) = window(self.since.as_deref(), self.until.as_deref(), now_ns)?;
         for j in &self.job {
             super::extract::check_name("job", j)?;
         }
