@@ -58,7 +58,11 @@ pub fn describe(s: &DeletionSelection) -> String {
 }
 
 fn lines(n: u64) -> String {
-    format!("{n} {}", if n == 1 { "line" } else { "lines" })
+    counted(n, "line")
+}
+
+fn counted(n: u64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 pub async fn run_delete(a: DeleteArgs, voice: Voice) -> anyhow::Result<()> {
@@ -71,13 +75,13 @@ pub async fn run_delete(a: DeleteArgs, voice: Voice) -> anyhow::Result<()> {
     voice.messages(&preview.messages);
     let n = preview.affected;
     eprintln!(
-        "{}/{}: {} ({}) in {} stored objects: {}\n\
+        "{}/{}: {} ({}) in {}: {}\n\
          They are hidden from every read at once, and removed from the store after {}.",
         c.target.tool,
         a.job,
         lines(n.lines),
         human_bytes(n.bytes),
-        n.objects,
+        counted(n.objects, "stored object"),
         describe(&preview.selection),
         preview.due_at
     );
