@@ -42,9 +42,18 @@ pub fn due(statuses: &[DeletionStatus], now: u64) -> Vec<&DeletionStatus> {
 }
 
 /// The lines no merge keeps: those of every request taken, applied ones
-/// included (a late raw upload may bring their lines back).
+/// included (a late raw upload may bring their lines back). Compiled
+/// strictly: where readers hide a whole range rather than miss a line, the
+/// compactor would delete lines nobody selected; a request this compactor
+/// cannot compile is left alone (still hidden by readers).
 pub fn removed_lines(statuses: &[DeletionStatus]) -> Tombstones {
-    Tombstones::compile(statuses, DeletionStatus::removes).0
+    Tombstones::new(
+        statuses
+            .iter()
+            .filter(|s| s.removes())
+            .filter_map(tombstone)
+            .collect(),
+    )
 }
 
 /// The requests taken whose rewrite is not done yet.
@@ -74,10 +83,22 @@ pub fn to_mark_applied<'a>(
         .collect()
 }
 
-/// One request's compiled selection (a filter that no longer compiles
-/// selects its whole time range, as readers hide it).
+/// One request's compiled selection; `None` (warned) for a line filter this
+/// compactor cannot compile: it neither takes nor removes that request.
 fn tombstone(s: &DeletionStatus) -> Option<Tombstone> {
-    Tombstones::compile([s], |_| true).0.iter().next().cloned()
+    match Tombstone::new(&s.request) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::warn!(
+                tool = %s.request.tool,
+                job = %s.request.job,
+                id = %s.request.id,
+                error = %e,
+                "deletion request left alone: its line filter does not compile here"
+            );
+            None
+        }
+    }
 }
 
 /// What a job's merge does about its requests.
@@ -163,14 +184,27 @@ pub async fn prepare(
                 .into_iter()
                 .find(|d| d.status.request.id == id)
                 .and_then(|d| d.status.decision);
-            tracing::info!(
-                tool,
-                job,
-                id,
-                verdict = ?d.as_ref().map(|d| d.verdict),
-                by = d.as_ref().map(|d| d.by.as_str()),
-                "deletion request due, but already decided: left as decided"
-            );
+            match &d {
+                Some(d) => tracing::info!(
+                    tool,
+                    job,
+                    id,
+                    verdict = ?d.verdict,
+                    by = %d.by,
+                    "deletion request due, but already decided: left as decided"
+                ),
+                // Its decision exists but cannot be read: stuck until an
+                // operator looks.
+                None => {
+                    report.unreadable += 1;
+                    tracing::error!(
+                        tool,
+                        job,
+                        id,
+                        "deletion request due, but its decision document cannot be read: not applied"
+                    );
+                }
+            }
             d
         };
         for d in index
@@ -489,6 +523,14 @@ mod tests {
         assert_eq!(ids(due(&all, 11)), vec!["a", "b"]);
         // Due at once (delete_after_hours 0): the request's own time.
         assert_eq!(ids(due(&[status("e", 1, None)], 1)), vec!["e"]);
+    }
+
+    #[test]
+    fn a_filter_that_does_not_compile_here_removes_nothing() {
+        let mut odd = status("f", 5, Some(Verdict::Apply));
+        odd.request.selected.regex = Some("(".into());
+        assert!(removed_lines(std::slice::from_ref(&odd)).is_empty());
+        assert!(tombstone(&odd).is_none());
     }
 
     #[test]

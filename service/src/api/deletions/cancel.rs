@@ -33,13 +33,21 @@ pub enum Cancelling {
     TooLate(String),
 }
 
-pub fn judge(s: &DeletionStatus) -> Cancelling {
+/// `now_ns`: a pending request past its due time is no longer cancelled —
+/// the compactors of its stores may be taking it, each on its own, and a
+/// cancel must never win in one store while an apply wins in another.
+pub fn judge(s: &DeletionStatus, now_ns: u64) -> Cancelling {
     let decided = |what: &str| match &s.decision {
         Some(d) => format!("{what} by {} at {}", d.by, rfc3339_nanos(d.at_ns)),
         None => what.to_string(),
     };
     match s.state() {
-        DeletionState::Pending => Cancelling::Cancel,
+        DeletionState::Pending if now_ns < s.request.due_ns => Cancelling::Cancel,
+        DeletionState::Pending => Cancelling::TooLate(format!(
+            "deletion {} can no longer be cancelled: it was due at {}; its lines stay hidden and are being removed",
+            s.request.id,
+            rfc3339_nanos(s.request.due_ns)
+        )),
         DeletionState::Cancelled => Cancelling::Already(format!(
             "deletion {} was already {}",
             s.request.id,
@@ -90,7 +98,7 @@ pub async fn cancel_deletion(
         tracing::info!(user = %who.name, tool, job, id, why, "deletion cancel refused");
         ApiError::new(StatusCode::CONFLICT, why)
     };
-    match judge(&status) {
+    match judge(&status, now_ns()) {
         Cancelling::Already(why) => {
             return Ok(Json(DeletionResponse {
                 messages: Messages {
@@ -143,7 +151,7 @@ pub async fn cancel_deletion(
                 .map(|c| &c.status)
                 .filter(|s| s.request.id == id),
         );
-        let why = match folded.first().map(judge) {
+        let why = match folded.first().map(|s| judge(s, 0)) {
             Some(Cancelling::TooLate(why)) => why,
             _ => format!(
                 "deletion {id}: the compactor started removing its lines while it was being cancelled; they stay hidden"
@@ -207,22 +215,27 @@ mod tests {
 
     #[test]
     fn only_pending_requests_are_cancelled_and_refusals_say_since_when() {
-        assert_eq!(judge(&status(None, false)), Cancelling::Cancel);
-        let Cancelling::Already(m) = judge(&status(Some(Verdict::Cancel), false)) else {
+        assert_eq!(judge(&status(None, false), 0), Cancelling::Cancel);
+        // Due: the compactors may be taking it; no cancel can race them.
+        let Cancelling::TooLate(m) = judge(&status(None, false), 1) else {
+            panic!("a due request is not cancelled")
+        };
+        assert!(m.contains("was due at"), "{m}");
+        let Cancelling::Already(m) = judge(&status(Some(Verdict::Cancel), false), 0) else {
             panic!()
         };
         assert!(
             m.contains("already cancelled by compactor-a at 1970-01-01T00:00:05"),
             "{m}"
         );
-        let Cancelling::TooLate(m) = judge(&status(Some(Verdict::Apply), false)) else {
+        let Cancelling::TooLate(m) = judge(&status(Some(Verdict::Apply), false), 0) else {
             panic!()
         };
         assert!(
             m.contains("started removing its lines by compactor-a at 1970-01-01T00:00:05"),
             "{m}"
         );
-        let Cancelling::TooLate(m) = judge(&status(Some(Verdict::Apply), true)) else {
+        let Cancelling::TooLate(m) = judge(&status(Some(Verdict::Apply), true), 0) else {
             panic!()
         };
         assert!(
