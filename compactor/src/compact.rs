@@ -328,11 +328,14 @@ async fn merge(
         .iter()
         .filter(|ch| rewrite.chunks.contains(&ch.chunk.key))
         .collect();
-    let reopened: HashSet<&str> = open_days
-        .values()
-        .chain(&rewritten)
-        .map(|c| c.chunk.key.as_str())
-        .collect();
+    // Every chunk merged again, once.
+    let mut again: Vec<&IndexedChunk> = open_days.values().copied().collect();
+    again.extend(
+        rewritten
+            .iter()
+            .filter(|ch| !open_days.values().any(|o| o.chunk.key == ch.chunk.key)),
+    );
+    let reopened: HashSet<&str> = again.iter().map(|c| c.chunk.key.as_str()).collect();
     let mut inputs: Vec<String> = listed.iter().map(|l| l.key.clone()).collect();
     inputs.extend(reopened.iter().map(|k| k.to_string()));
     inputs.sort();
@@ -342,13 +345,7 @@ async fn merge(
     ident.extend(rewrite.hidden.iter().map(|t| format!("without {}", t.id)));
 
     let mut planned = plan(&listed, &HashSet::new(), &Selection::default(), Vec::new()).objects;
-    let mut again: Vec<&IndexedChunk> = open_days.values().copied().collect();
-    again.extend(
-        rewritten
-            .iter()
-            .filter(|ch| !open_days.values().any(|o| o.chunk.key == ch.chunk.key)),
-    );
-    for ch in again {
+    for ch in &again {
         for part in index::chunk_parts(&ch.chunk, &Selection::default()) {
             planned.push(Planned::chunk(part, 0));
         }
