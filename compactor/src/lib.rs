@@ -14,6 +14,7 @@ pub mod config;
 pub mod deletion;
 pub mod lease;
 pub mod retention;
+pub mod status;
 pub mod versioned;
 
 pub use config::{ClassRetention, Config, DEFAULT_CLASS, Limits, Retention};
@@ -43,8 +44,10 @@ pub enum CompactError {
     Meta(#[from] versioned::MetaError),
 }
 
-/// What a pass did.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What a pass did. Kept in the status object ([`status`]): a field added
+/// later reads as zero from an older one.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Report {
     pub tools: u64,
     pub jobs: u64,
@@ -90,6 +93,10 @@ pub struct Report {
     /// for the next pass.
     pub stopped: bool,
     pub seconds: f64,
+    /// Why the pass's status object could not be written, if it could not
+    /// (the pass itself went as the rest of the report says).
+    #[serde(skip)]
+    pub status_error: Option<String>,
 }
 
 impl std::fmt::Display for Report {
@@ -128,7 +135,11 @@ impl std::fmt::Display for Report {
             self.deletions_applied,
             self.seconds,
             if self.stopped { "; stopped early" } else { "" }
-        )
+        )?;
+        if let Some(e) = &self.status_error {
+            write!(f, "; status not written: {e}")?;
+        }
+        Ok(())
     }
 }
 
@@ -269,28 +280,66 @@ impl Compactor {
 
     /// One pass over every tool: merging and cleanup per job, then the
     /// tool's retention. Takes the lease first (`LeaseError::Held` if another compactor
-    /// is at work) and gives it back at the end.
+    /// is at work) and gives it back at the end. The pass is recorded in
+    /// the store's status object ([`status`]) unless the lease was held.
     pub async fn pass(&self) -> Result<Report, CompactError> {
         let started = Instant::now();
+        let started_ns = self.now();
         let store = self.store.as_ref();
-        let mut lease = Lease::acquire(
+        let mut report = Report::default();
+        let acquired = Lease::acquire(
             store,
             &self.holder,
             self.config.lease_ttl().as_nanos() as u64,
             self.now(),
             self.config.lease_settle(),
         )
-        .await?;
-        let mut report = Report::default();
-        let result = self.pass_with(&mut lease, &mut report).await;
-        report.lease_prunes_failed = lease.prune_failures;
+        .await;
+        let (lease, result) = match acquired {
+            Err(e @ LeaseError::Held { .. }) => return Err(e.into()),
+            Err(e) => (None, Err(CompactError::from(e))),
+            Ok(mut lease) => {
+                let result = self.pass_with(&mut lease, &mut report).await;
+                report.lease_prunes_failed = lease.prune_failures;
+                (Some(lease), result)
+            }
+        };
         report.seconds = started.elapsed().as_secs_f64();
+        // Before the lease is given back: no other compactor of the store
+        // writes the status meanwhile.
+        self.record(started_ns, &result, &mut report).await;
         // Given back only after a clean pass: after a failure the next
         // compactor waits for the lease to expire, as after a crash.
-        if result.is_ok() {
+        if let (Ok(()), Some(lease)) = (&result, lease) {
             lease.release(store).await?;
         }
         result.map(|()| report)
+    }
+
+    /// Records the pass in the store's status object; a failure to is
+    /// logged and told in the report, not the pass's failure.
+    async fn record(
+        &self,
+        started_ns: u64,
+        result: &Result<(), CompactError>,
+        report: &mut Report,
+    ) {
+        let pass = status::Pass {
+            holder: self.holder.clone(),
+            started_ns,
+            ended_ns: self.now().max(started_ns),
+            result: match result {
+                Ok(()) if report.stopped => status::PassResult::Stopped,
+                Ok(()) => status::PassResult::Ok,
+                Err(_) => status::PassResult::Error,
+            },
+            error: result.as_ref().err().map(|e| e.to_string()),
+            report: report.clone(),
+        };
+        if let Err(e) = status::record(self.store.as_ref(), &self.class, pass).await {
+            tracing::warn!(class = %self.class, "compaction status not written: {e}");
+            report.status_error = Some(e.to_string());
+        }
     }
 
     async fn pass_with(&self, lease: &mut Lease, report: &mut Report) -> Result<(), CompactError> {

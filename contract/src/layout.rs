@@ -9,6 +9,7 @@
 //! index/<tool>/<job>/<YYYYMMDD>-<generation>.json.gz one day of the job's index
 //! index/<tool>/_tool.json                            the tool's index
 //! deletions/<tool>/<job>/<id>[.<part>].json          a deletion request and its state
+//! status/compaction.json                             how the latest compaction pass went
 //! ```
 //!
 //! `meta/` and `data/` are the per-pod layout that job-level compaction
@@ -26,6 +27,8 @@ pub const META: &str = "meta";
 pub const CHUNKS: &str = "chunks";
 pub const INDEX: &str = "index";
 pub const DELETIONS: &str = "deletions";
+/// Status objects of the store's own upkeep (compaction), not of a tool.
+pub const STATUS: &str = "status";
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum LayoutError {

@@ -212,6 +212,9 @@ async fn compact(a: CompactArgs) -> anyhow::Result<()> {
     let classes = a.store.class_configs()?;
     let cfg = a.compactor.config(&classes)?;
     let stores = StoreArgs::open(classes)?;
+    if a.status {
+        return compaction::print_status(&stores, afterlog::api::now_ns()).await;
+    }
     compaction::run_once(&stores, &cfg).await
 }
 

@@ -67,6 +67,14 @@ pub struct Metrics {
     pub lines_cut: Counter,
     pub compactions: Family<ResultLabels, Counter>,
     pub compacted: Family<CompactLabels, Counter>,
+    /// Each class's compaction status object, as last read: exported as
+    /// `afterlog_compaction_last_*` gauges.
+    pub statuses: crate::compaction::status::Statuses,
+    /// Reads of the status objects, by class and result (`ok`, `missing`,
+    /// `error`).
+    pub status_reads: Family<ResultLabels, Counter>,
+    /// The service's own passes whose status object could not be written.
+    pub status_write_errors: Family<ClassLabels, Counter>,
     /// Deletion requests created, cancelled, or refused (to a caller
     /// `--delete-by` leaves out, or to cancel once too late).
     pub deletions: Family<DeletionLabels, Counter>,
@@ -132,8 +140,15 @@ impl Collector for StoreRequests {
 pub struct ResultLabels {
     /// The routing class whose store was compacted.
     pub class: String,
-    /// `ok`, `held` (another compactor had the lease), `error`.
+    /// Of a pass: `ok`, `held` (another compactor had the lease), `error`,
+    /// `deferred`; of a status read: `ok`, `missing`, `error`.
     pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabels {
+    /// The routing class whose store was compacted.
+    pub class: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -148,7 +163,7 @@ type ReportCount = fn(&afterlog_compactor::Report) -> u64;
 
 /// The `what` of `afterlog_compaction_total`, and where a pass's report
 /// counts it.
-const COMPACTED: [(&str, ReportCount); 17] = [
+pub(crate) const COMPACTED: [(&str, ReportCount); 17] = [
     ("raw_objects_read", |r| r.raw_read),
     ("bytes_read", |r| r.bytes_read),
     ("merged_objects_written", |r| r.data_written),
@@ -197,6 +212,9 @@ impl Metrics {
             lines_cut: Counter::default(),
             compactions: Family::default(),
             compacted: Family::default(),
+            statuses: Default::default(),
+            status_reads: Family::default(),
+            status_write_errors: Family::default(),
             deletions: Family::default(),
             deletion_lines: Counter::default(),
             deletion_bytes: Counter::default(),
@@ -275,6 +293,18 @@ impl Metrics {
             m.compacted.clone(),
         );
         registry.register(
+            "compaction_status_reads",
+            "Reads of each class's compaction status object by result (ok, missing: no pass wrote one yet, error)",
+            m.status_reads.clone(),
+        );
+        registry.register(
+            "compaction_status_write_errors",
+            "Passes of the service's own compactor whose status object could not be written",
+            m.status_write_errors.clone(),
+        );
+        // `compaction_last_*`, from the status objects.
+        registry.register_collector(Box::new(m.statuses.clone()));
+        registry.register(
             "deletion_requests",
             "Deletion requests by result (created, cancelled, refused: a caller --delete-by leaves out, or a cancel too late)",
             m.deletions.clone(),
@@ -344,6 +374,14 @@ impl Metrics {
                 (CompactLabels { class, what }, count(r))
             }),
         );
+    }
+
+    /// Counts a read of class `class`'s compaction status by its result.
+    pub fn compaction_status_read(&self, class: &str, result: &'static str) {
+        let class = class.to_string();
+        self.status_reads
+            .get_or_create(&ResultLabels { class, result })
+            .inc();
     }
 
     /// Counts a compaction pass over class `class`'s store by its result.

@@ -66,6 +66,7 @@ impl Server {
             .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
         let app = self.app.clone();
+        crate::compaction::status::spawn(app.clone(), app.settings.compaction_status_every);
         let svc = router(self.app)
             .layer(trace)
             .layer(tower_http::catch_panic::CatchPanicLayer::new())

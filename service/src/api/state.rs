@@ -33,6 +33,9 @@ pub struct Settings {
     /// Hours from a deletion request to its application: the compactor's
     /// `delete_after_hours`, so that `due_at` says what it will do.
     pub delete_after_hours: u64,
+    /// How often each class's compaction status object is read for the
+    /// metrics.
+    pub compaction_status_every: Duration,
 }
 
 impl Default for Settings {
@@ -47,6 +50,7 @@ impl Default for Settings {
             admission: Limits::default(),
             delete_by: DeleteBy::default(),
             delete_after_hours: afterlog_compactor::Config::default().delete_after_hours,
+            compaction_status_every: Duration::from_secs(30),
         }
     }
 }

@@ -106,6 +106,11 @@ pub struct Tuning {
     /// pod's terminationGracePeriodSeconds); follows end at once.
     #[arg(long, env = "AFTERLOG_SHUTDOWN_GRACE_SECONDS", default_value_t = 25)]
     pub shutdown_grace_seconds: u64,
+    /// Seconds between reads of each store's compaction status object
+    /// (written by every pass, a CronJob's too), exported as
+    /// afterlog_compaction_last_* metrics.
+    #[arg(long, default_value_t = 30)]
+    pub compaction_status_seconds: u64,
 }
 
 impl Tuning {
@@ -124,8 +129,12 @@ impl Tuning {
             Some(m) => m,
             None => admission::budget_for(admission::cgroup_memory_limit()),
         };
+        if !(1..=3600).contains(&self.compaction_status_seconds) {
+            bail!("--compaction-status-seconds must be between 1 and 3600");
+        }
         Ok(Settings {
             follow_poll: Duration::from_secs_f64(self.follow_poll_seconds),
+            compaction_status_every: Duration::from_secs(self.compaction_status_seconds),
             follow_max: self.follow_max,
             follow_timeout: Duration::from_secs(self.follow_timeout_seconds),
             push_max_bytes: self.push_max_bytes,
@@ -211,6 +220,11 @@ impl CompactorArgs {
 
 #[derive(Args)]
 pub struct CompactArgs {
+    /// Print how each class's latest compaction pass went (from its
+    /// store's status object) instead of compacting; exit 1 unless every
+    /// class's latest pass went through.
+    #[arg(long)]
+    pub status: bool,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]
