@@ -30,6 +30,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
          cp target/wasm32-wasip1/release/afterlog_filter.aot /out/filter/; fi
 
 FROM debian:bookworm-slim
+# Not pinned: the CA roots must be the current ones of bookworm's security
+# updates, and a pinned version disappears from the mirror once superseded,
+# which would break every later build.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/*
