@@ -1,11 +1,12 @@
-//! The storage edge against a local directory and a real S3 server
-//! (`s3s-fs` over HTTP on 127.0.0.1), with objects laid out exactly as
-//! Fluent Bit's s3 output writes them.
+//! The storage edge against a local directory, a real S3 server (`s3s-fs`
+//! over HTTP on 127.0.0.1), the Azure Storage emulator (Azurite) and a GCS
+//! emulator (fake-gcs-server), with objects laid out exactly as Fluent
+//! Bit's s3 output writes them.
 
 use afterlog_contract::layout::{Origin, meta_key};
 use afterlog_reader::meta::{ConsumedRaw, MergedObject, PodInfo, PodMeta};
 use afterlog_reader::{Selection, Store, StoreConfig, job_runs, list_jobs, open, read_job};
-use afterlog_testkit::{KEY, S3Server, SECRET, gz};
+use afterlog_testkit::{AzuriteServer, GcsServer, KEY, S3Server, SECRET, file_store, gz};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde_json::json;
@@ -141,6 +142,11 @@ async fn populate(store: &Store) -> Vec<&'static str> {
 
 async fn scenario(store: Store) {
     let want = populate(&store).await;
+    check(store, want).await;
+}
+
+/// What reads of the populated store give.
+async fn check(store: Store, want: Vec<&'static str>) {
     let got = read_job(store.clone(), TOOL, JOB, Selection::default())
         .await
         .unwrap();
@@ -228,4 +234,21 @@ async fn s3_over_http() {
         ..StoreConfig::new("s3://afterlog/some/prefix")
     };
     scenario(open(&cfg).unwrap()).await;
+}
+
+#[tokio::test]
+async fn azure_on_azurite() {
+    let az = AzuriteServer::start(&["afterlog"]);
+    scenario(az.store("az://afterlog/some/prefix")).await;
+}
+
+/// The emulator takes no PUT from object_store's GCS client (see
+/// afterlog_testkit::gcs): the scenario is written to a directory it
+/// starts from, then read over its XML API as from GCS.
+#[tokio::test]
+async fn gcs_on_fake_gcs_server() {
+    let seed = tempfile::tempdir().unwrap();
+    let want = populate(&file_store(&seed.path().join("afterlog/some/prefix"))).await;
+    let gcs = GcsServer::start(seed.path());
+    check(gcs.store("gs://afterlog/some/prefix"), want).await;
 }

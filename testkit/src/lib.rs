@@ -1,15 +1,21 @@
-//! What afterlog's tests share: a real S3 server (`s3s-fs`) on a free
-//! loopback port, proxies to put in front of it that fail on purpose, and
-//! objects written as Fluent Bit's s3 output writes them.
+//! What afterlog's tests share: a real S3 server (`s3s-fs`), an Azure
+//! Storage emulator (Azurite) and a GCS emulator (fake-gcs-server) on free
+//! loopback ports, proxies to put in front of them that fail on purpose,
+//! and objects written as Fluent Bit's s3 output writes them.
 
+pub mod azurite;
 pub mod faulty_proxy;
+pub mod gcs;
 pub mod log_text;
 pub mod per_pod;
 pub mod proxy;
+pub mod server;
 pub mod stats;
 pub mod store;
 pub mod time;
+pub use azurite::AzuriteServer;
 pub use faulty_proxy::{Fault, FaultyProxy};
+pub use gcs::GcsServer;
 pub use proxy::Proxy;
 pub use store::{file_store, keys, put};
 pub use time::{SECS, T0};
@@ -17,10 +23,8 @@ pub use time::{SECS, T0};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
 
 /// The credentials the test server accepts.
 pub const KEY: &str = "AKIDTEST";
@@ -40,73 +44,42 @@ pub fn gz(lines: &[String]) -> Vec<u8> {
 /// `s3s-fs` (installed by `scripts/test` with `cargo install`) on a free
 /// port with a temporary root, killed on drop.
 pub struct S3Server {
-    child: Child,
+    server: server::Running,
     pub port: u16,
     root: tempfile::TempDir,
-}
-
-fn binary() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(|h| Path::new(&h).join(".cargo/bin/s3s-fs"))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| "s3s-fs".into())
 }
 
 impl S3Server {
     /// Starts a server holding the empty `buckets`.
     pub fn start(buckets: &[&str]) -> S3Server {
-        let bin = binary();
         let root = tempfile::tempdir().expect("temporary directory");
         for b in buckets {
             std::fs::create_dir(root.path().join(b)).expect("bucket directory");
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(&bin)
-            .arg(root.path())
+        let port = server::free_port();
+        let mut cmd = Command::new(server::binary(
+            server::in_home(".cargo/bin/s3s-fs"),
+            "s3s-fs",
+        ));
+        cmd.arg(root.path())
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", KEY, "--secret-key", SECRET])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {}: {e}; install it with \
-                     `cargo install s3s-fs --version 0.14.1 --features binary`",
-                    bin.display()
-                )
-            });
-        let mut server = S3Server { child, port, root };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("s3s-fs exited: {status}");
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "s3s-fs did not answer on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
+            .args(["--access-key", KEY, "--secret-key", SECRET]);
+        let server = server::Running::spawn(
+            "s3s-fs",
+            cmd,
+            port,
+            "cargo install s3s-fs --version 0.14.1 --features binary",
+        );
+        S3Server { server, port, root }
     }
 
     /// `http://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.endpoint()
     }
 
     /// Where the server keeps a bucket's objects as files.
     pub fn bucket_dir(&self, bucket: &str) -> PathBuf {
         self.root.path().join(bucket)
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

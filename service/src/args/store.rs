@@ -1,5 +1,6 @@
 //! Where the logs are: the store of the `default` class and of the other
-//! routing classes, and how to reach S3.
+//! routing classes, and how to reach S3 (GCS and Azure are reached as
+//! their environment says: see docs/admin-guide.md).
 
 use crate::classes::{self, ClassStores, ClassUrl};
 use afterlog_reader::{StoreConfig, open};
@@ -9,8 +10,13 @@ use std::time::Duration;
 
 #[derive(Args)]
 pub struct StoreArgs {
-    /// Where logs are: a directory (`./afterlog-data`, `file:///abs/path`)
-    /// or `s3://bucket[/prefix]`.
+    /// Where logs are: a directory (`./afterlog-data`, `file:///abs/path`),
+    /// `s3://bucket[/prefix]` (AWS S3 or S3-compatible),
+    /// `gs://bucket[/prefix]` (Google Cloud Storage) or
+    /// `az://container[/prefix]` (Azure Blob Storage; the account from
+    /// AZURE_STORAGE_ACCOUNT_NAME). Credentials come from each cloud's
+    /// usual environment: AWS_* and the instance/pod identity, GOOGLE_* and
+    /// the metadata server, AZURE_* and workload or managed identity.
     #[arg(long, env = "AFTERLOG_STORE", default_value = "./afterlog-data")]
     pub store: String,
     /// S3 endpoint, e.g. http://127.0.0.1:9000 for MinIO, Ceph RGW, Garage
@@ -26,7 +32,7 @@ pub struct StoreArgs {
     /// Allow a plain-HTTP endpoint that is not on loopback.
     #[arg(long)]
     pub s3_allow_http: bool,
-    /// Seconds one attempt of an S3 request may take, from connecting to
+    /// Seconds one attempt of a store request (any cloud) may take, from connecting to
     /// the answer's last byte (1-300). A timed-out read is retried while
     /// less than 60 s have passed since its first attempt.
     #[arg(
@@ -35,7 +41,7 @@ pub struct StoreArgs {
         default_value_t = afterlog_reader::store::DEFAULT_TIMEOUT.as_secs()
     )]
     pub store_timeout_seconds: u64,
-    /// Retries of an S3 request that timed out, lost its connection or got
+    /// Retries of a store request (any cloud) that timed out, lost its connection or got
     /// a 5xx, 429 or 408 answer, with backoff (0-10; 0: none).
     #[arg(
         long,
@@ -48,7 +54,7 @@ pub struct StoreArgs {
     /// long-retention=s3://logs/long-retention, where the drop-in's second
     /// s3 output writes that class. --store is the `default` class's.
     /// Reads merge every class's store; each is compacted on its own. Same
-    /// S3 endpoint, region and credentials as --store.
+    /// endpoint, region and credentials as --store (for its cloud).
     #[arg(
         long = "class",
         env = "AFTERLOG_CLASSES",
@@ -61,13 +67,14 @@ pub struct StoreArgs {
 /// A store location made a URL: a directory becomes
 /// `file:///absolute/path`. `what` names the flag and value for errors.
 fn store_url(what: &str, value: &str) -> anyhow::Result<String> {
-    if value.starts_with("s3://") || value.starts_with("file://") {
-        return Ok(value.to_string());
-    }
     if let Some((scheme, _)) = value.split_once("://") {
+        if ["s3", "gs", "az", "file"].contains(&scheme) {
+            return Ok(value.to_string());
+        }
         // A typo must not become an empty local directory.
         bail!(
-            "{what}: unknown scheme {scheme:?}; use s3://bucket[/prefix], file:///path or a directory"
+            "{what}: unknown scheme {scheme:?}; use s3://bucket[/prefix], gs://bucket[/prefix], \
+             az://container[/prefix], file:///path or a directory"
         );
     }
     let p = std::path::absolute(value).with_context(|| what.to_string())?;
@@ -141,21 +148,16 @@ impl StoreArgs {
                 self.store_retries
             );
         }
-        let endpoint = self
-            .s3_endpoint
-            .clone()
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
-        let loopback_http = endpoint.as_deref().is_some_and(|e| {
-            ["http://127.", "http://localhost", "http://[::1]"]
-                .iter()
-                .any(|p| e.starts_with(p))
-        });
+        // The S3 flags are S3's; other clouds take theirs from their
+        // environment (AZURE_STORAGE_ENDPOINT, GOOGLE_BASE_URL...), and
+        // the reader allows plain HTTP to a loopback endpoint of any.
+        let s3 = url.starts_with("s3://");
         Ok(StoreConfig {
-            url,
-            endpoint,
-            region: self.s3_region.clone(),
+            endpoint: self.s3_endpoint.clone().filter(|_| s3),
+            region: self.s3_region.clone().filter(|_| s3),
             path_style: !self.s3_virtual_hosted,
-            allow_http: self.s3_allow_http || loopback_http,
+            allow_http: self.s3_allow_http,
+            url,
             timeout: Some(Duration::from_secs(self.store_timeout_seconds)),
             retries: Some(self.store_retries),
             ..StoreConfig::default()
