@@ -401,9 +401,13 @@ fn drop_in_mistakes_fail() {
     };
     // A REQUIRED setting missing, in each format.
     let p = changed(dir.path(), "afterlog.yaml", "      offset_key: 'off'\n", "");
-    run(&p).assert_fails(&[
-        "afterlog_tail: REQUIRED offset_key is not set, want `off` — fix: set `offset_key: off` in afterlog_tail",
-    ]);
+    let d = run(&p);
+    d.assert_fails(&["afterlog_tail: REQUIRED offset_key is not set, want `off`"]);
+    assert!(
+        d.failed()[0].ends_with("— fix: set `offset_key: off` in afterlog_tail (as shipped)"),
+        "{:#?}",
+        d.lines
+    );
     let p = changed(
         dir.path(),
         "afterlog.conf",
@@ -580,7 +584,7 @@ mod fake_s3 {
                 refuse_deletes: AtomicBool::new(false),
             });
             let app = Router::new()
-                .route("/{bucket}", get(list))
+                .route("/{bucket}", get(list).post(delete_many))
                 .route(
                     "/{bucket}/{*key}",
                     get(read).head(read).put(write).delete(remove),
@@ -676,6 +680,24 @@ mod fake_s3 {
         let etag = format!("\"{}\"", s.next.fetch_add(1, Ordering::SeqCst));
         objects.insert(key, (body, etag.clone()));
         ([(header::ETAG, etag)], "").into_response()
+    }
+
+    /// DeleteObjects (`POST /bucket?delete`), as object_store deletes.
+    async fn delete_many(State(s): State<Arc<Inner>>, body: String) -> Response {
+        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><DeleteResult>");
+        for part in body.split("<Key>").skip(1) {
+            let key = part.split("</Key>").next().unwrap_or_default();
+            if s.refuse_deletes.load(Ordering::SeqCst) {
+                xml.push_str(&format!(
+                    "<Error><Key>{key}</Key><Code>AccessDenied</Code><Message>no deletes here</Message></Error>"
+                ));
+            } else {
+                s.objects.lock().unwrap().remove(key);
+                xml.push_str(&format!("<Deleted><Key>{key}</Key></Deleted>"));
+            }
+        }
+        xml.push_str("</DeleteResult>");
+        ([(header::CONTENT_TYPE, "application/xml")], xml).into_response()
     }
 
     async fn remove(
