@@ -123,7 +123,7 @@ mod tests {
         let bad = Line::fail("a", "b", "c");
         let skip = Line::skip("a", "b");
         assert_eq!(
-            summary(&[ok.clone()]),
+            summary(std::slice::from_ref(&ok)),
             "afterlog doctor: all 1 checks passed"
         );
         assert_eq!(
