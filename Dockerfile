@@ -17,8 +17,8 @@ ARG FLB_WAMRC=/nonexistent/flb-wamrc
 # scripts/build-filter writes target/wasm32-wasip1/release/afterlog_filter.wasm
 # (and .aot beside it when FLB_WAMRC exists). The caches keep crates and
 # target/ between builds, so the artifacts are copied out in the same step.
-# The server is built without the demo (default feature `demo`), so it does
-# not link the filter.
+# The server is built without the demo (default feature `demo`); of the
+# filter it links only the config parser `afterlog doctor` uses.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     FLB_WAMRC="$FLB_WAMRC" scripts/build-filter \

@@ -6,7 +6,8 @@
 //! ([`api`]) and its bodies ([`wire`]), who may read what ([`auth`]), what
 //! it costs ([`metrics`]), what runs at once ([`admission`]), the stores of
 //! the routing classes ([`classes`]) and their [`compaction`]; and the
-//! command line: its arguments ([`args`]) and the client commands ([`cli`]).
+//! command line: its arguments ([`args`]), the client commands ([`cli`])
+//! and the deployment's checks ([`doctor`]).
 
 pub mod admission;
 pub mod api;
@@ -18,6 +19,7 @@ pub mod client;
 pub mod clock;
 pub mod compaction;
 pub mod demo;
+pub mod doctor;
 pub mod memory;
 pub mod metrics;
 pub mod reply;

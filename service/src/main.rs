@@ -3,14 +3,16 @@
 
 use afterlog::api::Settings;
 use afterlog::args::client::{DeleteArgs, DeletionsArgs, ListArgs, LogsArgs, PushArgs, SearchArgs};
+use afterlog::args::doctor::DoctorArgs;
 use afterlog::args::serve::{CompactArgs, ServeArgs};
 use afterlog::args::store::StoreArgs;
 use afterlog::auth::{AuthConfig, hash_token};
 use afterlog::serve::{Server, shutdown_signal};
-use afterlog::{cli, compaction};
+use afterlog::{cli, compaction, doctor};
 use afterlog_reader::{StoreConfig, open};
 use anyhow::{Context, bail};
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::io::{IsTerminal, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +52,11 @@ enum Command {
     Demo(DemoArgs),
     /// One compaction pass (merge, clean up, retention), e.g. from a CronJob.
     Compact(CompactArgs),
+    /// Check a deployment: the stores and their conditional writes (on a
+    /// scratch prefix doctor/<random>/, deleted afterwards; only with
+    /// --store or --class), the Fluent Bit drop-in, the filter config and
+    /// artifact, the auth files. One line per check; exit 1 if any failed.
+    Doctor(DoctorArgs),
     /// Print the SHA-256 of a token read from stdin, for tokens.json.
     HashToken,
     /// Print a shell's completion script for afterlog.
@@ -98,7 +105,17 @@ fn main() -> std::process::ExitCode {
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         )
         .init();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    if let (Command::Doctor(a), Some(("doctor", m))) = (&mut cli.command, matches.subcommand()) {
+        // serve's default store is no store the admin named.
+        a.store_given = m
+            .value_source("store")
+            .is_some_and(|s| s != ValueSource::DefaultValue);
+    }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -159,6 +176,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve(a).await,
         Command::Demo(a) => demo(a).await,
         Command::Compact(a) => compact(a).await,
+        Command::Doctor(a) => run_doctor(a).await,
         Command::HashToken => {
             let mut t = String::new();
             std::io::stdin()
@@ -205,6 +223,18 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     }
     let grace = Duration::from_secs(a.tuning.shutdown_grace_seconds);
     server.run(shutdown_signal(), grace).await
+}
+
+/// `afterlog doctor`: each line as its check ends, then the verdict; exit
+/// status 1 if any check failed.
+async fn run_doctor(a: DoctorArgs) -> anyhow::Result<()> {
+    let lines = doctor::run(&a, &mut |l| println!("{l}")).await;
+    println!("{}", doctor::report::summary(&lines));
+    if lines.iter().any(|l| l.failed()) {
+        // Told on stdout, line by line.
+        return Err(cli::Told.into());
+    }
+    Ok(())
 }
 
 /// `afterlog compact`: one pass over each class's store.

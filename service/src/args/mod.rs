@@ -1,8 +1,9 @@
 //! The command line's arguments, by what they configure: the client
-//! commands' ([`client`]), where the stores are ([`store`]), and the
-//! server's and the compactor's ([`serve`]).
+//! commands' ([`client`]), where the stores are ([`store`]), the server's
+//! and the compactor's ([`serve`]), and what `doctor` checks ([`doctor`]).
 
 pub mod client;
+pub mod doctor;
 pub mod serve;
 pub mod store;
 

@@ -1,0 +1,152 @@
+//! The drop-in's classes against the stores given: each class the drop-in
+//! stores apart needs a `--class` for serve and compact to read and
+//! compact it, at the bucket and prefix its output writes.
+
+use super::drop_in::outputs::Routing;
+use super::report::Line;
+
+/// `default_url`: `--store` as a URL; `classes`: each `--class` name and URL.
+pub fn check(routing: &Routing, default_url: &str, classes: &[(String, String)]) -> Vec<Line> {
+    let subject = "classes";
+    let mut lines = Vec::new();
+    for (class, out) in &routing.own {
+        let Some((_, url)) = classes.iter().find(|(c, _)| c == class) else {
+            lines.push(Line::fail(
+                subject,
+                format!(
+                    "the drop-in stores class {class} apart ({}), but no --class {class}=… is given: \
+                     serve and compact would neither read nor expire it",
+                    out.label
+                ),
+                format!(
+                    "pass --class {class}=<its store> here and to both serve and compact \
+                     (docs/admin-guide.md, several routing classes)"
+                ),
+            ));
+            continue;
+        };
+        let Some(prefix) = &out.prefix else {
+            // Its s3_key_format is the REQUIRED check's to report.
+            continue;
+        };
+        let url = url.trim_end_matches('/');
+        // Same bucket setting as the default's output: the class lies at
+        // its prefix of the default store's bucket.
+        let same_bucket = out.bucket.is_some() && out.bucket == routing.catch_all_bucket;
+        let (ok, want) = if same_bucket {
+            let want = if prefix.is_empty() {
+                default_url.trim_end_matches('/').to_string()
+            } else {
+                format!("{}/{prefix}", default_url.trim_end_matches('/'))
+            };
+            (url == want, want)
+        } else if prefix.is_empty() {
+            let root = url
+                .split_once("://")
+                .is_some_and(|(_, rest)| !rest.contains('/'));
+            (root, "the root of its bucket".to_string())
+        } else {
+            (url.ends_with(&format!("/{prefix}")), format!("…/{prefix}"))
+        };
+        if ok {
+            lines.push(Line::pass(
+                subject,
+                format!(
+                    "--class {class}={url} is where the drop-in's {} writes",
+                    out.label
+                ),
+            ));
+        } else {
+            lines.push(Line::fail(
+                subject,
+                format!(
+                    "--class {class}={url}, but the drop-in's {} writes it at {want}: its records \
+                     would not be read",
+                    out.label
+                ),
+                format!("--class {class}={want} (here, and for serve and compact)"),
+            ));
+        }
+    }
+    for (class, url) in classes {
+        if !routing.own.contains_key(class) {
+            lines.push(Line::fail(
+                subject,
+                format!(
+                    "--class {class}={url}, but the drop-in has no s3 output for class {class}: \
+                     its records are stored with `default`, and this store stays empty"
+                ),
+                format!(
+                    "give class {class} an s3 output in the drop-in (docs/routing.md, adding a class \
+                     end to end), or drop the --class"
+                ),
+            ));
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::drop_in::outputs::routing;
+    use super::super::drop_in::pipeline::{Format, parse};
+    use super::super::report::Status;
+    use super::*;
+
+    const YAML: &str = include_str!("../../../fluent-bit/afterlog.yaml");
+
+    fn shipped() -> Routing {
+        routing(&parse(YAML, Format::Yaml).unwrap())
+    }
+
+    fn pair(c: &str, u: &str) -> Vec<(String, String)> {
+        vec![(c.to_string(), u.to_string())]
+    }
+
+    #[test]
+    fn the_shipped_class_at_its_prefix_passes() {
+        let got = check(
+            &shipped(),
+            "s3://logs",
+            &pair("long-retention", "s3://logs/long-retention"),
+        );
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].status, Status::Pass, "{got:?}");
+        let got = check(
+            &shipped(),
+            "file:///d/data/",
+            &pair("long-retention", "file:///d/data/long-retention"),
+        );
+        assert_eq!(got[0].status, Status::Pass, "{got:?}");
+    }
+
+    #[test]
+    fn mistakes() {
+        let got = check(&shipped(), "s3://logs", &[]);
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0]
+                .detail
+                .contains("no --class long-retention=… is given")
+        );
+
+        let got = check(
+            &shipped(),
+            "s3://logs",
+            &pair("long-retention", "s3://logs/long"),
+        );
+        assert!(
+            got[0]
+                .detail
+                .contains("writes it at s3://logs/long-retention"),
+            "{got:?}"
+        );
+
+        let mut two = pair("long-retention", "s3://logs/long-retention");
+        two.extend(pair("audit", "s3://logs/audit"));
+        let got = check(&shipped(), "s3://logs", &two);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].status, Status::Fail);
+        assert!(got[1].detail.contains("no s3 output for class audit"));
+    }
+}
