@@ -4,7 +4,7 @@
 //! covers a CronJob's passes and the service's own alike.
 
 use crate::api::state::{App, until_draining};
-use crate::metrics::COMPACTED;
+use crate::metrics::{COMPACTED, ClassLabels, CompactLabels, ResultLabels};
 use afterlog_compactor::status::{self, PassResult, Status};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -53,23 +53,6 @@ impl Statuses {
             .get(class)
             .cloned()
     }
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ClassLabels {
-    class: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ResultLabels {
-    class: String,
-    result: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct WhatLabels {
-    class: String,
-    what: &'static str,
 }
 
 fn seconds(ns: u64) -> f64 {
@@ -158,7 +141,7 @@ impl Collector for Statuses {
             "What the latest compaction pass did, by class and kind (objects, bytes, problems met)",
             read.iter().flat_map(|(c, s)| {
                 COMPACTED.map(|(what, count)| {
-                    let labels = WhatLabels {
+                    let labels = CompactLabels {
                         class: (*c).clone(),
                         what,
                     };
