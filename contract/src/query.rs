@@ -121,6 +121,18 @@ words! {
     Platform = "platform",
 }
 
+words! {
+    /// Which of a job's Kubernetes events a read returns (docs/design.md §13).
+    Events, "events",
+    /// Events inline with the container lines.
+    #[default]
+    Include = "include",
+    /// Only the events.
+    Only = "only",
+    /// Only the container lines.
+    Omit = "none",
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

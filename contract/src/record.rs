@@ -59,6 +59,38 @@ pub mod event {
     pub const DROPPED_UNTIL: &str = "dropped_until";
 }
 
+/// A Kubernetes event stored in its job's log (docs/design.md §13).
+pub mod k8s_event {
+    /// The pseudo-container every event is stored under; also the pseudo-pod
+    /// of events about objects above the pod (Job, CronJob, Deployment, …).
+    pub const CONTAINER: &str = "@events";
+    /// `stream` of an event, so that `stream=stdout|stderr` selects
+    /// container lines only.
+    pub const STREAM: &str = "event";
+    /// The top-level object holding the event's own fields.
+    pub const FIELD: &str = "k8s_event";
+    /// Keys inside [`FIELD`].
+    pub const TYPE: &str = "type";
+    pub const REASON: &str = "reason";
+    pub const MESSAGE: &str = "message";
+    pub const COUNT: &str = "count";
+    /// RFC 3339, as Kubernetes wrote them; `last` is the record's `ts`.
+    pub const FIRST: &str = "first";
+    pub const LAST: &str = "last";
+    /// `{kind, name, namespace, uid, field_path}` of the involved object.
+    pub const OBJECT: &str = "object";
+    /// The reporting component (`kubelet`, `default-scheduler`, …).
+    pub const SOURCE: &str = "source";
+    /// The Event object's `metadata.uid`.
+    pub const UID: &str = "uid";
+
+    /// Members of the input record (the Event object as Kubernetes writes it).
+    pub mod input {
+        pub const INVOLVED_OBJECT: &str = "involvedObject";
+        pub const METADATA: &str = "metadata";
+    }
+}
+
 /// Values of `afterlog.kind`.
 pub mod kind {
     pub const JOB: &str = "job";
