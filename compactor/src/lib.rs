@@ -305,8 +305,8 @@ impl Compactor {
             }
         };
         report.seconds = started.elapsed().as_secs_f64();
-        // Before the lease is given back: no other compactor of the store
-        // writes the status meanwhile.
+        // Before the lease is given back, so that the next holder's pass
+        // comes after this one's in the status.
         self.record(started_ns, &result, &mut report).await;
         // Given back only after a clean pass: after a failure the next
         // compactor waits for the lease to expire, as after a crash.
@@ -336,9 +336,16 @@ impl Compactor {
             error: result.as_ref().err().map(|e| e.to_string()),
             report: report.clone(),
         };
-        if let Err(e) = status::record(self.store.as_ref(), &self.class, pass).await {
-            tracing::warn!(class = %self.class, "compaction status not written: {e}");
-            report.status_error = Some(e.to_string());
+        match status::record(self.store.as_ref(), &self.class, pass).await {
+            Ok(Some(_)) => {}
+            Ok(None) => tracing::info!(
+                class = %self.class,
+                "compaction status not written: another compactor wrote a newer one"
+            ),
+            Err(e) => {
+                tracing::warn!(class = %self.class, "compaction status not written: {e}");
+                report.status_error = Some(e.to_string());
+            }
         }
     }
 

@@ -4,14 +4,16 @@
 //! Every pass writes it, wherever it runs (a CronJob's `afterlog compact`
 //! or the service's own loop), so whoever watches the store — the
 //! service's metrics, an admin with `afterlog compact --status` — sees
-//! compaction the same way however it is deployed. Only a pass that took
-//! the lease writes it (or one that failed before it could know whether it
-//! would): a pass that found the lease held did nothing worth telling.
+//! compaction the same way however it is deployed. A pass that found the
+//! lease held writes nothing (it did nothing worth telling); the write is
+//! conditional on the version read, so a pass that lost its lease never
+//! overwrites a newer pass's news.
 
 use crate::Report;
 use afterlog_contract::layout;
+use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -137,8 +139,8 @@ pub fn parse(key: &str, body: &[u8]) -> Result<Status, StatusError> {
     })
 }
 
-/// The store's status object; `None` if no pass has written one yet.
-pub async fn read(store: &dyn ObjectStore) -> Result<Option<Status>, StatusError> {
+/// The status object's body and the version a replacement must find.
+async fn get(store: &dyn ObjectStore) -> Result<Option<(Bytes, UpdateVersion)>, StatusError> {
     let key = key();
     let failed = |source| StatusError::Store {
         key: key.clone(),
@@ -146,39 +148,77 @@ pub async fn read(store: &dyn ObjectStore) -> Result<Option<Status>, StatusError
     };
     match store.get(&Path::from(key.as_str())).await {
         Ok(g) => {
-            let body = g.bytes().await.map_err(failed)?;
-            parse(&key, &body).map(Some)
+            let version = UpdateVersion {
+                e_tag: g.meta.e_tag.clone(),
+                version: g.meta.version.clone(),
+            };
+            Ok(Some((g.bytes().await.map_err(failed)?, version)))
         }
         Err(object_store::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(failed(e)),
     }
 }
 
-/// Records `pass` in the store's status object. A status that cannot be
-/// read is replaced: it holds no data, only news of earlier passes. A plain
-/// PUT will do: a pass writes it while it holds the lease, so no other
-/// compactor of the store writes it at the same time.
+/// The store's status object; `None` if no pass has written one yet.
+pub async fn read(store: &dyn ObjectStore) -> Result<Option<Status>, StatusError> {
+    match get(store).await? {
+        None => Ok(None),
+        Some((body, _)) => parse(&key(), &body).map(Some),
+    }
+}
+
+/// Records `pass` in the store's status object, and returns the status
+/// written — or `None` if another compactor replaced the object between
+/// this one's read and write: its news is newer (this pass had lost the
+/// lease), so it is kept. A status that cannot be read is replaced: it
+/// holds no data, only news of earlier passes.
 pub async fn record(
     store: &dyn ObjectStore,
     class: &str,
     pass: Pass,
-) -> Result<Status, StatusError> {
-    let previous = match read(store).await {
-        Ok(s) => s,
-        Err(e @ StatusError::Store { .. }) => return Err(e),
-        Err(e) => {
-            tracing::warn!(class, "replacing an unreadable compaction status: {e}");
-            None
+) -> Result<Option<Status>, StatusError> {
+    let key = key();
+    let (previous, mode) = match get(store).await? {
+        None => (None, PutMode::Create),
+        Some((body, version)) => {
+            let previous = parse(&key, &body)
+                .inspect_err(|e| {
+                    tracing::warn!(class, "replacing an unreadable compaction status: {e}")
+                })
+                .ok();
+            (previous, PutMode::Update(version))
         }
     };
     let status = Status::after(previous, class, pass);
-    let key = key();
-    let body = serde_json::to_vec_pretty(&status).unwrap_or_default();
-    store
-        .put(&Path::from(key.as_str()), PutPayload::from(body))
-        .await
-        .map_err(|source| StatusError::Store { key, source })?;
-    Ok(status)
+    let body =
+        Bytes::from(
+            serde_json::to_vec_pretty(&status).map_err(|source| StatusError::Parse {
+                key: key.clone(),
+                source,
+            })?,
+        );
+    let path = Path::from(key.as_str());
+    let put = |mode| {
+        store.put_opts(
+            &path,
+            PutPayload::from(body.clone()),
+            PutOptions {
+                mode,
+                ..PutOptions::default()
+            },
+        )
+    };
+    let written = match put(mode).await {
+        // A local directory: only compactors under the lease write here.
+        Err(object_store::Error::NotImplemented { .. }) => put(PutMode::Overwrite).await,
+        other => other,
+    };
+    match written {
+        Ok(_) => Ok(Some(status)),
+        Err(object_store::Error::Precondition { .. })
+        | Err(object_store::Error::AlreadyExists { .. }) => Ok(None),
+        Err(source) => Err(StatusError::Store { key, source }),
+    }
 }
 
 #[cfg(test)]

@@ -117,9 +117,9 @@ fn passes_are_recorded_with_their_result() {
 fn a_status_that_cannot_be_written_is_told_not_fatal() {
     block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        // A directory where the status object goes: neither read nor
-        // replaced.
-        std::fs::create_dir_all(dir.path().join("status/compaction.json/in-the-way")).unwrap();
+        // A file where the status object's directory goes: it cannot be
+        // written.
+        std::fs::write(dir.path().join("status"), b"in the way").unwrap();
         let store = file_store(dir.path());
         populate(&store).await;
         set_clock(real_now() + 30 * MIN);

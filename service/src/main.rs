@@ -240,11 +240,12 @@ async fn run_doctor(a: DoctorArgs) -> anyhow::Result<()> {
 /// `afterlog compact`: one pass over each class's store.
 async fn compact(a: CompactArgs) -> anyhow::Result<()> {
     let classes = a.store.class_configs()?;
-    let cfg = a.compactor.config(&classes)?;
-    let stores = StoreArgs::open(classes)?;
     if a.status {
+        let stores = StoreArgs::open(classes)?;
         return compaction::print_status(&stores, afterlog::api::now_ns()).await;
     }
+    let cfg = a.compactor.config(&classes)?;
+    let stores = StoreArgs::open(classes)?;
     compaction::run_once(&stores, &cfg).await
 }
 

@@ -221,4 +221,20 @@ async fn compaction_status_from_the_cli_to_the_metrics() {
         Some(1.0),
         "{m}"
     );
+    // … and told by `compact --status`, which goes on to the next class
+    // and needs no compactor config.
+    let out = afterlog(home.path())
+        .args([
+            "compact", "--status", "--store", &store_dir, "--class", &class,
+        ])
+        .args(["--compactor-config", "/nonexistent/compactor.json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("default: compaction status unreadable: ")
+            && stdout.contains("long-retention: latest pass ok at "),
+        "{stdout}"
+    );
 }

@@ -715,3 +715,39 @@ mod fake_s3 {
         StatusCode::NO_CONTENT.into_response()
     }
 }
+
+/// An az:// store on Azurite, credentials from the environment as in a
+/// pod: reachable, its conditional writes atomic, the scratch prefix
+/// gone afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_azure_store_on_azurite_passes_the_store_checks() {
+    use afterlog_testkit::azurite::{ACCOUNT, ACCOUNT_KEY};
+    let home = tempfile::tempdir().unwrap();
+    let az = afterlog_testkit::AzuriteServer::start(&["logs"]);
+    let mut cmd = doctor(home.path(), &["--store", "az://logs"]);
+    cmd.env("AZURE_STORAGE_ACCOUNT_NAME", ACCOUNT)
+        .env("AZURE_STORAGE_ACCOUNT_KEY", ACCOUNT_KEY)
+        .env("AZURE_STORAGE_ENDPOINT", az.endpoint());
+    let d = tokio::task::spawn_blocking(move || Doctor::run(cmd))
+        .await
+        .unwrap();
+    assert_eq!(d.code, Some(0), "{:#?}", d.lines);
+    assert_eq!(d.with("pass"), 5, "{:#?}", d.lines);
+    for want in [
+        "pass  store default (az://logs): reachable: listed raw/ (0 entries)",
+        "pass  store default: create-if-absent (If-None-Match: *): the first create succeeded, the second was refused",
+        "the replace with the current ETag succeeded, the one with a stale ETag was refused",
+        "8 concurrent creates of one key: exactly one won, 5 times out of 5",
+    ] {
+        assert!(
+            d.lines.iter().any(|l| l.contains(want)),
+            "{want}: {:#?}",
+            d.lines
+        );
+    }
+    assert_eq!(
+        keys(&az.store("az://logs"), "doctor").await,
+        Vec::<String>::new(),
+        "the scratch objects are deleted"
+    );
+}

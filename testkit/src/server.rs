@@ -56,7 +56,7 @@ impl Running {
                 panic!("{name} exited: {status}");
             }
             assert!(
-                start.elapsed() < Duration::from_secs(30),
+                start.elapsed() < Duration::from_secs(90),
                 "{name} did not answer on port {port}"
             );
             std::thread::sleep(Duration::from_millis(50));

@@ -8,12 +8,12 @@ pub mod location;
 pub mod settings;
 
 use location::{Cloud, FORMS, Location};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
-use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::prefix::PrefixStore;
-use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
+use object_store::{BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, RetryConfig};
 use settings::{Env, Settings};
 use std::sync::Arc;
 use std::time::Duration;
@@ -229,19 +229,21 @@ pub fn open_with(cfg: &StoreConfig, env: &Env) -> Result<Store, StoreError> {
     let store: Store = match cloud {
         Cloud::S3 => {
             let s = settings::s3(cfg, bucket, env);
-            let opts = cfg.client_options(s.get(object_store::aws::AmazonS3ConfigKey::Endpoint))?;
-            let b = apply(AmazonS3Builder::new(), s, AmazonS3Builder::with_config);
-            Arc::new(b.with_client_options(opts).with_retry(retry).build()?)
+            let opts = cfg.client_options(s.get(AmazonS3ConfigKey::Endpoint))?;
+            let s = s.without(|k| matches!(k, AmazonS3ConfigKey::Client(c) if is_time_limit(c)));
+            let b = AmazonS3Builder::new()
+                .with_client_options(opts)
+                .with_retry(retry);
+            Arc::new(apply(b, s, AmazonS3Builder::with_config).build()?)
         }
         Cloud::Gcs => {
             let s = settings::gcs(cfg, bucket, env);
-            let opts = cfg.client_options(s.get(object_store::gcp::GoogleConfigKey::BaseUrl))?;
-            let b = apply(
-                GoogleCloudStorageBuilder::new(),
-                s,
-                GoogleCloudStorageBuilder::with_config,
-            );
-            Arc::new(b.with_client_options(opts).with_retry(retry).build()?)
+            let opts = cfg.client_options(s.get(GoogleConfigKey::BaseUrl))?;
+            let s = s.without(|k| matches!(k, GoogleConfigKey::Client(c) if is_time_limit(c)));
+            let b = GoogleCloudStorageBuilder::new()
+                .with_client_options(opts)
+                .with_retry(retry);
+            Arc::new(apply(b, s, GoogleCloudStorageBuilder::with_config).build()?)
         }
         Cloud::Azure => {
             let s = settings::azure(cfg, bucket, env);
@@ -255,12 +257,11 @@ pub fn open_with(cfg: &StoreConfig, env: &Env) -> Result<Store, StoreError> {
                 });
             }
             let opts = cfg.client_options(s.get(AzureConfigKey::Endpoint))?;
-            let b = apply(
-                MicrosoftAzureBuilder::new(),
-                s,
-                MicrosoftAzureBuilder::with_config,
-            );
-            Arc::new(b.with_client_options(opts).with_retry(retry).build()?)
+            let s = s.without(|k| matches!(k, AzureConfigKey::Client(c) if is_time_limit(c)));
+            let b = MicrosoftAzureBuilder::new()
+                .with_client_options(opts)
+                .with_retry(retry);
+            Arc::new(apply(b, s, MicrosoftAzureBuilder::with_config).build()?)
         }
     };
     Ok(if prefix.is_empty() {
@@ -268,6 +269,17 @@ pub fn open_with(cfg: &StoreConfig, env: &Env) -> Result<Store, StoreError> {
     } else {
         Arc::new(PrefixStore::new(store, prefix))
     })
+}
+
+/// The client settings [`StoreConfig`] sets itself, always: the
+/// environment's (`AWS_TIMEOUT`, …) do not override them. Its other client
+/// settings (proxies, `*_ALLOW_HTTP`, …) apply, after the config's client
+/// options, which would otherwise replace them all.
+fn is_time_limit(k: &ClientConfigKey) -> bool {
+    matches!(
+        k,
+        ClientConfigKey::Timeout | ClientConfigKey::ConnectTimeout
+    )
 }
 
 /// `builder` with every setting applied in order.

@@ -58,6 +58,11 @@ impl<const N: usize> From<[(&str, &str); N]> for Env {
 pub struct Settings<K>(pub Vec<(K, String)>);
 
 impl<K: PartialEq + Copy> Settings<K> {
+    /// These settings but those `ours` names (set explicitly elsewhere).
+    pub fn without(self, ours: impl Fn(&K) -> bool) -> Settings<K> {
+        Settings(self.0.into_iter().filter(|(k, _)| !ours(k)).collect())
+    }
+
     /// What `key` ends up set to.
     pub fn get(&self, key: K) -> Option<&str> {
         self.0

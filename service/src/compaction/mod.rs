@@ -97,12 +97,18 @@ pub async fn run_once(stores: &ClassStores, config: &Config) -> anyhow::Result<(
 pub async fn print_status(stores: &ClassStores, now_ns: u64) -> anyhow::Result<()> {
     let mut not_ok = Vec::new();
     for (class, store) in stores.iter() {
-        let seen = afterlog_compactor::status::read(store.as_ref())
-            .await
-            .with_context(|| format!("class {class}: reading the compaction status"))?;
-        println!("{}", describe(class, seen.as_ref(), now_ns));
-        if seen.is_none_or(|s| s.last.result != PassResult::Ok) {
-            not_ok.push(class.to_string());
+        // One class's store failing does not hide the others' lines.
+        match afterlog_compactor::status::read(store.as_ref()).await {
+            Ok(seen) => {
+                println!("{}", describe(class, seen.as_ref(), now_ns));
+                if seen.is_none_or(|s| s.last.result != PassResult::Ok) {
+                    not_ok.push(class.to_string());
+                }
+            }
+            Err(e) => {
+                println!("{class}: compaction status unreadable: {e}");
+                not_ok.push(class.to_string());
+            }
         }
     }
     if !not_ok.is_empty() {

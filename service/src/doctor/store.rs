@@ -105,9 +105,10 @@ pub async fn check(class: &str, cfg: &StoreConfig) -> Vec<Line> {
             lines.push(Line::fail(
                 subject,
                 format!("not reachable: {e}"),
-                "check --s3-endpoint (and --s3-allow-http for plain HTTP off loopback), --s3-region, \
-                 the bucket's name and the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: \
-                 s3:ListBucket on the bucket)",
+                "check the bucket's or container's name, for s3:// --s3-endpoint (and --s3-allow-http \
+                 for plain HTTP off loopback) and --s3-region, and the credentials of its cloud \
+                 (docs/admin-guide.md, the bucket): they need to list it (s3:ListBucket; GCS \
+                 storage.objects.list; Azure Storage Blob Data Reader)",
             ));
             return lines;
         }
@@ -167,8 +168,9 @@ async fn create_if_absent(
             lines.push(Line::fail(
                 subject,
                 format!("{what}: writing {key}: {e}"),
-                "the credentials need s3:PutObject (and s3:DeleteObject) on the whole store, not \
-                 only raw/ (docs/admin-guide.md, permissions)",
+                "the credentials need to write and delete on the whole store, not only raw/ \
+                 (s3:PutObject and s3:DeleteObject; GCS roles/storage.objectUser; Azure Storage \
+                 Blob Data Contributor; docs/admin-guide.md, permissions)",
             ));
             return None;
         }
@@ -187,7 +189,8 @@ async fn create_if_absent(
             Err(e) => Line::fail(
                 subject,
                 format!("{what}: reading {key} back: {e}"),
-                "the credentials need s3:GetObject on the store",
+                "the credentials need to read the store (s3:GetObject; GCS storage.objects.get; \
+                 Azure Storage Blob Data Reader)",
             ),
         },
         Put::Done(_) => Line::fail(
@@ -263,7 +266,8 @@ async fn if_match(
                 Err(e) => Line::fail(
                     subject,
                     format!("{what}: reading {key} back: {e}"),
-                    "the credentials need s3:GetObject on the store",
+                    "the credentials need to read the store (s3:GetObject; GCS storage.objects.get; \
+                 Azure Storage Blob Data Reader)",
                 ),
             },
             Put::Done(_) => Line::fail(
@@ -350,7 +354,8 @@ async fn race(store: &dyn ObjectStore, scratch: &str, subject: &str, lines: &mut
                 lines.push(Line::fail(
                     subject,
                     format!("{what}: reading {key} back: {e}"),
-                    "the credentials need s3:GetObject on the store",
+                    "the credentials need to read the store (s3:GetObject; GCS storage.objects.get; \
+                 Azure Storage Blob Data Reader)",
                 ));
                 return;
             }
@@ -372,7 +377,9 @@ async fn cleanup(
 ) -> Line {
     let prefix = Path::from(scratch);
     let fix = format!(
-        "delete {scratch}/ from the store by hand; the credentials need s3:ListBucket and s3:DeleteObject"
+        "delete {scratch}/ from the store by hand; the credentials need to list and delete \
+         (s3:ListBucket and s3:DeleteObject; GCS roles/storage.objectUser; Azure Storage Blob \
+         Data Contributor)"
     );
     let listed: Result<Vec<Path>, _> = store
         .list(Some(&prefix))
