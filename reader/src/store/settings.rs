@@ -145,6 +145,9 @@ pub fn azure(cfg: &StoreConfig, container: &str, env: &Env) -> Settings<AzKey> {
     }
     if let Some(key) = &cfg.account_key {
         s.set(AzKey::AccessKey, key);
+        // The builder prefers a bearer token or a SAS from the environment
+        // to any key; a key the admin names explicitly must be the one used.
+        s.set(AzKey::CredentialType, "access_key");
     }
     if let Some(endpoint) = &cfg.endpoint {
         s.set(AzKey::Endpoint, endpoint);
@@ -158,9 +161,22 @@ pub fn azure(cfg: &StoreConfig, container: &str, env: &Env) -> Settings<AzKey> {
 /// Whether `endpoint` is plain HTTP on this machine (a local test server),
 /// which is allowed without asking.
 pub fn is_loopback_http(endpoint: &str) -> bool {
-    ["http://127.", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| endpoint.starts_with(p))
+    let Some(rest) = endpoint.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // Userinfo would let `http://127.0.0.1@example.org` pass a prefix test.
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -326,6 +342,8 @@ mod tests {
         assert_eq!(s.get(AzKey::AccountName), Some("acct"));
         assert_eq!(s.get(AzKey::AccessKey), Some("key"));
         assert_eq!(s.get(AzKey::SasKey), Some("sv=2021"));
+        // …which the builder would prefer to the key without this.
+        assert_eq!(s.get(AzKey::CredentialType), Some("access_key"));
         assert_eq!(s.get(AzKey::Endpoint), Some("http://127.0.0.1:10000/acct"));
     }
 
@@ -338,7 +356,15 @@ mod tests {
         ] {
             assert!(is_loopback_http(e), "{e}");
         }
-        for e in ["https://127.0.0.1", "http://10.0.0.1", "http://minio:9000"] {
+        for e in [
+            "https://127.0.0.1",
+            "http://10.0.0.1",
+            "http://minio:9000",
+            "http://127.0.0.1.example.org:9000",
+            "http://localhost.example.org",
+            "http://127.0.0.1@example.org/",
+            "http://[::2]:1",
+        ] {
             assert!(!is_loopback_http(e), "{e}");
         }
     }
