@@ -6,6 +6,7 @@ use afterlog_sim::Rng;
 use afterlog_sim::cri::{self, Stream};
 use afterlog_sim::fluent_bit::TailRecord;
 use afterlog_sim::k8s::{Container, Pod, hex_id};
+use afterlog_sim::k8s_event::Event;
 
 /// A pod on `node`. The API server returns labels sorted by key, and the
 /// filter keeps that order.
@@ -132,6 +133,25 @@ impl Cluster {
             ts,
             container: c,
             record: record.to_json().into_bytes(),
+        });
+    }
+}
+
+impl Cluster {
+    /// The collector's `kubernetes_events` input emits `event` (at this
+    /// count); the default rules must label it `expect`. Its event time
+    /// is `lastTimestamp`, whole seconds.
+    pub(crate) fn event(&mut self, event: &Event, expect: [&str; 3]) {
+        self.containers.push(ContainerLog {
+            k8s: String::new(),
+            written: 0,
+            last_ts: 0,
+            expect: Some(expect.map(String::from)),
+        });
+        self.inputs.push(Input {
+            ts: event.last_ns - event.last_ns % S,
+            container: self.containers.len() - 1,
+            record: event.to_json().to_string().into_bytes(),
         });
     }
 }

@@ -5,6 +5,7 @@ use crate::cluster::{Cluster, clock, pod_on};
 use crate::{DemoJob, HOUR, MINUTE, NOISY, NOISY_BYTES, NOISY_WINDOW_SECS, S};
 use afterlog_sim::cri::Stream;
 use afterlog_sim::k8s::uid;
+use afterlog_sim::k8s_event::{Event, Involved};
 use std::fmt::Write as _;
 
 const OUT: Stream = Stream::Stdout;
@@ -147,6 +148,34 @@ pub(crate) fn cron(c: &mut Cluster, now: u64) -> (DemoJob, Vec<String>) {
         let ts = c.after(&mut t, 10, 300);
         let took = (ts - scheduled) / S;
         c.log(k, ts, OUT, &format!("Run finished in {took} s"));
+        // What the CronJob controller says of the run, filed under the job.
+        let cronjob = Involved::new("CronJob", &format!("tool-{tool}"), job);
+        let expect = [tool, job, "cronjob"];
+        for (reason, message, at) in [
+            (
+                "SuccessfulCreate",
+                format!("Created job {job_name}"),
+                scheduled,
+            ),
+            (
+                "SawCompletedJob",
+                format!("Saw completed job: {job_name}, condition: Complete"),
+                ts + 2 * S,
+            ),
+        ] {
+            let e = Event {
+                object: cronjob.clone(),
+                kind: "Normal".into(),
+                reason: reason.into(),
+                message,
+                component: "cronjob-controller".into(),
+                host: None,
+                count: 1,
+                first_ns: at,
+                last_ns: at,
+            };
+            c.event(&e, expect);
+        }
         pods.push(name);
     }
     let note = format!(
@@ -231,6 +260,30 @@ pub(crate) fn web(c: &mut Cluster, now: u64) -> (DemoJob, String) {
             }
             if !restarted && t > crash_at {
                 restarted = true;
+                // The kubelet saw it coming: the liveness probe timed out
+                // while the worker was stuck.
+                let probe = Event {
+                    object: Involved::new("Pod", &pod.namespace, &pod.name).container("webservice"),
+                    kind: "Warning".into(),
+                    reason: "Unhealthy".into(),
+                    message: "Liveness probe failed: Get \"http://192.168.44.17:8000/\": \
+                              context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+                        .into(),
+                    component: "kubelet".into(),
+                    host: Some(node.to_string()),
+                    count: 3,
+                    first_ns: t - 20 * S,
+                    last_ns: t,
+                };
+                let event_labels = [tool, tool, "continuous"];
+                for count in 1..=3 {
+                    let e = Event {
+                        count,
+                        last_ns: probe.first_ns + (count - 1) * 10 * S,
+                        ..probe.clone()
+                    };
+                    c.event(&e, event_labels);
+                }
                 let texts = [
                     "[ERROR] Exception in worker process",
                     "Traceback (most recent call last):",
@@ -243,6 +296,25 @@ pub(crate) fn web(c: &mut Cluster, now: u64) -> (DemoJob, String) {
                 c.script(k, &mut t, (1, 20), ERR, &texts);
                 k = c.container(&pod, "webservice", image, 1, expect);
                 c.after(&mut t, 8_000, 12_000);
+                for (reason, message) in [
+                    (
+                        "Pulled",
+                        format!("Container image \"{image}\" already present on machine"),
+                    ),
+                    ("Created", "Created container webservice".into()),
+                    ("Started", "Started container webservice".into()),
+                ] {
+                    let e = Event {
+                        reason: reason.into(),
+                        kind: "Normal".into(),
+                        message,
+                        count: 2,
+                        first_ns: now - 3 * HOUR + 7 * S,
+                        last_ns: t - S,
+                        ..probe.clone()
+                    };
+                    c.event(&e, event_labels);
+                }
                 boot = true;
             }
         }

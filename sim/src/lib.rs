@@ -10,5 +10,6 @@
 pub mod cri;
 pub mod fluent_bit;
 pub mod k8s;
+pub mod k8s_event;
 pub mod rng;
 pub use rng::Rng;
