@@ -9,6 +9,39 @@ use super::report::Line;
 pub fn check(routing: &Routing, default_url: &str, classes: &[(String, String)]) -> Vec<Line> {
     let subject = "classes";
     let mut lines = Vec::new();
+    let store = default_url.trim_end_matches('/');
+    // An s3_key_format that cannot be read is the REQUIRED check's to report.
+    let known_prefix = routing.catch_all_prefix.as_deref();
+    let catch_prefix = known_prefix.unwrap_or("");
+    // The bucket's root, which every output's prefix is relative to.
+    let root = match in_bucket(store) {
+        Some((root, path)) if known_prefix.is_some_and(|p| p != path) => {
+            let label = routing
+                .catch_all
+                .as_ref()
+                .map_or("the catch-all output", |c| &c.0);
+            let want = if catch_prefix.is_empty() {
+                root.to_string()
+            } else {
+                format!("{root}/{catch_prefix}")
+            };
+            lines.push(Line::fail(
+                subject,
+                format!(
+                    "--store {store}, but the drop-in's {label} writes `default` at {want}:                      serve and compact would not see its records"
+                ),
+                format!("--store {want} (here, and for serve and compact)"),
+            ));
+            root.to_string()
+        }
+        Some((root, _)) => root.to_string(),
+        // A local directory has no bucket to tell apart: its root is the store.
+        None => store
+            .strip_suffix(&format!("/{catch_prefix}"))
+            .filter(|_| !catch_prefix.is_empty())
+            .unwrap_or(store)
+            .to_string(),
+    };
     for (class, out) in &routing.own {
         let Some((_, url)) = classes.iter().find(|(c, _)| c == class) else {
             lines.push(Line::fail(
@@ -35,9 +68,9 @@ pub fn check(routing: &Routing, default_url: &str, classes: &[(String, String)])
         let same_bucket = out.bucket.is_some() && out.bucket == routing.catch_all_bucket;
         let (ok, want) = if same_bucket {
             let want = if prefix.is_empty() {
-                default_url.trim_end_matches('/').to_string()
+                root.clone()
             } else {
-                format!("{}/{prefix}", default_url.trim_end_matches('/'))
+                format!("{root}/{prefix}")
             };
             (url == want, want)
         } else if prefix.is_empty() {
@@ -84,6 +117,17 @@ pub fn check(routing: &Routing, default_url: &str, classes: &[(String, String)])
         }
     }
     lines
+}
+
+/// `s3://bucket/a/b` → `("s3://bucket", "a/b")`; `None` for a store
+/// without buckets (a local directory).
+fn in_bucket(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !matches!(scheme, "s3" | "gs" | "az") {
+        return None;
+    }
+    let bucket_end = scheme.len() + 3 + rest.find('/').unwrap_or(rest.len());
+    Some((&url[..bucket_end], url[bucket_end..].trim_matches('/')))
 }
 
 #[cfg(test)]
@@ -141,6 +185,21 @@ mod tests {
                 .contains("writes it at s3://logs/long-retention"),
             "{got:?}"
         );
+
+        // --store under a prefix the catch-all does not write at.
+        let got = check(
+            &shipped(),
+            "s3://logs/afterlog",
+            &pair("long-retention", "s3://logs/long-retention"),
+        );
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].status, Status::Fail);
+        assert!(
+            got[0].detail.contains("writes `default` at s3://logs"),
+            "{got:?}"
+        );
+        // The class is still judged from the bucket's root, not --store's prefix.
+        assert_eq!(got[1].status, Status::Pass, "{got:?}");
 
         let mut two = pair("long-retention", "s3://logs/long-retention");
         two.extend(pair("audit", "s3://logs/audit"));

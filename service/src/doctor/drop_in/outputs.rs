@@ -85,6 +85,8 @@ pub struct Routing {
     /// The catch-all output: its label and the classes it leaves out.
     pub catch_all: Option<(String, BTreeSet<String>)>,
     pub catch_all_bucket: Option<String>,
+    /// Where the catch-all output writes in its bucket (`""`: the root).
+    pub catch_all_prefix: Option<String>,
     /// The classes with an output of their own.
     pub own: BTreeMap<String, OwnOutput>,
     /// What is wrong, each a sentence with its consequence.
@@ -114,6 +116,7 @@ pub fn routing(p: &Pipeline) -> Routing {
                     } else {
                         r.catch_all = Some((label, left_out));
                         r.catch_all_bucket = o.get("bucket").map(str::to_string);
+                        r.catch_all_prefix = o.get("s3_key_format").and_then(key_prefix);
                     }
                 }
                 Err(e) => r.problems.push(format!("{label}: {e}")),
@@ -124,6 +127,7 @@ pub fn routing(p: &Pipeline) -> Routing {
         if m.trim() == "afterlog.*" && r.catch_all.is_none() {
             r.catch_all = Some((label, BTreeSet::new()));
             r.catch_all_bucket = o.get("bucket").map(str::to_string);
+            r.catch_all_prefix = o.get("s3_key_format").and_then(key_prefix);
             continue;
         }
         match own_class(m) {
