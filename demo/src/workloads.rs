@@ -180,7 +180,8 @@ pub(crate) fn cron(c: &mut Cluster, now: u64) -> (DemoJob, Vec<String>) {
     }
     let note = format!(
         "cron job, one pod per run ({} runs); the oldest, {}, is compacted into data/ + meta/ \
-         with one consumed raw object not yet deleted; {} has a retried upload repeating its records",
+         with one consumed raw object not yet deleted; {} has a retried upload repeating its \
+         records; the CronJob controller's events are under [@events/@events]",
         pods.len(),
         pods[0],
         pods[2]
@@ -296,13 +297,17 @@ pub(crate) fn web(c: &mut Cluster, now: u64) -> (DemoJob, String) {
                 c.script(k, &mut t, (1, 20), ERR, &texts);
                 k = c.container(&pod, "webservice", image, 1, expect);
                 c.after(&mut t, 8_000, 12_000);
-                for (reason, message) in [
+                // Kubernetes' times are whole seconds: a second apart, in order.
+                for (before, (reason, message)) in [
                     (
-                        "Pulled",
-                        format!("Container image \"{image}\" already present on machine"),
+                        3,
+                        (
+                            "Pulled",
+                            format!("Container image \"{image}\" already present on machine"),
+                        ),
                     ),
-                    ("Created", "Created container webservice".into()),
-                    ("Started", "Started container webservice".into()),
+                    (2, ("Created", "Created container webservice".into())),
+                    (1, ("Started", "Started container webservice".into())),
                 ] {
                     let e = Event {
                         reason: reason.into(),
@@ -310,7 +315,7 @@ pub(crate) fn web(c: &mut Cluster, now: u64) -> (DemoJob, String) {
                         message,
                         count: 2,
                         first_ns: now - 3 * HOUR + 7 * S,
-                        last_ns: t - S,
+                        last_ns: t - before * S,
                         ..probe.clone()
                     };
                     c.event(&e, event_labels);
@@ -321,8 +326,9 @@ pub(crate) fn web(c: &mut Cluster, now: u64) -> (DemoJob, String) {
     }
     let note = format!(
         "web service with two replicas ({} and {}); the second one's container crashed and \
-         restarted (new container id, offsets from 0); one upload of the first was PUT after \
-         the next one",
+         restarted (new container id, offsets from 0), and its Kubernetes events show inline \
+         ([pod/@events]: the liveness probe failing, the restart); one upload of the first was \
+         PUT after the next one",
         names[0], names[1]
     );
     let job = DemoJob {

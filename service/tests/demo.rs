@@ -86,7 +86,13 @@ fn layout_records_and_features() {
     // Jobs as described, with the kinds the default label rules give.
     let mut kinds: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     let mut pods: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for (_, v) in objects.iter().flat_map(|o| &o.records) {
+    // Kubernetes events (pseudo-container `@events`) never set a job's kind
+    // and pods named `@…` are not runs (docs/design.md §13).
+    let container_lines = objects
+        .iter()
+        .flat_map(|o| &o.records)
+        .filter(|(r, _)| !r.container.starts_with('@'));
+    for (_, v) in container_lines {
         let a = &v["afterlog"];
         let job = (
             a["tool"].as_str().unwrap().to_string(),
@@ -228,7 +234,38 @@ fn layout_records_and_features() {
     // Streams, a joined partial line cut at the limit, non-ASCII text.
     let all: Vec<_> = objects.iter().flat_map(|o| &o.records).collect();
     let streams: BTreeSet<_> = all.iter().map(|(r, _)| r.stream.as_str()).collect();
-    assert_eq!(streams, BTreeSet::from(["stderr", "stdout"]));
+    assert_eq!(streams, BTreeSet::from(["event", "stderr", "stdout"]));
+
+    // Kubernetes events inline: the kubelet's on the crashed replica's pod,
+    // the CronJob controller's under the cron job's `@events`.
+    let event_lines = |tool: &str, pod: &dyn Fn(&str) -> bool| -> Vec<String> {
+        all.iter()
+            .filter(|(r, v)| {
+                r.container == "@events" && v["afterlog"]["tool"] == tool && pod(&r.pod)
+            })
+            .map(|(r, _)| r.log().into_owned())
+            .collect()
+    };
+    let web = event_lines("wiki-stats", &|p| p.starts_with("wiki-stats-"));
+    assert!(
+        web.iter()
+            .any(|l| l.starts_with("Warning Unhealthy (3×): Liveness probe failed")),
+        "{web:?}"
+    );
+    assert!(
+        web.contains(&"Normal Started (2×): Started container webservice".to_string()),
+        "{web:?}"
+    );
+    let cron = event_lines("cronbot", &|p| p == "@events");
+    assert_eq!(cron.len(), 8, "two per run: {cron:?}");
+    assert!(
+        cron.iter().all(|l| l.starts_with(
+            "Normal SuccessfulCreate CronJob/update-stats: Created job update-stats-"
+        ) || l.starts_with(
+            "Normal SawCompletedJob CronJob/update-stats: Saw completed job: update-stats-"
+        )),
+        "{cron:?}"
+    );
     assert!(all.iter().any(|(r, _)| r.log().contains("[truncated ")));
     assert!(all.iter().any(|(r, _)| r.log().contains("«Zürich HB»")));
 

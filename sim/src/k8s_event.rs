@@ -2,7 +2,7 @@
 //! `kubernetes_events` input emits them, one record each
 //! (docs/design.md §13).
 
-use crate::k8s::uid;
+use crate::k8s::{hex_id, uid};
 use afterlog_contract::time::rfc3339_nanos;
 use serde_json::{Value, json};
 
@@ -54,9 +54,10 @@ pub struct Event {
 
 impl Event {
     /// The Event's name: the object's, then a per-event hex suffix, as
-    /// client-go's recorder names them.
+    /// client-go's recorder names them (one per reason and first time).
     pub fn name(&self) -> String {
-        format!("{}.{:x}", self.object.name, self.first_ns)
+        let seed = format!("{}/{}/{}", self.object.name, self.reason, self.first_ns);
+        format!("{}.{}", self.object.name, &hex_id(&seed)[..16])
     }
 
     /// The Event's `metadata.uid`: one per event, whatever its count.
