@@ -1,7 +1,7 @@
 //! A chunk's statistics, gathered as its records are written.
 
 use super::schema::{Chunk, QuotaMark, RunStats};
-use crate::record::LogRecord;
+use crate::record::{LogRecord, tells_kind};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 
@@ -12,6 +12,7 @@ pub struct ChunkStats {
     runs: BTreeMap<String, RunStats>,
     seen_ids: HashSet<String>,
     volume: BTreeMap<u64, [u64; 4]>,
+    events: BTreeMap<u64, [u64; 2]>,
     quota: Vec<QuotaMark>,
     kind: String,
 }
@@ -28,10 +29,17 @@ impl ChunkStats {
         run.last_ts = run.last_ts.max(r.ts);
         run.lines += 1;
         run.bytes += r.line.len() as u64 + 1;
-        let v = self.volume.entry(r.ts / 60_000_000_000).or_default();
-        let at = if r.stream == "stderr" { 2 } else { 0 };
-        v[at] += 1;
-        v[at + 1] += r.log_len as u64;
+        let minute = r.ts / 60_000_000_000;
+        if r.is_k8s_event() {
+            let v = self.events.entry(minute).or_default();
+            v[0] += 1;
+            v[1] += r.log_len as u64;
+        } else {
+            let v = self.volume.entry(minute).or_default();
+            let at = if r.stream == "stderr" { 2 } else { 0 };
+            v[at] += 1;
+            v[at + 1] += r.log_len as u64;
+        }
         if let Some(e) = r.event {
             self.quota.push(QuotaMark::of(r.ts, &e));
         }
@@ -44,7 +52,9 @@ impl ChunkStats {
             ids.push(r.container_id.clone());
         }
         // Node and kind ride on every record: the first of each container
-        // instance will do.
+        // instance will do. Pushed lines (`@` sources) and Kubernetes events
+        // (container `@events`) do not tell the kind: their labels are
+        // guessed from names (docs/design.md §11, §13).
         #[derive(Deserialize)]
         struct L {
             afterlog: Option<A>,
@@ -58,11 +68,13 @@ impl ChunkStats {
             if run.node.is_empty() {
                 run.node = a.node.unwrap_or_default();
             }
+            if !tells_kind(&r.pod, &r.container) {
+                return;
+            }
             if run.kind.is_empty() {
                 run.kind = a.kind.unwrap_or_default();
             }
-            // Pushed lines (`@` sources) do not tell the job's kind.
-            if self.kind.is_empty() && !r.pod.starts_with('@') {
+            if self.kind.is_empty() {
                 self.kind.clone_from(&run.kind);
             }
         }
@@ -80,6 +92,11 @@ impl ChunkStats {
             .volume
             .into_iter()
             .map(|(m, v)| [m, v[0], v[1], v[2], v[3]])
+            .collect();
+        chunk.events = self
+            .events
+            .into_iter()
+            .map(|(m, v)| [m, v[0], v[1]])
             .collect();
         chunk.quota = Some(self.quota);
     }

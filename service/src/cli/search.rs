@@ -186,6 +186,7 @@ mod tests {
             time: "2030-01-01T00:00:00.000000001Z".into(),
             ts: 1_893_456_000_000_000_001,
             log: "a timeout, then another timeout".into(),
+            k8s_event: None,
         };
         assert_eq!(
             render(&m, None),
