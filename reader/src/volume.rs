@@ -494,7 +494,7 @@ mod tests {
         #[test]
         fn minute_counts_equal_record_counts(
             recs in proptest::collection::vec(
-                (0u64..6 * H, any::<bool>(), 0usize..200, 0u8..3, proptest::option::of(0u64..3)),
+                (0u64..6 * H, 0u8..3, 0usize..200, 0u8..3, proptest::option::of(0u64..3)),
                 0..200),
             step_minutes in 1u64..180,
             since in 0u64..3 * H,
@@ -503,8 +503,16 @@ mod tests {
         ) {
             let records: Vec<LogRecord> = recs
                 .iter()
-                .map(|&(ts, err, n, pod, ev)| {
-                    let mut r = rec(ts, if err { "stderr" } else { "stdout" }, n, &format!("p{pod}"));
+                .map(|&(ts, stream, n, pod, ev)| {
+                    let stream = ["stdout", "stderr", "event"][stream as usize];
+                    let mut r = rec(ts, stream, n, &format!("p{pod}"));
+                    // Quota markers ride on container lines.
+                    let ev = if stream == "event" {
+                        r.container = "@events".into();
+                        None
+                    } else {
+                        ev
+                    };
                     r.event = ev.map(|k| match k {
                         0 => QuotaEvent::Exceeded { limit_bytes: 1, window_seconds: 60, resets_at: ts },
                         _ => QuotaEvent::Dropped { records: k, bytes: 10 * k, from: 0, until: ts },
@@ -529,6 +537,7 @@ mod tests {
             stats.finish(&mut chunk);
             let mut by_minute = Volume::new(read.clone());
             by_minute.add_minutes(&chunk.volume);
+            by_minute.add_event_minutes(&chunk.events);
             by_minute.add_quota(chunk.quota.as_deref().unwrap_or_default());
             for r in &chunk.runs {
                 by_minute.add_run(&r.pod, r.first_ts, r.last_ts);
@@ -544,8 +553,38 @@ mod tests {
                 .filter(|r| buckets.contains(r.ts))
                 .map(|r| r.log_len as u64)
                 .sum();
-            let counted = |c: &VolumeCounts| c.buckets.iter().map(|b| b.stdout_bytes + b.stderr_bytes).sum::<u64>();
+            let counted = |c: &VolumeCounts| {
+                c.buckets.iter().map(|b| b.stdout_bytes + b.stderr_bytes + b.event_bytes).sum::<u64>()
+            };
             prop_assert_eq!(counted(&by_record.clone_finish(&buckets)), total);
+
+            // Events alone, or the container lines alone: the same from the
+            // index as from the records, and together the whole.
+            let mut parts = 0;
+            for events in [Events::Only, Events::Omit] {
+                let mut by_record = Volume::default().of_events(events);
+                for r in &records {
+                    by_record.add_record(r);
+                }
+                let mut by_minute = Volume::new(read.clone()).of_events(events);
+                by_minute.add_minutes(&chunk.volume);
+                by_minute.add_event_minutes(&chunk.events);
+                by_minute.add_quota(chunk.quota.as_deref().unwrap_or_default());
+                for r in records.iter().filter(|r| read.contains(r.ts)) {
+                    by_minute.add_record(r);
+                }
+                let (a, b) = (by_record.finish(&buckets), by_minute.finish(&buckets));
+                prop_assert_eq!(&a.buckets, &b.buckets);
+                prop_assert_eq!(&a.quota, &b.quota);
+                if events == Events::Only {
+                    prop_assert!(a.quota.is_empty());
+                    prop_assert!(a.buckets.iter().all(|c| c.stdout_lines + c.stderr_lines == 0));
+                } else {
+                    prop_assert!(a.buckets.iter().all(|c| c.event_lines == 0));
+                }
+                parts += counted(&a);
+            }
+            prop_assert_eq!(parts, total);
         }
     }
 

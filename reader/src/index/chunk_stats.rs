@@ -101,3 +101,46 @@ impl ChunkStats {
         chunk.quota = Some(self.quota);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(pod: &str, container: &str, kind: &str, ts: u64) -> LogRecord {
+        let stream = if container == "@events" {
+            "event"
+        } else {
+            "stdout"
+        };
+        LogRecord::parse(
+            json!({"ts": ts, "stream": stream, "log": "x",
+                "afterlog": {"pod": pod, "container": container, "kind": kind, "node": "n",
+                    "container_id": format!("{pod}/{container}")}})
+            .to_string(),
+        )
+        .unwrap()
+    }
+
+    /// Kubernetes events and pushed lines carry a kind guessed from names:
+    /// neither sets the job's nor the run's; a container's line does.
+    #[test]
+    fn only_container_lines_tell_the_kind() {
+        let mut s = ChunkStats::default();
+        s.note(&rec("p-1", "@events", "continuous", 1));
+        s.note(&rec("@events", "@events", "job", 2));
+        s.note(&rec("@custom", "custom", "custom", 3));
+        assert_eq!(s.kind(), "");
+        s.note(&rec("p-1", "job", "cronjob", 4));
+        assert_eq!(s.kind(), "cronjob");
+        let mut chunk = Chunk::default();
+        s.finish(&mut chunk);
+        let run = chunk.runs.iter().find(|r| r.pod == "p-1").unwrap();
+        assert_eq!(run.kind, "cronjob");
+        assert_eq!(run.lines, 2);
+        assert!(run.containers.contains_key("@events"));
+        // Events are counted on their own, not as stdout.
+        assert_eq!(chunk.events, [[0, 2, 2]]);
+        assert_eq!(chunk.volume, [[0, 2, 2, 0, 0]]);
+    }
+}
