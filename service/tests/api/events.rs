@@ -4,63 +4,9 @@
 //! same from raw uploads and after compaction.
 
 use crate::common::*;
-use afterlog_reader::Store;
 use afterlog_testkit::file_store;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
-
-const SEC: u64 = 1_000_000_000;
-
-const BACKOFF: (&str, &str, &str) = (
-    "Warning",
-    "BackOff",
-    "Back-off restarting failed container job in pod evjob-1",
-);
-const NOT_SCHEDULED: (&str, &str, &str) = (
-    "Warning",
-    "FailedScheduling",
-    "0/3 nodes are available: 3 Insufficient memory.",
-);
-
-/// Job `evjob`: run `evjob-1` logs and is backed off (its events uploaded
-/// twice, in other orders, as a re-list does), run `evjob-2` is never
-/// scheduled (events only), and an event about the Job itself.
-async fn store_job(store: &Store) {
-    let job = origin("foo", "evjob", "evjob-1", "job");
-    let lines = [
-        record(&job, SEC, 1, "stdout", "starting"),
-        record(&job, 2 * SEC, 2, "stderr", "crash"),
-        record(&job, 40 * SEC, 3, "stdout", "starting again"),
-    ];
-    upload(store, &job, 0, "c1", &lines).await;
-    let ev = origin("foo", "evjob", "evjob-1", "@events");
-    let first = k8s_event(&ev, "e-1", 10 * SEC, 1, BACKOFF);
-    let third = k8s_event(&ev, "e-1", 50 * SEC, 3, BACKOFF);
-    upload(store, &ev, 50, "e1", &[third.clone(), first.clone()]).await;
-    upload(store, &ev, 60, "e1-relist", &[first, third]).await;
-    let pending = origin("foo", "evjob", "evjob-2", "@events");
-    let sched = k8s_event(&pending, "e-2", 100 * SEC, 1, NOT_SCHEDULED);
-    upload(store, &pending, 100, "e2", &[sched]).await;
-    let above = origin("foo", "evjob", "@events", "@events");
-    let created = k8s_event(
-        &above,
-        "e-3",
-        30 * SEC,
-        1,
-        ("Normal", "SuccessfulCreate", "Created pod: evjob-2"),
-    );
-    upload(store, &above, 30, "e3", &[created]).await;
-}
-
-const ALL: [&str; 7] = [
-    "starting",
-    "crash",
-    "Warning BackOff: Back-off restarting failed container job in pod evjob-1",
-    "Normal SuccessfulCreate: Created pod: evjob-2",
-    "starting again",
-    "Warning BackOff (3×): Back-off restarting failed container job in pod evjob-1",
-    "Warning FailedScheduling: 0/3 nodes are available: 3 Insufficient memory.",
-];
 
 fn event_lines(v: &Value) -> Vec<u64> {
     v["buckets"]
@@ -85,7 +31,7 @@ async fn check_reads(s: &TestServer, c: &Client) {
     let logs = s.url("/v1/tool/foo/jobs/evjob/logs");
     let (st, v) = get_json(c, &logs, TOK_FOO).await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    assert_eq!(logs_of(&v), ALL, "{v}");
+    assert_eq!(logs_of(&v), EVENTS_JOB, "{v}");
     // JSON: the event's own fields as stored.
     let backoff = &v["logs"][5];
     assert_eq!(
@@ -134,22 +80,35 @@ async fn check_reads(s: &TestServer, c: &Client) {
         page("events=none").await,
         ["starting", "crash", "starting again"]
     );
-    assert_eq!(page("events=only").await, [ALL[2], ALL[3], ALL[5], ALL[6]]);
-    assert_eq!(page("events=include").await, ALL);
+    assert_eq!(
+        page("events=only").await,
+        [EVENTS_JOB[2], EVENTS_JOB[3], EVENTS_JOB[5], EVENTS_JOB[6]]
+    );
+    assert_eq!(page("events=include").await, EVENTS_JOB);
     assert_eq!(page("stream=stdout").await, ["starting", "starting again"]);
-    assert_eq!(page("tail=2").await, &ALL[5..]);
+    assert_eq!(page("tail=2").await, &EVENTS_JOB[5..]);
     assert_eq!(
         page("events=only&tail=1&since=1796000000000000000").await,
         Vec::<String>::new()
     );
-    assert_eq!(page("events=only&head=1").await, [ALL[2]]);
+    assert_eq!(page("events=only&head=1").await, [EVENTS_JOB[2]]);
     assert_eq!(
         page("grep=BackOff&context=1").await,
-        [ALL[1], ALL[2], ALL[3], ALL[4], ALL[5], ALL[6]]
+        [
+            EVENTS_JOB[1],
+            EVENTS_JOB[2],
+            EVENTS_JOB[3],
+            EVENTS_JOB[4],
+            EVENTS_JOB[5],
+            EVENTS_JOB[6]
+        ]
     );
     // A run never scheduled is a run: the latest, its events its log.
-    assert_eq!(page("run=latest").await, [ALL[6]]);
-    assert_eq!(page("run=evjob-1&events=only").await, [ALL[2], ALL[5]]);
+    assert_eq!(page("run=latest").await, [EVENTS_JOB[6]]);
+    assert_eq!(
+        page("run=evjob-1&events=only").await,
+        [EVENTS_JOB[2], EVENTS_JOB[5]]
+    );
 
     let (st, bad) = get_json(c, &format!("{logs}?events=all"), TOK_FOO).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}");
@@ -217,7 +176,7 @@ async fn check_reads(s: &TestServer, c: &Client) {
 async fn events_show_inline_and_are_selected_before_and_after_compaction() {
     let dir = tempfile::tempdir().unwrap();
     let store = file_store(dir.path());
-    store_job(&store).await;
+    events_job(&store).await;
     let s = TestServer::for_tokens(store.clone(), tokens(dir.path())).await;
     let c = Client::new();
     check_reads(&s, &c).await;
