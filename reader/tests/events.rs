@@ -317,7 +317,14 @@ async fn the_same_occurrence_uploaded_again_is_one_line() {
         "SuccessfulCreate",
         "Created pod",
     );
-    put(&store, &above, t / SEC + 200, "d", &[job_event.clone()]).await;
+    put(
+        &store,
+        &above,
+        t / SEC + 200,
+        "d",
+        std::slice::from_ref(&job_event),
+    )
+    .await;
     put(&store, &above, t / SEC + 210, "e", &[job_event]).await;
     // The pod's container lines.
     put(
