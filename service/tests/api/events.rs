@@ -8,6 +8,8 @@ use afterlog_testkit::file_store;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
+const SEC: u64 = 1_000_000_000;
+
 fn event_lines(v: &Value) -> Vec<u64> {
     v["buckets"]
         .as_array()
@@ -181,6 +183,26 @@ async fn events_show_inline_and_are_selected_before_and_after_compaction() {
     let c = Client::new();
     check_reads(&s, &c).await;
 
+    compact(&store, &dir).await;
+    check_reads(&s, &c).await;
+
+    // A collector restarted without its db lists the same events again,
+    // the latest first, after they were compacted: still once each, read
+    // from the upload and the chunk, and once the upload is compacted too
+    // (the compactor leaves out what the chunks hold: the index's counts
+    // do not double).
+    let ev = origin("foo", "evjob", "evjob-1", "@events");
+    let first = k8s_event(&ev, "e-1", 10 * SEC, 1, BACKOFF);
+    let third = k8s_event(&ev, "e-1", 50 * SEC, 3, BACKOFF);
+    upload(&store, &ev, 3000, "e1-restart", &[third, first]).await;
+    check_reads(&s, &c).await;
+    compact(&store, &dir).await;
+    check_reads(&s, &c).await;
+}
+
+/// A compaction pass an hour from now (every upload settled); the job's
+/// kind is its containers'.
+async fn compact(store: &afterlog_reader::Store, dir: &tempfile::TempDir) {
     let report = afterlog_compactor::Compactor {
         clock: || afterlog_compactor::system_clock() + 3_600_000_000_000,
         ..afterlog_compactor::Compactor::new(store.clone(), Default::default())
@@ -195,5 +217,4 @@ async fn events_show_inline_and_are_selected_before_and_after_compaction() {
     )
     .unwrap();
     assert_eq!(manifest.kind, "job");
-    check_reads(&s, &c).await;
 }

@@ -6,7 +6,7 @@ use afterlog_reader::Store;
 
 const SEC: u64 = 1_000_000_000;
 
-const BACKOFF: (&str, &str, &str) = (
+pub const BACKOFF: (&str, &str, &str) = (
     "Warning",
     "BackOff",
     "Back-off restarting failed container job in pod evjob-1",
