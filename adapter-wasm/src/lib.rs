@@ -42,7 +42,11 @@ export interface MergeOptions {
   pods?: string[];
   /** Only this container. */
   container?: string;
+  /** Container lines of one stream (no Kubernetes events). */
   stream?: "stdout" | "stderr";
+  /** The job's Kubernetes events (container `@events`): with the container
+   * lines (the default), alone, or left out. */
+  events?: "include" | "only" | "none";
   /** Records at or after this time. */
   since?: Time;
   /** Records before this time. */

@@ -2,17 +2,18 @@
 //! is lenient.
 
 use crate::error::AdapterError;
-use afterlog_contract::query::Stream;
+use afterlog_contract::query::{Events, Stream};
 use afterlog_contract::time::parse_rfc3339_nanos;
 use afterlog_reader::deletion::{DeletionStatus, Documents, Tombstones};
 use afterlog_reader::{Limit, Selection};
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
-const OPTIONS: [&str; 9] = [
+const OPTIONS: [&str; 10] = [
     "pods",
     "container",
     "stream",
+    "events",
     "since",
     "until",
     "head",
@@ -134,6 +135,15 @@ pub(crate) fn parse(v: &JsValue) -> Result<(Selection, bool, Vec<String>), Adapt
             )
         })?;
         f.stream = Some(stream.to_string());
+    }
+    if let Some(e) = get("events") {
+        let e = string_value("events", &e)?;
+        f.events = e.parse::<Events>().map_err(|_| {
+            AdapterError::option(
+                "events",
+                format!("{e:?}: expected \"include\", \"only\" or \"none\""),
+            )
+        })?;
     }
     f.since = get("since").map(|t| time_value("since", &t)).transpose()?;
     f.until = get("until").map(|t| time_value("until", &t)).transpose()?;

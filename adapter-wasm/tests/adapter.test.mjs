@@ -279,6 +279,8 @@ test("selections are the service's: head, tail, container, stream, since/until, 
       [{ tail: 3 }, "&tail=3"],
       [{ tail: 0 }, "&tail=0"],
       [{ stream: "stderr" }, "&stream=stderr"],
+      [{ events: "none" }, "&events=none"],
+      [{ events: "only", tail: 2 }, "&events=only&tail=2"],
       [{ since: mid }, `&since=${mid}`],
       [{ since: mid, until: late }, `&since=${mid}&until=${late}`],
       [{ until: a.decodeRecord(served[job].split("\n")[2]).time }, `&until=${lines[2].ts}`],
@@ -438,6 +440,7 @@ test("bad input is a thrown Error with a message, never a crash", () => {
   throwsError(() => new a.Merger({ since: 5 }), /bigint/, "a number as a time");
   throwsError(() => new a.Merger({ since: 5n, until: 5n }), /before until/, "empty window");
   throwsError(() => new a.Merger({ stream: "stdin" }), /stdout/, "stream");
+  throwsError(() => new a.Merger({ events: "all" }), /include/, "events");
   throwsError(() => new a.Merger("x"), /an object/, "options not an object");
   const m = new a.Merger();
   throwsError(() => m.pushChunk(77, new Uint8Array(1)), /no open source 77/, "unknown source");

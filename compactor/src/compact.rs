@@ -23,6 +23,7 @@ use crate::deletion::{self, Rewrite};
 use crate::versioned::{self, MetaError, Versioned};
 use crate::{CompactError, Compactor, Lease, Report};
 use afterlog_contract::layout;
+use afterlog_contract::record::k8s_event;
 use afterlog_reader::index::{
     self, Chunk, ChunkPart, ChunkStats, INDEX_VERSION, LATEST_PODS, Member, Period, PeriodRef,
     ToolJob, day_of,
@@ -205,6 +206,7 @@ impl Part {
             members: self.done,
             runs: Vec::new(),
             volume: Vec::new(),
+            events: Vec::new(),
             quota: None,
         };
         self.stats.finish(&mut chunk);
@@ -306,7 +308,15 @@ async fn merge(
     // merged again with them.
     let input_days: BTreeSet<u32> = listed
         .iter()
-        .map(|l| day_of(l.first_ts.unwrap_or(ns(l.modified_secs))))
+        .flat_map(|l| {
+            let first = l.first_ts.unwrap_or(ns(l.modified_secs));
+            // An upload of Kubernetes events is not in time order: its
+            // earliest record may be on an earlier day than its first.
+            let events = l.parsed.origin.container == k8s_event::CONTAINER;
+            let lower = if events { l.lower_ts() } else { None };
+            [first, lower.unwrap_or(first)]
+        })
+        .map(day_of)
         .collect();
     let target = c.config.target_bytes();
     let mut open_days: BTreeMap<u32, &IndexedChunk> = BTreeMap::new();

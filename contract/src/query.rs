@@ -133,6 +133,19 @@ words! {
     Omit = "none",
 }
 
+impl Events {
+    /// Whether lines of container `name` are taken: events are the lines
+    /// of the pseudo-container [`k8s_event::CONTAINER`](crate::record::k8s_event::CONTAINER).
+    pub fn takes(self, name: &str) -> bool {
+        let event = name == crate::record::k8s_event::CONTAINER;
+        match self {
+            Events::Include => true,
+            Events::Only => event,
+            Events::Omit => !event,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +178,17 @@ mod tests {
         );
         let e = serde_json::from_str::<Stream>("\"both\"").unwrap_err();
         assert!(e.to_string().contains("expected stdout or stderr"), "{e}");
+        assert_eq!(
+            "all".parse::<Events>().unwrap_err().to_string(),
+            "events=\"all\": expected include, only or none"
+        );
+        assert_eq!("none".parse::<Events>(), Ok(Events::Omit));
+    }
+
+    #[test]
+    fn events_take_the_events_container_or_the_others() {
+        assert!(Events::Include.takes("@events") && Events::Include.takes("job"));
+        assert!(Events::Only.takes("@events") && !Events::Only.takes("job"));
+        assert!(!Events::Omit.takes("@events") && Events::Omit.takes("job"));
     }
 }

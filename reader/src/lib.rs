@@ -40,6 +40,6 @@ pub use merge::{Merge, sort_records, sorted};
 pub use meta::PodMeta;
 pub use object::{BadLine, Gate, Source, gunzip, open_raw, open_text, streamed_lines};
 pub use record::{LogRecord, ParseError, QuotaEvent, TextStyle};
-pub use selection::{Limit, Position, Selection};
+pub use selection::{Events, Limit, Position, Selection};
 #[cfg(feature = "store")]
 pub use store::{Store, StoreConfig, StoreError, open};

@@ -461,6 +461,7 @@ mod tests {
                     before: None,
                     lines: lines.map(|f| LineMatch::new(&f).unwrap()),
                     hidden: Default::default(),
+                    events: Default::default(),
                     limit,
                 },
             )

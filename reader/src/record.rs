@@ -2,7 +2,7 @@
 //! order, deduplicate and filter it, plus the line itself for output.
 
 use afterlog_contract::nf;
-use afterlog_contract::record::{self as field, event, label};
+use afterlog_contract::record::{self as field, event, k8s_event, label};
 use afterlog_contract::time::rfc3339_nanos;
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -215,6 +215,12 @@ impl LogRecord {
             .unwrap_or_default()
     }
 
+    /// Whether the record is a Kubernetes event (docs/design.md §13): it is
+    /// stored under the events' pseudo-container.
+    pub fn is_k8s_event(&self) -> bool {
+        self.container == k8s_event::CONTAINER
+    }
+
     /// The merge order: `(ts, container_id, off, stream)`. It holds the same
     /// fields as the identity, so equal keys mean duplicates — which is what
     /// lets the merge deduplicate by looking at the previous record only.
@@ -256,6 +262,14 @@ impl LogRecord {
             None => line(out, &self.log()),
         }
     }
+}
+
+/// Whether records of `pod` and `container` tell their job's kind: pushed
+/// lines (pods `@…`) and Kubernetes events (container `@events`) carry a
+/// kind guessed from names, which never sets a job's (docs/design.md §11,
+/// §13).
+pub fn tells_kind(pod: &str, container: &str) -> bool {
+    !pod.starts_with('@') && !container.starts_with('@')
 }
 
 /// What [`LogRecord::write_text`] puts before each line.

@@ -1,9 +1,10 @@
-//! What a read selects: pods, container, stream, a time window, a cursor,
-//! a line filter and a head or tail limit.
+//! What a read selects: pods, container, stream, Kubernetes events, a time
+//! window, a cursor, a line filter and a head or tail limit.
 
 use crate::deletion::Tombstones;
 use crate::line_match::LineMatch;
 use crate::record::LogRecord;
+pub use afterlog_contract::query::Events;
 use std::cmp::Ordering;
 
 /// Which part of the selected records to return.
@@ -24,6 +25,9 @@ pub struct Selection {
     pub pods: Vec<String>,
     pub container: Option<String>,
     pub stream: Option<String>,
+    /// Kubernetes events (docs/design.md §13): with the container lines
+    /// (the default), alone, or left out.
+    pub events: Events,
     /// `since <= ts < until`, ns: half-open so that adjacent windows neither
     /// overlap nor leave gaps.
     pub since: Option<u64>,
@@ -86,12 +90,21 @@ impl Selection {
         (self.pods.is_empty() || self.pods.contains(&r.pod))
             && self.container.as_ref().is_none_or(|c| *c == r.container)
             && self.stream.as_ref().is_none_or(|s| *s == r.stream)
+            && self.takes_container(&r.container)
             && self.since.is_none_or(|s| r.ts >= s)
             && self.until.is_none_or(|u| r.ts < u)
             && self.after.as_ref().is_none_or(|a| a.cmp_to(r).is_lt())
             && self.before.as_ref().is_none_or(|b| b.cmp_to(r).is_gt())
             && self.lines.as_ref().is_none_or(|m| m.is_match(&r.log()))
             && !self.hidden.hides(r)
+    }
+
+    /// Whether records of container `name` (an object key's or a
+    /// record's) can be selected, as far as [`Selection::events`] tells: an
+    /// object under the events' pseudo-container holds events only, any
+    /// other none.
+    pub fn takes_container(&self, name: &str) -> bool {
+        self.events.takes(name)
     }
 
     /// The earliest event time a selected record can have.

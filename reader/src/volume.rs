@@ -1,10 +1,12 @@
 //! A job's volume over time: lines and bytes of `log` text per step and
-//! stream, its quota events and its runs' first and last records. Counts
+//! stream (Kubernetes events on their own), its quota events and its runs'
+//! first and last records. Counts
 //! come per minute from the job index where it has them, and from records
 //! read elsewhere; this module puts both into aligned buckets. Pure.
 
 use crate::index::QuotaMark;
 use crate::record::LogRecord;
+use crate::selection::Events;
 use std::collections::BTreeMap;
 use thiserror::Error;
 
@@ -165,14 +167,19 @@ pub struct Counts {
     pub stdout_bytes: u64,
     pub stderr_lines: u64,
     pub stderr_bytes: u64,
+    /// Kubernetes events (docs/design.md §13).
+    pub event_lines: u64,
+    pub event_bytes: u64,
 }
 
 impl Counts {
-    fn add(&mut self, v: [u64; 4]) {
+    fn add(&mut self, v: [u64; 6]) {
         self.stdout_lines += v[0];
         self.stdout_bytes += v[1];
         self.stderr_lines += v[2];
         self.stderr_bytes += v[3];
+        self.event_lines += v[4];
+        self.event_bytes += v[5];
     }
 }
 
@@ -192,8 +199,11 @@ pub struct VolumeCounts {
 #[derive(Debug, Clone, Default)]
 pub struct Volume {
     read: ReadRanges,
-    /// Minute → `[stdout lines, stdout bytes, stderr lines, stderr bytes]`.
-    minutes: BTreeMap<u64, [u64; 4]>,
+    /// Which lines count: events, container lines or both.
+    events: Events,
+    /// Minute → `[stdout lines, stdout bytes, stderr lines, stderr bytes,
+    /// event lines, event bytes]`.
+    minutes: BTreeMap<u64, [u64; 6]>,
     quota: Vec<QuotaMark>,
     runs: BTreeMap<String, (u64, u64)>,
     /// The first and last record's time (the index's to the minute).
@@ -209,6 +219,21 @@ impl Volume {
         }
     }
 
+    /// Counts only what `events` selects: Kubernetes events, container
+    /// lines (with the quota events they carry), or both.
+    pub fn of_events(self, events: Events) -> Volume {
+        Volume { events, ..self }
+    }
+
+    /// Whether a run with these containers (none known: any) counts.
+    pub fn takes_run<'a>(&self, mut containers: impl Iterator<Item = &'a String>) -> bool {
+        let take = |c: &String| self.events.takes(c);
+        match containers.next() {
+            None => true,
+            Some(first) => take(first) || containers.any(take),
+        }
+    }
+
     fn widen(&mut self, first: u64, last: u64) {
         let e = self.extent.get_or_insert((first, last));
         e.0 = e.0.min(first);
@@ -218,21 +243,42 @@ impl Volume {
     /// A chunk's per-minute counts (`[minute, stdout lines, stdout bytes,
     /// stderr lines, stderr bytes]`), but for the minutes read.
     pub fn add_minutes(&mut self, volume: &[[u64; 5]]) {
+        if self.events == Events::Only {
+            return;
+        }
         for &[minute, a, b, c, d] in volume {
-            let start = minute.saturating_mul(MINUTE_NS);
-            if self.read.contains(start) || a + c == 0 {
-                continue;
-            }
-            self.widen(start, start.saturating_add(MINUTE_NS - 1));
-            let m = self.minutes.entry(minute).or_default();
-            for (n, v) in m.iter_mut().zip([a, b, c, d]) {
-                *n += v;
-            }
+            self.add_minute(minute, [a, b, c, d, 0, 0]);
+        }
+    }
+
+    /// A chunk's per-minute counts of Kubernetes events (`[minute, lines,
+    /// bytes]`), but for the minutes read.
+    pub fn add_event_minutes(&mut self, events: &[[u64; 3]]) {
+        if self.events == Events::Omit {
+            return;
+        }
+        for &[minute, lines, bytes] in events {
+            self.add_minute(minute, [0, 0, 0, 0, lines, bytes]);
+        }
+    }
+
+    fn add_minute(&mut self, minute: u64, counts: [u64; 6]) {
+        let start = minute.saturating_mul(MINUTE_NS);
+        if self.read.contains(start) || counts[0] + counts[2] + counts[4] == 0 {
+            return;
+        }
+        self.widen(start, start.saturating_add(MINUTE_NS - 1));
+        let m = self.minutes.entry(minute).or_default();
+        for (n, v) in m.iter_mut().zip(counts) {
+            *n += v;
         }
     }
 
     /// A chunk's quota events, but for those in the minutes read.
     pub fn add_quota(&mut self, marks: &[QuotaMark]) {
+        if self.events == Events::Only {
+            return;
+        }
         self.quota
             .extend(marks.iter().filter(|q| !self.read.contains(q.ts)).cloned());
     }
@@ -248,11 +294,21 @@ impl Volume {
     }
 
     /// A record read: its stream (anything but `stderr` counts as
-    /// stdout, as the index does), text bytes, quota event and run.
+    /// stdout, as the index does; events on their own), text bytes, quota
+    /// event and run. Records `events` leaves out are not counted.
     pub fn add_record(&mut self, r: &LogRecord) {
+        if !self.events.takes(&r.container) {
+            return;
+        }
         self.widen(r.ts, r.ts);
         let m = self.minutes.entry(r.ts / MINUTE_NS).or_default();
-        let at = if r.stream == "stderr" { 2 } else { 0 };
+        let at = if r.is_k8s_event() {
+            4
+        } else if r.stream == "stderr" {
+            2
+        } else {
+            0
+        };
         m[at] += 1;
         m[at + 1] += r.log_len as u64;
         if let Some(e) = &r.event {
@@ -438,7 +494,7 @@ mod tests {
         #[test]
         fn minute_counts_equal_record_counts(
             recs in proptest::collection::vec(
-                (0u64..6 * H, any::<bool>(), 0usize..200, 0u8..3, proptest::option::of(0u64..3)),
+                (0u64..6 * H, 0u8..3, 0usize..200, 0u8..3, proptest::option::of(0u64..3)),
                 0..200),
             step_minutes in 1u64..180,
             since in 0u64..3 * H,
@@ -447,8 +503,16 @@ mod tests {
         ) {
             let records: Vec<LogRecord> = recs
                 .iter()
-                .map(|&(ts, err, n, pod, ev)| {
-                    let mut r = rec(ts, if err { "stderr" } else { "stdout" }, n, &format!("p{pod}"));
+                .map(|&(ts, stream, n, pod, ev)| {
+                    let stream = ["stdout", "stderr", "event"][stream as usize];
+                    let mut r = rec(ts, stream, n, &format!("p{pod}"));
+                    // Quota markers ride on container lines.
+                    let ev = if stream == "event" {
+                        r.container = "@events".into();
+                        None
+                    } else {
+                        ev
+                    };
                     r.event = ev.map(|k| match k {
                         0 => QuotaEvent::Exceeded { limit_bytes: 1, window_seconds: 60, resets_at: ts },
                         _ => QuotaEvent::Dropped { records: k, bytes: 10 * k, from: 0, until: ts },
@@ -473,6 +537,7 @@ mod tests {
             stats.finish(&mut chunk);
             let mut by_minute = Volume::new(read.clone());
             by_minute.add_minutes(&chunk.volume);
+            by_minute.add_event_minutes(&chunk.events);
             by_minute.add_quota(chunk.quota.as_deref().unwrap_or_default());
             for r in &chunk.runs {
                 by_minute.add_run(&r.pod, r.first_ts, r.last_ts);
@@ -488,8 +553,38 @@ mod tests {
                 .filter(|r| buckets.contains(r.ts))
                 .map(|r| r.log_len as u64)
                 .sum();
-            let counted = |c: &VolumeCounts| c.buckets.iter().map(|b| b.stdout_bytes + b.stderr_bytes).sum::<u64>();
+            let counted = |c: &VolumeCounts| {
+                c.buckets.iter().map(|b| b.stdout_bytes + b.stderr_bytes + b.event_bytes).sum::<u64>()
+            };
             prop_assert_eq!(counted(&by_record.clone_finish(&buckets)), total);
+
+            // Events alone, or the container lines alone: the same from the
+            // index as from the records, and together the whole.
+            let mut parts = 0;
+            for events in [Events::Only, Events::Omit] {
+                let mut by_record = Volume::default().of_events(events);
+                for r in &records {
+                    by_record.add_record(r);
+                }
+                let mut by_minute = Volume::new(read.clone()).of_events(events);
+                by_minute.add_minutes(&chunk.volume);
+                by_minute.add_event_minutes(&chunk.events);
+                by_minute.add_quota(chunk.quota.as_deref().unwrap_or_default());
+                for r in records.iter().filter(|r| read.contains(r.ts)) {
+                    by_minute.add_record(r);
+                }
+                let (a, b) = (by_record.finish(&buckets), by_minute.finish(&buckets));
+                prop_assert_eq!(&a.buckets, &b.buckets);
+                prop_assert_eq!(&a.quota, &b.quota);
+                if events == Events::Only {
+                    prop_assert!(a.quota.is_empty());
+                    prop_assert!(a.buckets.iter().all(|c| c.stdout_lines + c.stderr_lines == 0));
+                } else {
+                    prop_assert!(a.buckets.iter().all(|c| c.event_lines == 0));
+                }
+                parts += counted(&a);
+            }
+            prop_assert_eq!(parts, total);
         }
     }
 

@@ -1,13 +1,13 @@
 //! The streaming job reader against a naive reference, over generated jobs:
 //! several pods and containers uploading in pieces, retried uploads,
-//! unsorted uploads, compacted prefixes with consumed raw objects left or
+//! unsorted uploads, Kubernetes events in any order, compacted prefixes with consumed raw objects left or
 //! deleted — and every kind of selection, including tails and cursors.
 
 use afterlog_contract::layout::{Origin, meta_key};
 use afterlog_reader::deletion::Selected;
 use afterlog_reader::job::Stores;
 use afterlog_reader::meta::{ConsumedRaw, MergedObject, PodMeta};
-use afterlog_reader::{JobLog, Limit, LogRecord, Position, Selection, Store, read_job};
+use afterlog_reader::{Events, JobLog, Limit, LogRecord, Position, Selection, Store, read_job};
 use afterlog_testkit::gz;
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -24,6 +24,7 @@ const BASE_SECS: u64 = 1_795_618_800;
 #[derive(Debug, Clone)]
 struct Container {
     pod: usize,
+    /// Container `c<name>`; 2 is the Kubernetes events' `@events`.
     name: usize,
     /// Gaps between records, in ms (so uploads span minutes to hours and
     /// the raw objects' time bounds matter).
@@ -41,7 +42,7 @@ struct Container {
 fn arb_container() -> impl Strategy<Value = Container> {
     (
         0usize..3,
-        0usize..2,
+        0usize..3,
         prop::collection::vec(prop_oneof![Just(0u64), 1u64..400_000], 1..40),
         prop::collection::vec(1usize..8, 1..12),
         prop::collection::vec(any::<bool>(), 12),
@@ -61,12 +62,19 @@ fn arb_container() -> impl Strategy<Value = Container> {
         )
 }
 
+fn container_name(name: usize) -> String {
+    match name {
+        2 => "@events".into(),
+        n => format!("c{n}"),
+    }
+}
+
 fn origin(c: &Container) -> Origin {
     Origin {
         tool: "t".into(),
         job: "j".into(),
         pod: format!("pod-{}", c.pod),
-        container: format!("c{}", c.name),
+        container: container_name(c.name),
     }
 }
 
@@ -101,7 +109,9 @@ async fn write(store: &Store, containers: &[Container], seed: u64) -> Vec<LogRec
         let mut recs = Vec::new();
         for (i, g) in c.gaps.iter().enumerate() {
             ts += g * 1_000_000;
-            let stream = if (i as u64 + seed).is_multiple_of(3) {
+            let stream = if c.name == 2 {
+                "event"
+            } else if (i as u64 + seed).is_multiple_of(3) {
                 "stderr"
             } else {
                 "stdout"
@@ -144,6 +154,14 @@ async fn write(store: &Store, containers: &[Container], seed: u64) -> Vec<LogRec
                 .collect();
             if (seed + u as u64).is_multiple_of(2) {
                 lines.sort();
+            }
+            // Kubernetes events come in list and watch order: any.
+            if c.name == 2 {
+                let by = (seed as usize + u) % lines.len().max(1);
+                lines.rotate_left(by);
+                if seed.is_multiple_of(3) {
+                    lines.reverse();
+                }
             }
             let lines: Vec<String> = lines.into_iter().map(|(_, _, l)| l).collect();
             let copies = if c.retried[u % c.retried.len()] { 2 } else { 1 };
@@ -218,7 +236,7 @@ fn reference(mut all: Vec<LogRecord>, f: &Selection) -> Vec<LogRecord> {
 fn arb_selection() -> impl Strategy<Value = Selection> {
     (
         prop::option::of(0usize..3),
-        prop::option::of(0usize..2),
+        prop::option::of(0usize..3),
         prop::option::of(0u64..4_000),
         prop::option::of(0u64..8_000),
         prop::option::of((0u64..6_000, 0u64..40)),
@@ -228,36 +246,40 @@ fn arb_selection() -> impl Strategy<Value = Selection> {
             (0usize..30).prop_map(Limit::Tail),
         ],
         prop::option::of((prop::sample::select(vec!["1", "2", "37"]), any::<bool>())),
+        prop::sample::select(vec![Events::Include, Events::Only, Events::Omit]),
     )
-        .prop_map(|(pod, container, since, until, after, limit, grep)| {
-            let t = |s: u64| BASE_SECS * 1_000_000_000 + s * 1_000_000_000;
-            Selection {
-                pods: pod.map(|p| vec![format!("pod-{p}")]).unwrap_or_default(),
-                container: container.map(|c| format!("c{c}")),
-                stream: None,
-                since: since.map(t),
-                until: until.map(t),
-                after: after.map(|(s, off)| Position {
-                    ts: t(s),
-                    container_id: "cid-2".into(),
-                    off: Some(off * 100),
-                    stream: "stdout".into(),
-                }),
-                before: None,
-                // Tested on the stored bytes first: the read must agree
-                // with the decoded texts the reference tests.
-                lines: grep.map(|(g, invert)| {
-                    afterlog_reader::LineMatch::new(&afterlog_reader::LineFilter {
-                        grep: vec![g.to_string()],
-                        invert,
-                        ..Default::default()
-                    })
-                    .unwrap()
-                }),
-                hidden: Default::default(),
-                limit,
-            }
-        })
+        .prop_map(
+            |(pod, container, since, until, after, limit, grep, events)| {
+                let t = |s: u64| BASE_SECS * 1_000_000_000 + s * 1_000_000_000;
+                Selection {
+                    pods: pod.map(|p| vec![format!("pod-{p}")]).unwrap_or_default(),
+                    container: container.map(container_name),
+                    stream: None,
+                    events,
+                    since: since.map(t),
+                    until: until.map(t),
+                    after: after.map(|(s, off)| Position {
+                        ts: t(s),
+                        container_id: "cid-2".into(),
+                        off: Some(off * 100),
+                        stream: "stdout".into(),
+                    }),
+                    before: None,
+                    // Tested on the stored bytes first: the read must agree
+                    // with the decoded texts the reference tests.
+                    lines: grep.map(|(g, invert)| {
+                        afterlog_reader::LineMatch::new(&afterlog_reader::LineFilter {
+                            grep: vec![g.to_string()],
+                            invert,
+                            ..Default::default()
+                        })
+                        .unwrap()
+                    }),
+                    hidden: Default::default(),
+                    limit,
+                }
+            },
+        )
 }
 
 /// Writes `containers`, reads them back selected (split over two stores

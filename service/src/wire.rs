@@ -150,6 +150,12 @@ pub struct LogLine {
     /// `quota_dropped`: what was dropped before this line, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_text: Option<String>,
+    /// A Kubernetes event (container `@events`, stream `event`): its
+    /// fields as stored — `type`, `reason`, `message`, `count`, `first`,
+    /// `last`, `source`, `uid`, `object` (docs/design.md §13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub k8s_event: Option<serde_json::Value>,
     /// With `context`: a line around a match, not a match.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub context: bool,
@@ -180,6 +186,10 @@ pub struct SearchMatch {
     pub ts: u64,
     /// The line; for a quota event, what happened, in words.
     pub log: String,
+    /// A Kubernetes event's fields as stored (see [`LogLine::k8s_event`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub k8s_event: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -218,6 +228,11 @@ pub struct VolumeBucket {
     pub stdout_bytes: u64,
     pub stderr_lines: u64,
     pub stderr_bytes: u64,
+    /// Kubernetes events (not in `stdout_*`).
+    #[serde(default)]
+    pub event_lines: u64,
+    #[serde(default)]
+    pub event_bytes: u64,
 }
 
 /// A quota event of the window.

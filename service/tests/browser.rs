@@ -6,10 +6,13 @@
 //! following, shows a line pushed meanwhile; it searches a job's lines and
 //! steps through the matches by key, picks a cron job's run on its
 //! timeline, reads the window dragged across the volume histogram, opens a
-//! line's permalink at that line, and searches all the tool's jobs.
+//! line's permalink at that line, and searches all the tool's jobs; and
+//! shows Kubernetes events inline in their own colours, hidden or alone by
+//! a toggle.
 //!
-//! Leaves a screenshot in `target/…/web-page.png` (`CARGO_TARGET_TMPDIR`);
-//! `docs/web-page.png` is a copy of it.
+//! Leaves screenshots in `target/…/web-page.png` and `web-page-events.png`
+//! (`CARGO_TARGET_TMPDIR`); `docs/web-page.png` and
+//! `docs/web-page-events.png` are copies of them.
 
 mod common;
 
@@ -779,5 +782,130 @@ async fn the_page_searches_picks_runs_zooms_and_links_lines() {
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-page.png");
     std::fs::write(&out, png).unwrap();
     eprintln!("screenshot: {}", out.display());
+    s.close().await;
+}
+
+/// Kubernetes events among a job's lines: their own classes and colours (a
+/// warning apart), the Events toggle hiding them or showing them alone as
+/// the API's `events=` (kept in the view's link), and the tool-wide search
+/// marking an event it finds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_events_in_their_colours_and_toggles_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::file_store(dir.path());
+    common::events_job(&store).await;
+    let server = common::TestServer::open(store).await;
+    let driver = Driver::start().await;
+    let s = driver.session(&dir.path().join("chromium-profile")).await;
+
+    s.go(&format!("{}/#tool=foo&job=evjob", server.base)).await;
+    let lines = s
+        .until(
+            "the job's lines",
+            &format!("const l = {LINES}; return l.length === 7 && l"),
+        )
+        .await;
+    let texts: Vec<&str> = lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l[3].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, common::EVENTS_JOB);
+    let class = |i: usize| lines[i][1].as_str().unwrap().to_string();
+    let backoff = class(5);
+    assert!(
+        backoff.contains("k8s-event") && backoff.contains("k8s-warning"),
+        "{backoff}"
+    );
+    assert_eq!(lines[5][2], "evjob-1/@events");
+    let created = class(3);
+    assert!(
+        created.contains("k8s-event") && created.contains("k8s-normal"),
+        "{created}"
+    );
+    assert_eq!(lines[3][2], "@events/@events");
+    assert!(!class(0).contains("k8s"), "{}", class(0));
+    assert!(class(1).contains("stderr"), "{}", class(1));
+    // Their colours are their own: not a stdout line's, a warning not a
+    // normal event's.
+    let colors = s
+        .js("return [0, 3, 5].map(i => getComputedStyle(document.querySelectorAll('#log .line .msg')[i]).color)")
+        .await;
+    let c: Vec<&str> = colors
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(c[0] != c[1] && c[1] != c[2] && c[0] != c[2], "{colors}");
+
+    // The toggle: events hidden, as events=none asks the API.
+    s.click("#events").await;
+    s.click("#events option[value=\"none\"]").await;
+    let hidden = s
+        .until(
+            "events hidden",
+            &format!(
+                "const l = {LINES}; return l.length === 3 && location.hash.includes('events=none') && l"
+            ),
+        )
+        .await;
+    assert!(
+        hidden
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| !l[1].as_str().unwrap().contains("k8s")),
+        "{hidden}"
+    );
+    // Events alone.
+    s.click("#events").await;
+    s.click("#events option[value=\"only\"]").await;
+    let only = s
+        .until(
+            "events alone",
+            &format!("const l = {LINES}; return l.length === 4 && location.hash.includes('events=only') && l"),
+        )
+        .await;
+    assert!(
+        only.as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l[1].as_str().unwrap().contains("k8s-event")),
+        "{only}"
+    );
+    // And back inline.
+    s.click("#events").await;
+    s.click("#events option[value=\"\"]").await;
+    s.until(
+        "events inline again",
+        &format!("return {LINES}.length === 7 && !location.hash.includes('events=')"),
+    )
+    .await;
+    // The select's list closed, for the screenshot.
+    s.keys(ESCAPE).await;
+    s.click("#status").await;
+    let png = s.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-page-events.png");
+    std::fs::write(&out, &png).unwrap();
+    eprintln!("screenshot: {}", out.display());
+
+    // The tool-wide search finds an event and marks it as one.
+    s.go(&format!(
+        "{}/#tool=foo&view=search&grep=FailedScheduling",
+        server.base
+    ))
+    .await;
+    let hit = s
+        .until(
+            "the search's match",
+            "const h = [...document.querySelectorAll('#matches li')]; \
+             return h.length === 1 && [h[0].className, h[0].querySelector('.src').textContent]",
+        )
+        .await;
+    assert!(hit[0].as_str().unwrap().contains("k8s-warning"), "{hit}");
+    assert_eq!(hit[1], "evjob · evjob-2/@events");
     s.close().await;
 }

@@ -599,3 +599,94 @@ async fn delete_asks_first_hides_and_cancels() {
     let logs = ok(&e.run(&["logs", "-t", "cronbot", "leaky"]));
     assert_eq!(logs, "password=hunter2\nall is well\n");
 }
+
+/// Kubernetes events: inline by default, `--events only|none` as the API's
+/// `events=`, and on a terminal in their own colours — warnings bold
+/// yellow, others cyan — with `--color never` (or `NO_COLOR`) plain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_show_in_their_colours_and_are_selected() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::file_store(dir.path());
+    common::events_job(&store).await;
+    let server = TestServer::for_tokens(
+        store,
+        common::write_tokens(dir.path(), &[("cli", TOKEN, &["foo"], false)]),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let run = |args: &[&str]| {
+        afterlog(dir.path())
+            .args(args)
+            .env("AFTERLOG_SERVER", &server.base)
+            .env("AFTERLOG_TOKEN", TOKEN)
+            .output()
+            .unwrap()
+    };
+    let logs = |extra: &[&str]| {
+        let mut a = vec!["logs", "-t", "foo", "evjob"];
+        a.extend(extra);
+        ok(&run(&a))
+    };
+    // Plain: every line, the events among them.
+    assert_eq!(
+        logs(&[]).lines().collect::<Vec<_>>(),
+        common::EVENTS_JOB,
+        "events inline by default"
+    );
+    for which in ["only", "none", "include"] {
+        let path = format!("/v1/tool/foo/jobs/evjob/logs?format=ndjson&events={which}");
+        let want = text_ok(&http, &server.url(&path), TOKEN).await;
+        assert_eq!(logs(&["--events", which, "--json"]), want, "{which}");
+        let path = format!("/v1/tool/foo/jobs/evjob/logs?format=text&events={which}");
+        let want = text_ok(&http, &server.url(&path), TOKEN).await;
+        assert_eq!(
+            logs(&["--events", which, "--timestamps", "--prefix"]),
+            want,
+            "{which}"
+        );
+    }
+    assert_eq!(logs(&["--events", "none"]).lines().count(), 3);
+    let bad = run(&["logs", "-t", "foo", "evjob", "--events", "all"]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("include"),
+        "{bad:?}"
+    );
+
+    // Colours: an event's whole line, the job's own lines untouched.
+    let painted = logs(&["--color", "always", "--prefix"]);
+    let rows: Vec<&str> = painted.lines().collect();
+    assert_eq!(rows[0], "[evjob-1/job] starting", "{painted}");
+    assert_eq!(
+        rows[5],
+        "\x1b[1;33m[evjob-1/@events] Warning BackOff (3×): Back-off restarting failed container job in pod evjob-1\x1b[0m",
+        "{painted}"
+    );
+    assert_eq!(
+        rows[3], "\x1b[36m[@events/@events] Normal SuccessfulCreate: Created pod: evjob-2\x1b[0m",
+        "{painted}"
+    );
+    // A match inside an event keeps the event's colour after it.
+    let matched = logs(&["--color", "always", "-e", "Scheduling"]);
+    assert_eq!(
+        matched,
+        "\x1b[1;33mWarning Failed\x1b[1;31mScheduling\x1b[0m\x1b[1;33m: 0/3 nodes are available: 3 Insufficient memory.\x1b[0m\n"
+    );
+    assert!(!logs(&["--color", "never"]).contains('\x1b'));
+
+    // Search: events found, painted, and left out on request.
+    let found = ok(&run(&[
+        "search", "foo", "-e", "BackOff", "--order", "oldest", "--color", "always",
+    ]));
+    assert_eq!(found.lines().count(), 2, "{found}");
+    assert!(
+        found
+            .lines()
+            .all(|l| l.starts_with("\x1b[1;33m") && l.contains("evjob/evjob-1/@events: ")),
+        "{found}"
+    );
+    let none = ok(&run(&[
+        "search", "foo", "-e", "BackOff", "--events", "none",
+    ]));
+    assert_eq!(none, "");
+}

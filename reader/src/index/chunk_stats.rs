@@ -1,7 +1,7 @@
 //! A chunk's statistics, gathered as its records are written.
 
 use super::schema::{Chunk, QuotaMark, RunStats};
-use crate::record::LogRecord;
+use crate::record::{LogRecord, tells_kind};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 
@@ -12,6 +12,7 @@ pub struct ChunkStats {
     runs: BTreeMap<String, RunStats>,
     seen_ids: HashSet<String>,
     volume: BTreeMap<u64, [u64; 4]>,
+    events: BTreeMap<u64, [u64; 2]>,
     quota: Vec<QuotaMark>,
     kind: String,
 }
@@ -28,10 +29,17 @@ impl ChunkStats {
         run.last_ts = run.last_ts.max(r.ts);
         run.lines += 1;
         run.bytes += r.line.len() as u64 + 1;
-        let v = self.volume.entry(r.ts / 60_000_000_000).or_default();
-        let at = if r.stream == "stderr" { 2 } else { 0 };
-        v[at] += 1;
-        v[at + 1] += r.log_len as u64;
+        let minute = r.ts / 60_000_000_000;
+        if r.is_k8s_event() {
+            let v = self.events.entry(minute).or_default();
+            v[0] += 1;
+            v[1] += r.log_len as u64;
+        } else {
+            let v = self.volume.entry(minute).or_default();
+            let at = if r.stream == "stderr" { 2 } else { 0 };
+            v[at] += 1;
+            v[at + 1] += r.log_len as u64;
+        }
         if let Some(e) = r.event {
             self.quota.push(QuotaMark::of(r.ts, &e));
         }
@@ -44,7 +52,9 @@ impl ChunkStats {
             ids.push(r.container_id.clone());
         }
         // Node and kind ride on every record: the first of each container
-        // instance will do.
+        // instance will do. Pushed lines (`@` sources) and Kubernetes events
+        // (container `@events`) do not tell the kind: their labels are
+        // guessed from names (docs/design.md §11, §13).
         #[derive(Deserialize)]
         struct L {
             afterlog: Option<A>,
@@ -58,11 +68,13 @@ impl ChunkStats {
             if run.node.is_empty() {
                 run.node = a.node.unwrap_or_default();
             }
+            if !tells_kind(&r.pod, &r.container) {
+                return;
+            }
             if run.kind.is_empty() {
                 run.kind = a.kind.unwrap_or_default();
             }
-            // Pushed lines (`@` sources) do not tell the job's kind.
-            if self.kind.is_empty() && !r.pod.starts_with('@') {
+            if self.kind.is_empty() {
                 self.kind.clone_from(&run.kind);
             }
         }
@@ -81,6 +93,54 @@ impl ChunkStats {
             .into_iter()
             .map(|(m, v)| [m, v[0], v[1], v[2], v[3]])
             .collect();
+        chunk.events = self
+            .events
+            .into_iter()
+            .map(|(m, v)| [m, v[0], v[1]])
+            .collect();
         chunk.quota = Some(self.quota);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(pod: &str, container: &str, kind: &str, ts: u64) -> LogRecord {
+        let stream = if container == "@events" {
+            "event"
+        } else {
+            "stdout"
+        };
+        LogRecord::parse(
+            json!({"ts": ts, "stream": stream, "log": "x",
+                "afterlog": {"pod": pod, "container": container, "kind": kind, "node": "n",
+                    "container_id": format!("{pod}/{container}")}})
+            .to_string(),
+        )
+        .unwrap()
+    }
+
+    /// Kubernetes events and pushed lines carry a kind guessed from names:
+    /// neither sets the job's nor the run's; a container's line does.
+    #[test]
+    fn only_container_lines_tell_the_kind() {
+        let mut s = ChunkStats::default();
+        s.note(&rec("p-1", "@events", "continuous", 1));
+        s.note(&rec("@events", "@events", "job", 2));
+        s.note(&rec("@custom", "custom", "custom", 3));
+        assert_eq!(s.kind(), "");
+        s.note(&rec("p-1", "job", "cronjob", 4));
+        assert_eq!(s.kind(), "cronjob");
+        let mut chunk = Chunk::default();
+        s.finish(&mut chunk);
+        let run = chunk.runs.iter().find(|r| r.pod == "p-1").unwrap();
+        assert_eq!(run.kind, "cronjob");
+        assert_eq!(run.lines, 2);
+        assert!(run.containers.contains_key("@events"));
+        // Events are counted on their own, not as stdout.
+        assert_eq!(chunk.events, [[0, 2, 2]]);
+        assert_eq!(chunk.volume, [[0, 2, 2, 0, 0]]);
     }
 }

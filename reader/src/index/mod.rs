@@ -79,6 +79,7 @@ mod tests {
                 })
                 .into(),
             volume: Vec::new(),
+            events: Vec::new(),
             quota: None,
         }
     }

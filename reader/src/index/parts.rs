@@ -1,7 +1,7 @@
 //! Which parts of a chunk a read fetches.
 
 use super::schema::{Chunk, Member, RunStats};
-use crate::selection::Selection;
+use crate::selection::{Events, Selection};
 
 /// A part of a chunk a read fetches: the whole object or a byte range of
 /// consecutive members, with the time range its records lie in.
@@ -41,12 +41,18 @@ fn parts_of(chunk: &Chunk, selection: &Selection, coalesce: bool) -> Vec<ChunkPa
                     .container
                     .as_ref()
                     .is_none_or(|c| r.containers.contains_key(c))
+                // A run recorded without its containers may hold anything.
+                && (selection.events == Events::Include
+                    || r.containers.is_empty()
+                    || r.containers.keys().any(|c| selection.takes_container(c)))
         })
         .collect();
     if runs.is_empty() {
         return Vec::new();
     }
-    let narrowed = !selection.pods.is_empty() || selection.container.is_some();
+    let narrowed = !selection.pods.is_empty()
+        || selection.container.is_some()
+        || selection.events != Events::Include;
     let wanted = |m: &Member| {
         selection.lower_ts().is_none_or(|t| m.last_ts >= t)
             && selection.until.is_none_or(|u| m.first_ts < u)

@@ -99,6 +99,11 @@ pub struct Chunk {
     /// lines, stdout bytes, stderr lines, stderr bytes]`, by minute.
     #[serde(default)]
     pub volume: Vec<[u64; 5]>,
+    /// Kubernetes events per minute (docs/design.md §13), not in `volume`:
+    /// `[minute since the epoch, lines, bytes]`, by minute. Absent in
+    /// chunks without events.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<[u64; 3]>,
     /// The quota events its records carry, in order. `None` in chunks
     /// written before the compactor recorded them: a reader that needs
     /// them reads such a chunk's records.
@@ -110,7 +115,8 @@ impl Chunk {
     /// Whether the per-minute counts and the quota events are recorded,
     /// so that a volume need not read the chunk's records.
     pub fn has_volume(&self) -> bool {
-        self.quota.is_some() && (self.lines == 0 || !self.volume.is_empty())
+        self.quota.is_some()
+            && (self.lines == 0 || !self.volume.is_empty() || !self.events.is_empty())
     }
 }
 

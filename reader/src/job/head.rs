@@ -6,6 +6,8 @@ use super::listing::Listed;
 use crate::object::gunzip;
 use crate::record::LogRecord;
 use crate::store::StoreError;
+use afterlog_contract::layout;
+use afterlog_contract::record::k8s_event;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
@@ -47,6 +49,11 @@ impl FirstTimes {
 pub struct ObjectHead {
     #[serde(skip)]
     pub ts: Option<u64>,
+    /// The earliest time of all its records, for an object of Kubernetes
+    /// events (not in time order, docs/design.md §13) that the head read
+    /// held whole; `None` otherwise.
+    #[serde(skip)]
+    pub lowest_ts: Option<u64>,
     pub kind: Option<String>,
     pub node: Option<String>,
     pub container_id: Option<String>,
@@ -69,17 +76,37 @@ pub async fn read_head(
     struct Wire {
         afterlog: Option<ObjectHead>,
     }
-    let Some(line) = first_line(store, key, size).await? else {
+    let Some((text, whole)) = head_text(store, key, size).await? else {
         return Ok(ObjectHead::default());
     };
-    let labels = serde_json::from_slice::<Wire>(&line)
+    let Some(line) = first_of(&text) else {
+        return Ok(ObjectHead::default());
+    };
+    let labels = serde_json::from_slice::<Wire>(line)
         .ok()
         .and_then(|w| w.afterlog)
         .unwrap_or_default();
+    let events =
+        layout::parse_object_key(key).is_ok_and(|k| k.origin.container == k8s_event::CONTAINER);
     Ok(ObjectHead {
         ts: LogRecord::parse(line).ok().map(|r| r.ts),
+        lowest_ts: (events && whole).then(|| lowest_ts(&text)).flatten(),
         ..labels
     })
+}
+
+/// The earliest time of the records of `text` (an object's lines).
+/// Unreadable lines are left out: a read skips them too.
+fn lowest_ts(text: &[u8]) -> Option<u64> {
+    text.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| LogRecord::parse(l).ok())
+        .map(|r| r.ts)
+        .min()
+}
+
+fn first_of(text: &[u8]) -> Option<&[u8]> {
+    text.split(|&b| b == b'\n').find(|l| !l.is_empty())
 }
 
 /// The first line of a stored object (`size` bytes), from its first 16 KiB
@@ -90,6 +117,19 @@ pub async fn first_line(
     key: &str,
     size: u64,
 ) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(head_text(store, key, size)
+        .await?
+        .and_then(|(text, _)| first_of(&text).map(<[u8]>::to_vec)))
+}
+
+/// The text of a stored object's start that holds its first line (see
+/// [`first_line`]), and whether it is the whole object, read intact.
+/// `Ok(None)` if it has no line or is gone.
+async fn head_text(
+    store: &dyn ObjectStore,
+    key: &str,
+    size: u64,
+) -> Result<Option<(Vec<u8>, bool)>, StoreError> {
     let path = Path::from(key);
     for len in [16 * 1024, u64::MAX] {
         let body = if len >= size {
@@ -105,9 +145,9 @@ pub async fn first_line(
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let (text, _) = gunzip(&body);
-        if let Some(line) = text.split(|&b| b == b'\n').find(|l| !l.is_empty()) {
-            return Ok(Some(line.to_vec()));
+        let (text, damaged) = gunzip(&body);
+        if first_of(&text).is_some() {
+            return Ok(Some((text, len >= size && damaged.is_none())));
         }
         if len >= size {
             break;

@@ -20,6 +20,9 @@ pub struct Listed {
     /// Raw objects: the event time of the first record, read from the
     /// object's head by [`JobIndex::load`](super::JobIndex::load); `None` if it could not be read.
     pub first_ts: Option<u64>,
+    /// Raw objects of Kubernetes events read whole with their head: the
+    /// earliest time of their records (see [`ObjectHead::lowest_ts`](super::ObjectHead::lowest_ts)).
+    pub lowest_ts: Option<u64>,
     /// Which of the read's [`Stores`] holds it (0 for a single store).
     pub store: usize,
 }
@@ -27,6 +30,12 @@ pub struct Listed {
 impl Listed {
     pub fn is_raw(&self) -> bool {
         matches!(self.parsed.kind, ObjectKind::Raw { .. })
+    }
+
+    /// A raw object's earliest possible record time, as a read places it
+    /// (`None`: its head was not read or is unreadable).
+    pub fn lower_ts(&self) -> Option<u64> {
+        super::bounds::raw_lower(self)
     }
 }
 
@@ -81,6 +90,7 @@ pub(super) async fn list_objects_in(
                         size: m.size,
                         modified_secs: m.last_modified.timestamp(),
                         first_ts: None,
+                        lowest_ts: None,
                         store: store_ix,
                     })
                 }

@@ -22,7 +22,7 @@ mod summary;
 
 // Pure: shared with the JavaScript adapter (adapter-wasm/).
 pub use crate::object::{BadLine, Source, gunzip};
-pub use bounds::RAW_SLACK_NS;
+pub use bounds::{EVENTS_BACK_NS, RAW_SLACK_NS};
 pub use deletions::{
     DeletionScope, StoredDeletion, count_affected, create_deletion_doc, job_hidden, load_deletions,
 };

@@ -1,7 +1,7 @@
 //! Planning a read (pure): which objects a selection needs and the order
 //! they are opened in, with the event-time range each holds.
 
-use super::bounds::{RAW_SLACK_NS, uploaded_bound};
+use super::bounds::{Holds, RAW_SLACK_NS, raw_lower, uploaded_bound};
 use super::listing::Listed;
 use super::snapshot::JobIndex;
 use crate::index::{self, ChunkPart};
@@ -71,12 +71,16 @@ impl JobIndex {
     }
 }
 
+/// Whether an object under key `k` may hold selected records: its pod and
+/// container are in the key, so events (and container lines) are skipped
+/// by it unread.
 fn selects(selection: &Selection, k: &ObjectKey) -> bool {
     (selection.pods.is_empty() || selection.pods.contains(&k.origin.pod))
         && selection
             .container
             .as_ref()
             .is_none_or(|c| *c == k.origin.container)
+        && selection.takes_container(&k.origin.container)
 }
 
 /// An object to read, with the event-time range its records lie in.
@@ -84,7 +88,8 @@ fn selects(selection: &Selection, k: &ObjectKey) -> bool {
 pub struct Planned {
     pub key: String,
     pub raw: bool,
-    /// No record is earlier (for raw objects: up to [`RAW_SLACK_NS`]).
+    /// No record is earlier (raw objects: up to [`RAW_SLACK_NS`] before the
+    /// first record; Kubernetes events: see [`EVENTS_BACK_NS`](super::bounds::EVENTS_BACK_NS)).
     pub lower: u64,
     /// No record is later; `None` if unknown (the newest raw object).
     pub upper: Option<u64>,
@@ -137,7 +142,7 @@ pub fn plan(
     // and two outputs keep no order between them.
     let mut next_start: BTreeMap<(usize, &str, &str), Vec<u64>> = BTreeMap::new();
     for l in listed {
-        if let (true, Some(t)) = (l.is_raw(), l.first_ts) {
+        if let (true, Holds::Container, Some(t)) = (l.is_raw(), Holds::of(l), l.first_ts) {
             next_start
                 .entry((l.store, &l.parsed.origin.pod, &l.parsed.origin.container))
                 .or_default()
@@ -161,28 +166,32 @@ pub fn plan(
                     out.consumed_skipped += 1;
                     continue;
                 }
-                match l.first_ts {
+                match (l.first_ts, raw_lower(l)) {
                     // Unreadable heads are opened first: they cannot be placed.
-                    None => (true, 0, None),
-                    Some(t) => {
-                        let starts = &next_start[&(
-                            l.store,
-                            l.parsed.origin.pod.as_str(),
-                            l.parsed.origin.container.as_str(),
-                        )];
-                        let after = starts.partition_point(|&s| s <= t);
-                        // Pushed logs (`@` sources) carry client times in any order.
-                        let upper = if l.parsed.origin.pod.starts_with('@') {
-                            None
-                        } else {
-                            starts
-                                .get(after)
-                                .map(|&n| n.saturating_add(RAW_SLACK_NS))
-                                .into_iter()
-                                .chain(Some(uploaded_bound(l)))
-                                .min()
+                    (None, _) | (_, None) => (true, 0, None),
+                    (Some(t), Some(lower)) => {
+                        let upper = match Holds::of(l) {
+                            // Client times in any order.
+                            Holds::Pushed => None,
+                            // Each upload lists and watches anew: the
+                            // next one bounds nothing.
+                            Holds::Events => Some(uploaded_bound(l)),
+                            Holds::Container => {
+                                let starts = &next_start[&(
+                                    l.store,
+                                    l.parsed.origin.pod.as_str(),
+                                    l.parsed.origin.container.as_str(),
+                                )];
+                                let after = starts.partition_point(|&s| s <= t);
+                                starts
+                                    .get(after)
+                                    .map(|&n| n.saturating_add(RAW_SLACK_NS))
+                                    .into_iter()
+                                    .chain(Some(uploaded_bound(l)))
+                                    .min()
+                            }
                         };
-                        (true, t.saturating_sub(RAW_SLACK_NS), upper)
+                        (true, lower, upper)
                     }
                 }
             }

@@ -340,7 +340,7 @@ impl JobIndex {
         for (i, l) in ix.objects.iter_mut().enumerate() {
             if l.is_raw() && !consumed.contains(&l.key) {
                 match cache.head(l) {
-                    Some(h) => l.first_ts = h.ts,
+                    Some(h) => (l.first_ts, l.lowest_ts) = (h.ts, h.lowest_ts),
                     None => wanted.push((i, l.key.clone(), l.size)),
                 }
             }
@@ -354,6 +354,7 @@ impl JobIndex {
             match t {
                 Ok(h) => {
                     ix.objects[i].first_ts = h.ts;
+                    ix.objects[i].lowest_ts = h.lowest_ts;
                     cache.put(&ix.objects[i], h);
                 }
                 // Not cached: the next read asks again. This one opens the

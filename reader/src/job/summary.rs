@@ -6,6 +6,7 @@ use super::listing::{Listed, list_objects};
 use super::stats::ReadStats;
 use super::stores::Stores;
 use crate::index::{self, RunStats};
+use crate::record::tells_kind;
 use crate::store::StoreError;
 use afterlog_contract::layout::{self, ObjectKind};
 use object_store::ObjectStore;
@@ -99,16 +100,19 @@ impl Summary {
         *self.store_bytes.entry(l.store).or_default() += l.size;
         self.objects += 1;
         if l.is_raw() {
-            // Lines pushed through the API (pods `@custom`, `@platform`) do
-            // not say what kind of job this is: a container's upload does.
-            let pushed = |key: &str| {
-                layout::parse_object_key(key).is_ok_and(|k| k.origin.pod.starts_with('@'))
+            // Lines pushed through the API (pods `@custom`, `@platform`)
+            // and Kubernetes events (container `@events`) do not say what
+            // kind of job this is: a container's upload does.
+            let guessed = |key: &str| {
+                layout::parse_object_key(key)
+                    .is_ok_and(|k| !tells_kind(&k.origin.pod, &k.origin.container))
             };
             let newer = self.last_upload_secs.is_none_or(|t| l.modified_secs > t);
             let better = match &self.sample {
                 None => true,
                 Some((k, _)) => {
-                    let (was, is) = (pushed(k), l.parsed.origin.pod.starts_with('@'));
+                    let o = &l.parsed.origin;
+                    let (was, is) = (guessed(k), !tells_kind(&o.pod, &o.container));
                     (was && !is) || (was == is && newer)
                 }
             };

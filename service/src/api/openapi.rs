@@ -14,7 +14,7 @@ use crate::api::jobs::runs::MAX_RUNS;
 use crate::api::logs::request::{MAX_PAGE, MAX_TAIL};
 use crate::wire::{ErrorBody, PushedLine};
 use afterlog_contract::keys::MAX_PART_LEN;
-use afterlog_contract::query::{Format, Source, Stream};
+use afterlog_contract::query::{Events, Format, Source, Stream};
 use serde_json::{Value, json};
 use utoipa::openapi::schema::{
     ArrayBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
@@ -121,6 +121,11 @@ pub fn stream() -> Object {
 
 pub fn format() -> Object {
     words(Format::NAMES)
+}
+
+/// `events`: Kubernetes events with the container lines, alone, or not.
+pub fn events() -> Object {
+    words(Events::NAMES)
 }
 
 pub fn source() -> Object {

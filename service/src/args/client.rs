@@ -3,7 +3,7 @@
 
 use super::words;
 use crate::cli::highlight::Filter;
-use afterlog_contract::query::Stream;
+use afterlog_contract::query::{Events, Stream};
 use clap::{ArgGroup, Args, ColorChoice, ValueEnum};
 use std::path::PathBuf;
 
@@ -67,8 +67,13 @@ pub struct LogsArgs {
     /// One container of the pod(s).
     #[arg(long)]
     pub container: Option<String>,
+    /// Container lines of one stream (no Kubernetes events).
     #[arg(long, value_parser = words::<Stream>(Stream::NAMES))]
     pub stream: Option<Stream>,
+    /// The job's Kubernetes events (why a pod stopped or never started):
+    /// inline with the lines, alone, or left out [default: include].
+    #[arg(long, value_name = "WHICH", value_parser = words::<Events>(Events::NAMES))]
+    pub events: Option<Events>,
     /// The stored records, one JSON object per line.
     #[arg(long)]
     pub json: bool,
@@ -158,6 +163,10 @@ pub struct SearchArgs {
     /// Which matches come first.
     #[arg(long, value_enum, default_value_t = Order::Newest)]
     pub order: Order,
+    /// Search the jobs' Kubernetes events too, only them, or not
+    /// [default: include].
+    #[arg(long, value_name = "WHICH", value_parser = words::<Events>(Events::NAMES))]
+    pub events: Option<Events>,
     /// Stop after N matches.
     #[arg(long, value_name = "N", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..=10000))]

@@ -1,6 +1,7 @@
 //! `logs`: a job's log on stdout, and with `--follow` what arrives, across
 //! reconnects (the server ends a follow after a while, or restarts).
 
+use super::event_color;
 use super::highlight::{Highlighter, paint};
 use super::listing::only_job;
 use super::ndjson::{Flow, Lines, Stdout, is_envelope, read_lines};
@@ -28,6 +29,7 @@ fn query(a: &LogsArgs) -> Vec<(&'static str, String)> {
         ("run", a.run.clone()),
         ("container", a.container.clone()),
         ("stream", a.stream.map(|s| s.to_string())),
+        ("events", a.events.map(|e| e.to_string())),
         ("tail", a.tail.map(|n| n.to_string())),
         ("head", a.head.map(|n| n.to_string())),
     ] {
@@ -59,7 +61,8 @@ pub async fn run_logs(a: LogsArgs, voice: Voice) -> anyhow::Result<()> {
         timestamps: a.timestamps,
         source: a.prefix,
     };
-    let painter = match stdout_color(a.client.color) && !a.json && !a.invert {
+    let color = stdout_color(a.client.color) && !a.json;
+    let painter = match color && !a.invert {
         // A pattern the client cannot compile is the server's to refuse.
         true => Highlighter::new(&a.filter()).ok().flatten(),
         false => None,
@@ -68,6 +71,7 @@ pub async fn run_logs(a: LogsArgs, voice: Voice) -> anyhow::Result<()> {
         json: a.json,
         style,
         paint: painter,
+        events_color: color,
         stdout: Stdout::lock(),
         text: String::new(),
         progress: Progress::detect(!a.follow),
@@ -142,6 +146,8 @@ struct Output {
     style: TextStyle,
     /// Matches to paint, on a terminal.
     paint: Option<Highlighter>,
+    /// Kubernetes events in their colours, on a terminal.
+    events_color: bool,
     stdout: Stdout,
     text: String,
     progress: Progress<std::io::Stderr>,
@@ -157,8 +163,17 @@ struct ContextBreak {
 }
 
 impl Output {
-    /// The text of a record, its matches painted.
+    /// The text of a record, its matches painted, a Kubernetes event in
+    /// its colour.
     fn render(&mut self, r: &LogRecord) {
+        self.paint_matches(r);
+        if self.events_color && r.is_k8s_event() {
+            let color = event_color::color_of(event_color::type_of(&r.line).as_deref());
+            self.text = event_color::paint_line(&self.text, color);
+        }
+    }
+
+    fn paint_matches(&mut self, r: &LogRecord) {
         self.text.clear();
         r.write_text(&mut self.text, self.style);
         // A quota notice alone has no line of the job's to paint.

@@ -6,9 +6,11 @@
 //! Output: data on stdout; the API's `messages`, progress and errors on
 //! stderr ([`voice`], [`progress`]), coloured by level when stderr is a
 //! terminal and `NO_COLOR` is unset (`--color` decides otherwise); matches of
-//! `--grep` painted on stdout the same way ([`highlight`]).
+//! `--grep` painted on stdout the same way ([`highlight`]), and Kubernetes
+//! events in their own colours ([`event_color`]).
 
 pub mod delete;
+pub mod event_color;
 pub mod highlight;
 pub mod listing;
 pub mod logs;

@@ -1,6 +1,7 @@
 //! `search`: the lines of a tool's jobs that match, newest or oldest first,
 //! one per line as `time job/run/container: log`, matches painted.
 
+use super::event_color;
 use super::highlight::Highlighter;
 use super::ndjson::{Lines, Stdout, is_envelope, read_lines};
 use super::voice::{Level, Told, Voice, stdout_color};
@@ -21,6 +22,9 @@ fn query(a: &SearchArgs) -> Vec<(&'static str, String)> {
         }
     }
     q.extend(a.jobs.iter().map(|j| ("job", j.clone())));
+    if let Some(e) = a.events {
+        q.push(("events", e.to_string()));
+    }
     q.push(("order", a.order.as_str().into()));
     q.push(("limit", a.limit.to_string()));
     q
@@ -32,7 +36,14 @@ fn render(m: &SearchMatch, paint: Option<&Highlighter>) -> String {
         Some(h) => h.paint(&m.log),
         None => m.log.clone(),
     };
-    format!("{} {}/{}/{}: {log}\n", m.time, m.job, m.run, m.container)
+    let text = format!("{} {}/{}/{}: {log}\n", m.time, m.job, m.run, m.container);
+    match (&m.k8s_event, paint) {
+        // Painting on: a Kubernetes event in its colour.
+        (Some(e), Some(_)) => {
+            event_color::paint_line(&text, event_color::color_of(e["type"].as_str()))
+        }
+        _ => text,
+    }
 }
 
 /// A 404 that is not the server's answer about a tool or job but its
@@ -186,6 +197,7 @@ mod tests {
             time: "2030-01-01T00:00:00.000000001Z".into(),
             ts: 1_893_456_000_000_000_001,
             log: "a timeout, then another timeout".into(),
+            k8s_event: None,
         };
         assert_eq!(
             render(&m, None),

@@ -9,7 +9,9 @@ const $ = (id) => document.getElementById(id);
 const base = new URL(".", location.href);
 const TOKEN_KEY = "afterlog-token";
 // The filters of the job view, each a control of the same id.
-const FILTERS = ["run", "container", "stream", "since", "until", "tail"];
+const FILTERS = ["run", "container", "stream", "events", "since", "until", "tail"];
+// The pseudo-container Kubernetes events are stored under (docs/design.md §13).
+const EVENTS = "@events";
 const SEARCH = ["grep", "regex", "ignore_case", "context"];
 // Every key of the view, in the order a link shows them.
 const KEYS = ["tool", "job", "view", ...FILTERS, "follow", ...SEARCH, "line"];
@@ -178,6 +180,11 @@ function marked(into, text, re) {
 
 const ERROR_WORDS = /\b(error|fatal|panic|critical|traceback)\b/i;
 const WARN_WORDS = /\b(warn|warning)\b/i;
+
+// A Kubernetes event's classes: its own colour, a warning's apart.
+function k8sClass(ev) {
+  return "k8s-event " + (ev && ev.type === "Warning" ? "k8s-warning" : "k8s-normal");
+}
 
 function level(text) {
   if (ERROR_WORDS.test(text)) return " lvl-error";
@@ -454,7 +461,8 @@ function volumeWindow(v) {
 
 async function renderVolume(v) {
   const w = volumeWindow(v);
-  const key = [v.tool, v.job, w.since, w.until].join("\u0000");
+  w.events = v.events;
+  const key = [v.tool, v.job, w.since, w.until, w.events].join("\u0000");
   if (volume && volume.key === key) { drawVolume(); return; }
   if (volumeAbort) volumeAbort.abort();
   const ctl = new AbortController();
@@ -480,7 +488,8 @@ async function renderVolume(v) {
 function colors() {
   const s = getComputedStyle(document.documentElement);
   const c = (n) => s.getPropertyValue(n).trim();
-  return { out: c("--bar-out"), err: c("--bar-err"), quota: c("--event"), sel: c("--sel"), fg: c("--muted") };
+  return { out: c("--bar-out"), err: c("--bar-err"), k8s: c("--bar-k8s"), quota: c("--event"), sel: c("--sel"),
+    fg: c("--muted") };
 }
 
 function drawVolume() {
@@ -500,18 +509,23 @@ function drawVolume() {
   const top = 12;
   const h = cssH - top - 2;
   const bw = cssW / bs.length;
-  const max = Math.max(1, ...bs.map((b) => b.stdout_lines + b.stderr_lines));
-  let outs = 0, errs = 0;
+  // Servers before Kubernetes events send no event counts.
+  const evs = (b) => b.event_lines || 0;
+  const max = Math.max(1, ...bs.map((b) => b.stdout_lines + b.stderr_lines + evs(b)));
+  let outs = 0, errs = 0, k8s = 0;
   bs.forEach((b, i) => {
-    outs += b.stdout_lines; errs += b.stderr_lines;
+    outs += b.stdout_lines; errs += b.stderr_lines; k8s += evs(b);
     const x = i * bw;
     const w = Math.max(bw - (bw > 3 ? 1 : 0), 0.5);
     const ho = (b.stdout_lines / max) * h;
     const he = (b.stderr_lines / max) * h;
+    const hk = (evs(b) / max) * h;
     g.fillStyle = col.out;
     g.fillRect(x, top + h - ho, w, ho);
     g.fillStyle = col.err;
     g.fillRect(x, top + h - ho - he, w, he);
+    g.fillStyle = col.k8s;
+    g.fillRect(x, top + h - ho - he - hk, w, hk);
   });
   const t0 = ms(bs[0].start);
   const span = bs.length * body.step_seconds * 1000;
@@ -536,7 +550,8 @@ function drawVolume() {
   $("volume-range").textContent = short(ms(body.since), true) + " – " + short(ms(body.until), true) +
     " UTC · bars of " + step;
   cv.setAttribute("aria-label", "Lines per " + step + " from " + body.since + " to " + body.until + ": " +
-    outs + " stdout, " + errs + " stderr, " + quotas + " quota event" + (quotas === 1 ? "" : "s"));
+    outs + " stdout, " + errs + " stderr, " + k8s + " Kubernetes event" + (k8s === 1 ? "" : "s") + ", " +
+    quotas + " quota event" + (quotas === 1 ? "" : "s"));
   cv.dataset.buckets = String(bs.length);
 }
 
@@ -638,7 +653,8 @@ function lineOf(raw, v, re) {
   const ts = (raw.match(/"ts":(\d+)/) || [])[1] || "0";
   const e = document.createElement("div");
   const text = typeof r.log === "string" ? r.log : "";
-  e.className = "line " + (r.stream || "stdout") + (a.event ? " event" : level(text));
+  e.className = "line " + (a.container === EVENTS ? k8sClass(r.k8s_event)
+    : (r.stream || "stdout") + (a.event ? " event" : level(text)));
   e.dataset.ts = ts;
   const key = lineKey(ts, a.container || "");
   e.id = "L" + key;
@@ -803,7 +819,8 @@ async function renderResults(v, more) {
   $("results-status").textContent = "Searching…";
   const query = {
     grep: v.grep, regex: v.regex, ignore_case: v.ignore_case === "1" ? "true" : "",
-    since: v.since, until: v.until, job: v.job, limit: "100", cursor: more ? resultsCursor : "",
+    since: v.since, until: v.until, job: v.job, events: v.events, limit: "100",
+    cursor: more ? resultsCursor : "",
   };
   let body;
   try {
@@ -817,7 +834,8 @@ async function renderResults(v, more) {
   const re = matcher(v);
   const items = body.matches.map((m) => {
     const e = document.createElement("li");
-    e.className = "hit line " + (m.stream || "stdout") + level(m.log) + " match";
+    e.className = "hit line " + (m.container === EVENTS ? k8sClass(m.k8s_event)
+      : (m.stream || "stdout") + level(m.log)) + " match";
     e.tabIndex = -1;
     const ts = nsOf(m.time);
     const target = {
@@ -935,7 +953,7 @@ window.addEventListener("DOMContentLoaded", () => {
   $("search-all").addEventListener("click", () => {
     const v = fromControls();
     setView({ tool: v.tool, view: "search", grep: v.grep, regex: v.regex, ignore_case: v.ignore_case,
-      since: v.since, until: v.until }, true);
+      since: v.since, until: v.until, events: v.events }, true);
   });
   $("prev").addEventListener("click", () => gotoMatch(-1));
   $("next").addEventListener("click", () => gotoMatch(1));

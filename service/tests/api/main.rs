@@ -9,6 +9,7 @@ mod admission;
 mod auth;
 mod deletions;
 mod errors;
+mod events;
 mod filters;
 mod follow;
 mod openapi;

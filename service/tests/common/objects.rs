@@ -41,3 +41,38 @@ pub async fn upload(
     put(store, &key, gz(lines)).await;
     key
 }
+
+/// A stored Kubernetes event as the filter writes it (docs/design.md §13),
+/// `t` ns after `T0`, its occurrence `count` (its `off`), filed under
+/// `o.pod` and the container `@events`. Its `kind` is a guess from names
+/// (`continuous`), which must not become the job's.
+pub fn k8s_event(
+    o: &Origin,
+    uid: &str,
+    t: u64,
+    count: u64,
+    (kind, reason, message): (&str, &str, &str),
+) -> String {
+    let times = if count > 1 {
+        format!(" ({count}×)")
+    } else {
+        String::new()
+    };
+    json!({
+        "stream": "event", "log": format!("{kind} {reason}{times}: {message}"), "off": count,
+        "ts": T0 + t,
+        "k8s_event": {
+            "type": kind, "reason": reason, "message": message, "count": count,
+            "first": "2026-11-25T15:00:00Z", "last": "2026-11-25T15:00:30Z",
+            "source": "kubelet", "uid": uid,
+            "object": {"kind": "Pod", "name": o.pod, "namespace": format!("tool-{}", o.tool),
+                "uid": "p-uid", "field_path": "spec.containers{job}"},
+        },
+        "afterlog": {
+            "tool": o.tool, "job": o.job, "kind": "continuous",
+            "namespace": format!("tool-{}", o.tool), "pod": o.pod, "container": "@events",
+            "container_id": uid, "node": "node-1", "route": o.route(), "class": "default",
+        }
+    })
+    .to_string()
+}

@@ -11,6 +11,7 @@ use crate::reply::ApiError;
 use crate::wire::{ContainerInfo, JobDetail, JobResponse, Messages, RunInfo};
 use afterlog_reader::index::Scope;
 use afterlog_reader::job::{JobIndex, Listed, RunSummary};
+use afterlog_reader::record::tells_kind;
 use axum::Json;
 use axum::extract::State;
 use base64::Engine;
@@ -173,7 +174,7 @@ struct Described {
     runs: Vec<RunInfo>,
     /// The job's kind, from its runs' records.
     kind: Option<String>,
-    /// The kind pushed lines carry, if no run told one.
+    /// The kind pushed lines or Kubernetes events carry, if no run told one.
     pushed_kind: Option<String>,
     /// Some runs went without peeks.
     budget_spent: bool,
@@ -198,10 +199,14 @@ async fn describe(app: &AppState, ix: &JobIndex, runs: &[RunSummary]) -> Describ
     for RunSummary { pod, summary } in runs.iter().rev() {
         let meta = ix.pod_info(pod);
         let mut node = meta.as_ref().map(|m| m.node.clone());
-        // Pushed lines (`@custom`, `@platform`) do not tell the job's kind.
+        // Pushed lines (`@custom`, `@platform`) and Kubernetes events do
+        // not tell the job's kind (docs/design.md §11, §13).
         let pushed = pod.starts_with('@');
         if kind.is_none() && !pushed {
-            kind = meta.as_ref().map(|m| m.kind.clone());
+            kind = meta
+                .as_ref()
+                .map(|m| m.kind.clone())
+                .filter(|k| !k.is_empty());
         }
         let mut containers = Vec::new();
         for c in &summary.containers {
@@ -232,7 +237,7 @@ async fn describe(app: &AppState, ix: &JobIndex, runs: &[RunSummary]) -> Describ
                     ids.push(id);
                 }
                 node = node.or(p.node);
-                if pushed {
+                if !tells_kind(pod, c) {
                     pushed_kind = pushed_kind.or(p.kind);
                 } else if kind.is_none() {
                     kind = p.kind;

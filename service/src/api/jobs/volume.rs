@@ -7,12 +7,13 @@
 use crate::admission::Work;
 use crate::api::extract::{ApiQuery, JobAccess, JobPath};
 use crate::api::load::job_index;
-use crate::api::logs::request::parse_time;
+use crate::api::logs::request::{parse_time, word};
 use crate::api::openapi::{self, Busy, Missing, ToolErrors};
 use crate::api::state::App;
 use crate::clock::now_ns;
 use crate::reply::ApiError;
 use crate::wire::{Messages, VolumeBucket, VolumeQuotaEvent, VolumeResponse, VolumeRun};
+use afterlog_contract::query::Events;
 use afterlog_contract::time::rfc3339_nanos;
 use afterlog_reader::index::Scope;
 use afterlog_reader::volume::{Buckets, NS_PER_SEC, ReadRanges, Volume, VolumeCounts, VolumeError};
@@ -48,6 +49,11 @@ pub struct VolumeQuery {
     /// most 200 buckets. At most 10000 buckets.
     #[param(schema_with = openapi::step)]
     pub step: Option<String>,
+    /// The job's Kubernetes events, counted on their own (`event_lines`,
+    /// `event_bytes`): `include` (default), `only` (no container lines nor
+    /// quota events) or `none`.
+    #[param(schema_with = openapi::events)]
+    pub events: Option<String>,
 }
 
 /// A checked volume request.
@@ -56,6 +62,7 @@ pub struct VolumeRequest {
     pub since: Option<u64>,
     pub until: Option<u64>,
     pub step_secs: Option<u64>,
+    pub events: Events,
 }
 
 /// `step`: a whole number of minutes, in seconds.
@@ -108,6 +115,7 @@ impl VolumeQuery {
             since: time("since", &self.since)?,
             until: time("until", &self.until)?,
             step_secs: self.step.as_deref().map(parse_step).transpose()?,
+            events: word(self.events.as_deref())?.unwrap_or_default(),
         };
         // Refused before anything is loaded when the window is known.
         if let (Some(since), Some(until)) = (req.since, req.until) {
@@ -151,7 +159,8 @@ impl VolumeRequest {
     }
 }
 
-/// A job's lines and bytes per step and stream, its quota events and runs.
+/// A job's lines and bytes per step and stream (Kubernetes events on their
+/// own), its quota events and runs.
 #[utoipa::path(get, path = "/v1/tool/{tool}/jobs/{job}/volume", tag = "jobs",
     params(JobPath, VolumeQuery),
     responses((status = 200, body = VolumeResponse, content_type = "application/json"),
@@ -168,6 +177,7 @@ pub async fn volume(
     let plan = index.plan(&Selection {
         since: scope.since,
         until: scope.until,
+        events: req.events,
         ..Selection::default()
     });
     // Objects not compacted yet, chunks indexed before the counts were, and
@@ -212,14 +222,17 @@ pub async fn volume(
         None
     };
 
-    let mut vol = Volume::new(read.clone());
+    let mut vol = Volume::new(read.clone()).of_events(req.events);
     for c in &index.chunks {
         if c.chunk.has_volume() {
             vol.add_minutes(&c.chunk.volume);
+            vol.add_event_minutes(&c.chunk.events);
             vol.add_quota(c.chunk.quota.as_deref().unwrap_or_default());
         }
         for r in &c.chunk.runs {
-            vol.add_run(&r.pod, r.first_ts, r.last_ts);
+            if vol.takes_run(r.containers.keys()) {
+                vol.add_run(&r.pod, r.first_ts, r.last_ts);
+            }
         }
     }
     let mut warnings = index.warnings.clone();
@@ -230,6 +243,7 @@ pub async fn volume(
             Selection {
                 since: Some(since),
                 until: Some(until),
+                events: req.events,
                 ..Selection::default()
             },
         );
@@ -262,6 +276,8 @@ fn response(b: &Buckets, c: VolumeCounts, warnings: Vec<String>) -> VolumeRespon
                 stdout_bytes: n.stdout_bytes,
                 stderr_lines: n.stderr_lines,
                 stderr_bytes: n.stderr_bytes,
+                event_lines: n.event_lines,
+                event_bytes: n.event_bytes,
             })
             .collect(),
         quota_events: c
@@ -297,6 +313,7 @@ mod tests {
             since: since.map(String::from),
             until: until.map(String::from),
             step: step.map(String::from),
+            events: None,
         }
     }
 
@@ -345,6 +362,7 @@ mod tests {
             since: Some(DAY_NS + 5),
             until: Some(2 * DAY_NS + 5),
             step_secs: None,
+            events: Events::Include,
         };
         let s = r.scope();
         assert_eq!((s.since, s.until), (Some(DAY_NS), Some(3 * DAY_NS)));
@@ -366,6 +384,7 @@ mod tests {
             since: None,
             until: None,
             step_secs: None,
+            events: Events::Include,
         };
         let b = r.buckets(Some((MINUTE_NS + 1, 3 * MINUTE_NS)), &q).unwrap();
         assert_eq!((b.since, b.until), (MINUTE_NS, 4 * MINUTE_NS));

@@ -58,6 +58,7 @@ fn selected(filter: &Selection, l: &Listed) -> bool {
     let o = &l.parsed.origin;
     (filter.pods.is_empty() || filter.pods.contains(&o.pod))
         && filter.container.as_ref().is_none_or(|c| *c == o.container)
+        && filter.takes_container(&o.container)
 }
 
 /// A store failure during a follow: counted, logged, told to the client;

@@ -30,6 +30,7 @@ pub fn log_line(r: LogRecord) -> LogLine {
         ),
         None => (r.log().into_owned(), None, None),
     };
+    let k8s_event = r.is_k8s_event().then(|| k8s_event_of(&r)).flatten();
     LogLine {
         time: rfc3339_nanos(r.ts),
         ts: r.ts,
@@ -39,9 +40,19 @@ pub fn log_line(r: LogRecord) -> LogLine {
         log,
         event,
         event_text,
+        k8s_event,
         context: false,
         break_before: false,
     }
+}
+
+/// The `k8s_event` member of an event's stored line.
+fn k8s_event_of(r: &LogRecord) -> Option<serde_json::Value> {
+    #[derive(serde::Deserialize)]
+    struct Wire {
+        k8s_event: Option<serde_json::Value>,
+    }
+    serde_json::from_slice::<Wire>(&r.line).ok()?.k8s_event
 }
 
 /// A tail of `index`; if the scope it was loaded with left out older days

@@ -6,7 +6,7 @@ use crate::admission::Work;
 use crate::api::extract::check_name;
 use crate::api::openapi;
 use crate::reply::ApiError;
-use afterlog_contract::query::{Format, Stream};
+use afterlog_contract::query::{Events, Format, Stream};
 use afterlog_contract::time::parse_rfc3339_clamped;
 use afterlog_reader::index::Scope;
 use afterlog_reader::job::{JobIndex, RunSummary};
@@ -36,9 +36,13 @@ pub struct LogsQuery {
     /// One container of the pod(s).
     #[param(schema_with = openapi::name)]
     pub container: Option<String>,
-    /// `stdout` or `stderr`.
+    /// `stdout` or `stderr` (container lines only: no Kubernetes events).
     #[param(schema_with = openapi::stream)]
     pub stream: Option<String>,
+    /// The job's Kubernetes events (container `@events`): `include`
+    /// (default: inline with the container lines), `only` or `none`.
+    #[param(schema_with = openapi::events)]
+    pub events: Option<String>,
     /// Records at or after: RFC 3339 (`2026-11-25T15:00:00Z`), ns since the
     /// epoch, or an age such as `90s`, `15m`, `2h`, `7d`.
     #[param(schema_with = openapi::time)]
@@ -163,7 +167,7 @@ pub fn decode_cursor(c: &str) -> Result<Position, ApiError> {
 }
 
 /// A query value of a closed set, or 400 saying which values it takes.
-fn word<T: std::str::FromStr<Err = afterlog_contract::query::BadValue>>(
+pub fn word<T: std::str::FromStr<Err = afterlog_contract::query::BadValue>>(
     v: Option<&str>,
 ) -> Result<Option<T>, ApiError> {
     v.map(|s| s.parse::<T>())
@@ -232,6 +236,7 @@ impl LogsQuery {
     pub fn check(self, now_ns: u64) -> Result<LogsRequest, ApiError> {
         let format: Format = word(self.format.as_deref())?.unwrap_or_default();
         let stream: Option<Stream> = word(self.stream.as_deref())?;
+        let events: Events = word(self.events.as_deref())?.unwrap_or_default();
         if let Some(r) = &self.run {
             check_name("run", r)?;
         }
@@ -308,6 +313,7 @@ impl LogsQuery {
                 pods: Vec::new(),
                 container: self.container,
                 stream: stream.map(|s| s.to_string()),
+                events,
                 since,
                 until,
                 after,
@@ -338,7 +344,9 @@ impl LogsRequest {
     pub fn work(&self) -> Option<Work> {
         // A stream is not known before the lines are read: a tail of stderr
         // may read the whole job to find its few lines.
-        let narrow = self.filter.stream.is_none() && self.filter.lines.is_none();
+        let narrow = self.filter.stream.is_none()
+            && self.filter.events == Events::Include
+            && self.filter.lines.is_none();
         let small = narrow
             && matches!(self.filter.limit, Limit::Head(n) | Limit::Tail(n) if n <= SMALL_READ);
         match (self.format, self.follow) {

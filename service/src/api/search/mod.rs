@@ -14,7 +14,7 @@ mod slices;
 
 use super::extract::{ApiQuery, ToolAccess, ToolPath};
 use super::load::tool_jobs;
-use super::logs::request::{line_match, window};
+use super::logs::request::{line_match, window, word};
 use super::logs::sink::Sink;
 use super::openapi::{self, Busy, Missing, ToolErrors};
 use super::state::App;
@@ -22,7 +22,7 @@ use crate::admission::Work;
 use crate::clock::now_ns;
 use crate::reply::ApiError;
 use crate::wire::{Messages, SearchMatch, SearchResponse};
-use afterlog_contract::query::Format;
+use afterlog_contract::query::{Events, Format};
 use afterlog_reader::{LineMatch, LogRecord, Position, Selection};
 use axum::Json;
 use axum::body::Body;
@@ -62,6 +62,9 @@ pub struct SearchQuery {
     /// Lines before.
     #[param(schema_with = openapi::time)]
     pub until: Option<String>,
+    /// The jobs' Kubernetes events: `include` (default), `only` or `none`.
+    #[param(schema_with = openapi::events)]
+    pub events: Option<String>,
     /// Only these jobs; repeatable. Default: all the tool's jobs.
     #[serde(default)]
     #[param(schema_with = openapi::names)]
@@ -83,6 +86,7 @@ pub struct SearchQuery {
 /// A checked search.
 struct Search {
     lines: LineMatch,
+    events: Events,
     since: Option<u64>,
     until: Option<u64>,
     jobs: Vec<String>,
@@ -140,6 +144,7 @@ impl SearchQuery {
         let lines = line_match(&self.grep, self.regex.as_deref(), self.ignore_case, None)?
             .ok_or_else(|| ApiError::bad_request("search needs grep or regex"))?;
         let (since, until) = window(self.since.as_deref(), self.until.as_deref(), now_ns)?;
+        let events: Events = word(self.events.as_deref())?.unwrap_or_default();
         for j in &self.job {
             super::extract::check_name("job", j)?;
         }
@@ -177,6 +182,7 @@ impl SearchQuery {
         };
         Ok(Search {
             lines,
+            events,
             since,
             until,
             jobs: self.job,
@@ -244,6 +250,7 @@ impl Search {
         Selection {
             since,
             until,
+            events: self.events,
             lines: Some(self.lines.clone()),
             ..Selection::default()
         }
@@ -415,6 +422,7 @@ fn search_match(job: String, r: LogRecord) -> SearchMatch {
         time: line.time,
         ts: line.ts,
         log: line.log,
+        k8s_event: line.k8s_event,
     }
 }
 
