@@ -257,6 +257,9 @@ async fn read_head(conn: &mut TcpStream) -> Option<String> {
     }
 }
 
+/// A whole answer; the connection stays open for the next request, as the
+/// API server keeps it (Fluent Bit sends its watch on the connection its
+/// list used).
 async fn respond(conn: &mut TcpStream, code: u16, body: &Value) {
     let body = body.to_string();
     let reason = match code {
@@ -267,12 +270,11 @@ async fn respond(conn: &mut TcpStream, code: u16, body: &Value) {
         _ => "Error",
     };
     let head = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     let _ = conn.write_all(head.as_bytes()).await;
     let _ = conn.write_all(body.as_bytes()).await;
-    let _ = conn.shutdown().await;
 }
 
 /// One chunk of a chunked body: a JSON line.
@@ -291,22 +293,40 @@ fn watch_event(kind: &str, object: &Value) -> Value {
     json!({"type": kind, "object": o})
 }
 
+/// Answers the requests of one connection until it closes or a watch ends.
 async fn serve(mut conn: TcpStream, shared: Arc<Shared>) {
-    let Some(head) = read_head(&mut conn).await else {
-        return;
-    };
+    while let Some(head) = read_head(&mut conn).await {
+        match answer(&mut conn, &head, &shared).await {
+            Next::Request => continue,
+            Next::Close => break,
+        }
+    }
+    let _ = conn.shutdown().await;
+}
+
+enum Next {
+    Request,
+    Close,
+}
+
+async fn answer(conn: &mut TcpStream, head: &str, shared: &Shared) -> Next {
     let mut lines = head.lines();
     let target = lines
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .unwrap_or("")
         .to_string();
-    let authorized = lines.any(|l| {
-        l.split_once(':').is_some_and(|(k, v)| {
-            k.eq_ignore_ascii_case("authorization")
-                && v.trim() == format!("Bearer {}", shared.token)
-        })
-    });
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let authorized = header("authorization") == Some(&format!("Bearer {}", shared.token));
+    let then = if header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close")) {
+        Next::Close
+    } else {
+        Next::Request
+    };
     let path = target.split('?').next().unwrap_or("");
     let q = query(&target);
     let verb = match path {
@@ -323,19 +343,24 @@ async fn serve(mut conn: TcpStream, shared: Arc<Shared>) {
     };
     if !authorized {
         record(401);
-        respond(&mut conn, 401, &status(401, "Unauthorized", "Unauthorized")).await;
-        return;
+        respond(conn, 401, &status(401, "Unauthorized", "Unauthorized")).await;
+        return then;
     }
     match verb {
         Verb::List => {
-            let (code, body) = list(&shared, &q);
+            let (code, body) = list(shared, &q);
             record(code);
-            respond(&mut conn, code, &body).await;
+            respond(conn, code, &body).await;
+            then
         }
-        Verb::Watch => watch(conn, &shared, &q, record).await,
+        Verb::Watch => match watch(conn, shared, &q, record).await {
+            Next::Request => then,
+            Next::Close => Next::Close,
+        },
         Verb::Other => {
             record(404);
-            respond(&mut conn, 404, &status(404, "NotFound", "not found")).await;
+            respond(conn, 404, &status(404, "NotFound", "not found")).await;
+            then
         }
     }
 }
@@ -373,12 +398,14 @@ fn list(shared: &Shared, q: &BTreeMap<String, String>) -> (u16, Value) {
     )
 }
 
+/// A watch: the events after its resourceVersion, then what happens,
+/// until it is ended; the connection closes after it.
 async fn watch(
-    mut conn: TcpStream,
+    conn: &mut TcpStream,
     shared: &Shared,
     q: &BTreeMap<String, String>,
     record: impl Fn(u16),
-) {
+) -> Next {
     let from: u64 = q
         .get("resourceVersion")
         .and_then(|v| v.parse().ok())
@@ -404,16 +431,16 @@ async fn watch(
     let expired = status(410, "Expired", &format!("too old resource version: {from}"));
     if gone == Some(Gone::Http410) {
         record(410);
-        respond(&mut conn, 410, &expired).await;
-        return;
+        respond(conn, 410, &expired).await;
+        return Next::Request;
     }
     record(200);
     let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
     if conn.write_all(head.as_bytes()).await.is_err() {
-        return;
+        return Next::Close;
     }
     if gone.is_some() {
-        let _ = chunk(&mut conn, &json!({"type": "ERROR", "object": expired})).await;
+        let _ = chunk(conn, &json!({"type": "ERROR", "object": expired})).await;
     } else {
         let mut changed = shared.changed.subscribe();
         let mut end = shared.end.subscribe();
@@ -430,8 +457,8 @@ async fn watch(
             };
             changed.borrow_and_update();
             for n in &news {
-                if chunk(&mut conn, n).await.is_err() {
-                    return;
+                if chunk(conn, n).await.is_err() {
+                    return Next::Close;
                 }
             }
             sent = shared.lock().history.last().map_or(sent, |h| h.0.max(sent));
@@ -443,7 +470,7 @@ async fn watch(
         }
     }
     let _ = conn.write_all(b"0\r\n\r\n").await;
-    let _ = conn.shutdown().await;
+    Next::Close
 }
 
 #[cfg(test)]
@@ -455,7 +482,7 @@ mod tests {
         let mut s = std::net::TcpStream::connect(api.addr).unwrap();
         write!(
             s,
-            "GET {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+            "GET {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         s

@@ -136,6 +136,12 @@ mod tests {
         assert_eq!(last, "2026-12-05T10:55:00Z");
         assert_eq!(k.backoff_again["count"], 4);
         assert_eq!(k.kube_system.len(), 2);
+        let uids: std::collections::BTreeSet<_> = k
+            .events
+            .iter()
+            .map(|e| e["metadata"]["uid"].clone())
+            .collect();
+        assert_eq!(uids.len(), k.events.len(), "one uid per event");
         let series = k
             .events
             .iter()
