@@ -8,6 +8,7 @@
 //! for `wasm32-wasip1`) and the reader share one source of truth.
 
 pub mod defaults;
+pub mod k8s_event;
 pub mod keys;
 pub mod layout;
 pub mod nf;

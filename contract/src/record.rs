@@ -79,6 +79,14 @@ pub mod k8s_event {
     pub const LAST: &str = "last";
     /// `{kind, name, namespace, uid, field_path}` of the involved object.
     pub const OBJECT: &str = "object";
+    /// Keys inside [`OBJECT`].
+    pub mod object {
+        pub const KIND: &str = "kind";
+        pub const NAME: &str = "name";
+        pub const NAMESPACE: &str = "namespace";
+        pub const UID: &str = "uid";
+        pub const FIELD_PATH: &str = "field_path";
+    }
     /// The reporting component (`kubelet`, `default-scheduler`, …).
     pub const SOURCE: &str = "source";
     /// The Event object's `metadata.uid`.

@@ -8,10 +8,12 @@
 
 use crate::config::{Budget, Config, ConfigError};
 use crate::json::{self, JsonError, Member};
+use crate::k8s_event;
 use crate::labels::{self, Labeller, Labels, PodMeta};
 use crate::quota::{Decision, Dropped, Quotas};
 use crate::routing::{Route, Router};
-use afterlog_contract::record::{self as field, event, label};
+use afterlog_contract::k8s_event::Event;
+use afterlog_contract::record::{self as field, event, k8s_event::input, label};
 use afterlog_contract::routing::DEFAULT_CLASS;
 use afterlog_contract::time;
 use std::rc::Rc;
@@ -160,9 +162,14 @@ impl Filter {
         let Some(labels) = self.labeller.derive(&meta) else {
             return Ok(None);
         };
+        Ok(Some(Rc::new(self.derived(&meta, &labels))))
+    }
+
+    /// What the routing rules and quotas make of a container's labels.
+    fn derived(&self, meta: &PodMeta, labels: &Labels) -> Derived {
         let tool: Rc<str> = labels.tool.as_str().into();
         let q = &self.cfg.quota;
-        Ok(Some(Rc::new(match self.router.route(&meta, &labels) {
+        match self.router.route(meta, labels) {
             Route::Drop => Derived {
                 drop: true,
                 quota_key: tool.clone(),
@@ -185,9 +192,9 @@ impl Filter {
                     (None, None) => q.budget(&labels.tool),
                 },
                 line_limit: c.line_limit_bytes.unwrap_or(self.cfg.line_limit_bytes),
-                fragment: fragment(&labels, &c.name),
+                fragment: fragment(labels, &c.name),
             },
-        })))
+        }
     }
 
     /// The current tag's container id (empty: none).
@@ -244,12 +251,12 @@ impl Filter {
                         Verdict::Out
                     }
                     Ok(v) => v,
-                    Err(e) => self.error_record(record, e),
+                    Err(e) => self.error_record(record, &e),
                 };
                 self.lossy = lossy;
                 v
             }
-            Err(e) => self.error_record(record, e),
+            Err(e) => self.error_record(record, &e),
         }
     }
 
@@ -259,7 +266,7 @@ impl Filter {
     }
 
     /// A record the filter cannot read is kept, as text, with the reason.
-    fn error_record(&mut self, record: &[u8], e: JsonError) -> Verdict {
+    fn error_record(&mut self, record: &[u8], e: &dyn std::fmt::Display) -> Verdict {
         let out = &mut self.out;
         out.clear();
         out.extend_from_slice(b"{\"log\":");
@@ -319,6 +326,15 @@ impl Filter {
             self.roles.push(role);
         }
         let Some(k8s) = k8s else {
+            // The last of duplicate keys, as a JSON reader takes it.
+            let event = self
+                .members
+                .iter()
+                .rev()
+                .find(|m| m.key.eq_str(record, input::INVOLVED_OBJECT));
+            if event.is_some_and(|m| m.value(record).first() == Some(&b'{')) {
+                return Ok(self.event(record, fallback_ns));
+            }
             return Ok(Verdict::Unchanged);
         };
 
@@ -358,48 +374,45 @@ impl Filter {
         json::write_u64(out, ts);
         out.push(b',');
         out.extend_from_slice(&d.fragment);
-        let size = out.len() as u64 + 2;
-
+        let (members, stream, off) = (&self.members, stream, off);
         self.last_charged = Some(d.quota_key.clone());
-        match self.quotas.charge(&d.quota_key, d.budget, ts, size) {
-            Decision::Admit(None) => {}
-            Decision::Admit(Some(dropped)) => write_summary(out, &dropped),
-            Decision::Marker {
-                budget,
-                resets_at_ns,
-            } => {
-                out.clear();
-                out.push(b'{');
-                for i in [stream, off].into_iter().flatten() {
-                    out.extend_from_slice(self.members[i].whole(record));
-                    out.push(b',');
-                }
-                out.extend_from_slice(b"\"log\":");
-                let text = format!(
-                    "[afterlog] tool {} reached its log quota of {} bytes per {} s; lines are dropped until {}",
-                    d.tool,
-                    budget.bytes,
-                    budget.window_seconds,
-                    time::rfc3339_nanos(resets_at_ns)
-                );
-                json::write_str(out, &text);
-                out.extend_from_slice(b",\"ts\":");
-                json::write_u64(out, ts);
+        Ok(finish(&mut self.quotas, &mut self.out, &d, ts, |out| {
+            for i in [stream, off].into_iter().flatten() {
+                out.extend_from_slice(members[i].whole(record));
                 out.push(b',');
-                out.extend_from_slice(&d.fragment);
-                write_event(out, event::QUOTA_EXCEEDED);
-                for (k, v) in [
-                    (event::LIMIT_BYTES, budget.bytes),
-                    (event::WINDOW_SECONDS, budget.window_seconds),
-                    (event::RESETS_AT, resets_at_ns),
-                ] {
-                    write_num_field(out, k, v);
-                }
             }
-            Decision::Drop => return Ok(Verdict::Drop),
+        }))
+    }
+
+    /// A Kubernetes event (docs/design.md §13): labelled like a container
+    /// of the pod or object it is about, stored as its own record.
+    fn event(&mut self, record: &[u8], fallback_ns: u64) -> Verdict {
+        // Events are few (one per occurrence in a cluster): a value tree is
+        // cheap enough, and the scanner has already checked the text.
+        let map = match serde_json::from_slice::<serde_json::Value>(record) {
+            Ok(serde_json::Value::Object(m)) => m,
+            Ok(_) => return Verdict::Unchanged,
+            Err(e) => return self.error_record(record, &e),
+        };
+        let e = Event::from_json(&map);
+        let Some((meta, labels)) = k8s_event::labels(&self.labeller, &e) else {
+            return Verdict::Unchanged;
+        };
+        if let Some(why) = e.problem() {
+            return self.error_record(record, &why);
         }
-        out.extend_from_slice(b"}}\0");
-        Ok(Verdict::Out)
+        let d = self.derived(&meta, &labels);
+        if d.drop {
+            return Verdict::Drop;
+        }
+        let ts = e.ts.unwrap_or(fallback_ns);
+        self.out.clear();
+        k8s_event::write_record(&mut self.out, &e, ts, d.line_limit);
+        self.out.extend_from_slice(&d.fragment);
+        self.last_charged = Some(d.quota_key.clone());
+        finish(&mut self.quotas, &mut self.out, &d, ts, |out| {
+            k8s_event::write_head(out, &e)
+        })
     }
 
     /// Labels a container seen for the first time and remembers the result.
@@ -470,6 +483,56 @@ impl Filter {
     }
 }
 
+/// Charges the record in `out` (its members, `ts` and the `afterlog`
+/// fragment, unclosed) to `d`'s quota and closes it; replaces it by the
+/// quota marker, whose first members `head` writes (`stream`, `off`), or
+/// says to drop it.
+fn finish(
+    quotas: &mut Quotas,
+    out: &mut Vec<u8>,
+    d: &Derived,
+    ts: u64,
+    head: impl FnOnce(&mut Vec<u8>),
+) -> Verdict {
+    let size = out.len() as u64 + 2;
+    match quotas.charge(&d.quota_key, d.budget, ts, size) {
+        Decision::Admit(None) => {}
+        Decision::Admit(Some(dropped)) => write_summary(out, &dropped),
+        Decision::Marker {
+            budget,
+            resets_at_ns,
+        } => {
+            out.clear();
+            out.push(b'{');
+            head(out);
+            out.extend_from_slice(b"\"log\":");
+            let text = format!(
+                "[afterlog] tool {} reached its log quota of {} bytes per {} s; lines are dropped until {}",
+                d.tool,
+                budget.bytes,
+                budget.window_seconds,
+                time::rfc3339_nanos(resets_at_ns)
+            );
+            json::write_str(out, &text);
+            out.extend_from_slice(b",\"ts\":");
+            json::write_u64(out, ts);
+            out.push(b',');
+            out.extend_from_slice(&d.fragment);
+            write_event(out, event::QUOTA_EXCEEDED);
+            for (k, v) in [
+                (event::LIMIT_BYTES, budget.bytes),
+                (event::WINDOW_SECONDS, budget.window_seconds),
+                (event::RESETS_AT, resets_at_ns),
+            ] {
+                write_num_field(out, k, v);
+            }
+        }
+        Decision::Drop => return Verdict::Drop,
+    }
+    out.extend_from_slice(b"}}\0");
+    Verdict::Out
+}
+
 /// The name of a member's key if it is one the filter knows.
 #[inline]
 fn key_name(buf: &[u8], m: &Member) -> Option<&'static str> {
@@ -505,11 +568,22 @@ fn write_log(out: &mut Vec<u8>, record: &[u8], m: &Member, limit: usize, scratch
         out.extend_from_slice(m.whole(record));
         return;
     }
+    out.extend_from_slice(b"\"log\":");
+    write_str_cut(out, text, limit);
+}
+
+/// Appends `text` as a JSON string, cut at a UTF-8 boundary at or below
+/// `limit` bytes with the truncation marker when longer.
+pub(crate) fn write_str_cut(out: &mut Vec<u8>, text: &str, limit: usize) {
+    if text.len() <= limit {
+        json::write_str(out, text);
+        return;
+    }
     let mut cut = limit;
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    out.extend_from_slice(b"\"log\":\"");
+    out.push(b'"');
     json::write_str_body(out, &text[..cut]);
     json::write_str_body(out, &field::truncation_marker(text.len() - cut));
     out.push(b'"');

@@ -14,6 +14,7 @@ pub mod config;
 pub mod direct;
 pub mod filter;
 pub mod json;
+pub mod k8s_event;
 pub mod labels;
 pub mod msgpack;
 pub mod quota;
