@@ -447,21 +447,23 @@ async fn watch(
         let deadline = tokio::time::Instant::now() + timeout;
         let mut sent = from;
         loop {
-            let news: Vec<Value> = {
+            // Marked seen before reading, so a change made meanwhile wakes
+            // the next wait.
+            changed.borrow_and_update();
+            let news: Vec<(u64, Value)> = {
                 let st = shared.lock();
                 st.history
                     .iter()
                     .filter(|(rv, _, _)| *rv > sent)
-                    .map(|(_, kind, o)| watch_event(kind, o))
+                    .map(|(rv, kind, o)| (*rv, watch_event(kind, o)))
                     .collect()
             };
-            changed.borrow_and_update();
-            for n in &news {
+            for (rv, n) in &news {
                 if chunk(conn, n).await.is_err() {
                     return Next::Close;
                 }
+                sent = *rv;
             }
-            sent = shared.lock().history.last().map_or(sent, |h| h.0.max(sent));
             tokio::select! {
                 r = changed.changed() => if r.is_err() { break },
                 _ = end.changed() => break,

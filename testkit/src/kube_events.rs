@@ -139,7 +139,7 @@ mod tests {
         let uids: std::collections::BTreeSet<_> = k
             .events
             .iter()
-            .map(|e| e["metadata"]["uid"].clone())
+            .map(|e| e["metadata"]["uid"].as_str())
             .collect();
         assert_eq!(uids.len(), k.events.len(), "one uid per event");
         let series = k
