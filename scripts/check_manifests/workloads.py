@@ -110,8 +110,8 @@ def check_workload(o: dict, bundle: Bundle, cli: dict, root: Path, problems: Pro
                 check_path(value, f"env {name}", must_be_file=bool(os.path.splitext(value)[1]))
                 if name.endswith("_STATE_DIR"):
                     b = backing(value)
-                    if b and b[1] is not None and "hostPath" not in b[1]:
-                        problems.add(cw, f"env {name} {value} must be on a hostPath volume (it must outlive the pod)")
+                    if b and b[1] is not None and "hostPath" not in b[1] and "persistentVolumeClaim" not in b[1]:
+                        problems.add(cw, f"env {name} {value} must be on a hostPath or persistentVolumeClaim volume (it must outlive the pod)")
 
         # Probes and ports.
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):

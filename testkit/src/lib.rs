@@ -6,6 +6,8 @@
 pub mod azurite;
 pub mod faulty_proxy;
 pub mod gcs;
+pub mod kube_api;
+pub mod kube_events;
 pub mod log_text;
 pub mod per_pod;
 pub mod proxy;
@@ -16,6 +18,8 @@ pub mod time;
 pub use azurite::AzuriteServer;
 pub use faulty_proxy::{Fault, FaultyProxy};
 pub use gcs::GcsServer;
+pub use kube_api::KubeApi;
+pub use kube_events::KubeEvents;
 pub use proxy::Proxy;
 pub use store::{file_store, keys, put};
 pub use time::{SECS, T0};
