@@ -228,11 +228,144 @@ fn shuffle_some<T>(r: &mut Rng, v: &mut [T]) {
     }
 }
 
+const OBJECT_KINDS: &[&str] = &[
+    "Pod",
+    "Pod",
+    "Job",
+    "CronJob",
+    "ReplicaSet",
+    "Deployment",
+    "StatefulSet",
+    "PersistentVolumeClaim",
+    "",
+];
+const OBJECT_NAMES: &[&str] = &[
+    "nightly-28889999",
+    "nightly",
+    "worker-7d9f8b6c5d",
+    "myjob-28889999-abcde",
+    "web",
+];
+const EVENT_TIMES: &[&str] = &[
+    "2026-12-05T10:00:30Z",
+    "2026-12-05T10:00:01.123456Z",
+    "2026-12-05T11:00:00+01:00",
+    "",
+    "yesterday",
+];
+
+/// A string member, or now and then a lacking one: absent, `null`, a
+/// number, an empty string.
+fn maybe_str(r: &mut Rng, key: &str, value: &str, out: &mut Vec<(String, String)>) {
+    match r.below(12) {
+        0 => {}
+        1 => out.push((key.into(), "null".into())),
+        2 => out.push((key.into(), "7".into())),
+        3 => out.push((key.into(), "\"\"".into())),
+        _ => out.push((key.into(), str_value(value, r))),
+    }
+}
+
+fn members_object(r: &mut Rng, mut m: Vec<(String, String)>) -> String {
+    shuffle_some(r, &mut m);
+    let mut o = String::new();
+    object(r, &m, &mut o);
+    o
+}
+
+/// A Kubernetes Event object as Fluent Bit's `kubernetes_events` input
+/// emits it (docs/design.md §13), with members lacking, of other types,
+/// and times that do not parse.
+fn k8s_event(r: &mut Rng) -> Vec<(String, String)> {
+    let ns = r.pick(NAMESPACES);
+    let kind = r.pick(OBJECT_KINDS);
+    let name = if kind == "Pod" || r.chance(30) {
+        r.pick(PODS)
+    } else {
+        r.pick(OBJECT_NAMES)
+    };
+    let mut meta = Vec::new();
+    maybe_str(r, "name", &format!("{name}.17f0a1"), &mut meta);
+    maybe_str(r, "namespace", ns, &mut meta);
+    maybe_str(r, "uid", "e-uid-1", &mut meta);
+    let t = r.pick(EVENT_TIMES);
+    maybe_str(r, "creationTimestamp", t, &mut meta);
+    let mut obj = Vec::new();
+    maybe_str(r, "kind", kind, &mut obj);
+    maybe_str(r, "namespace", ns, &mut obj);
+    maybe_str(r, "name", name, &mut obj);
+    maybe_str(r, "uid", "p-uid", &mut obj);
+    maybe_str(r, "fieldPath", "spec.containers{job}", &mut obj);
+    let mut m = vec![
+        ("metadata".to_string(), members_object(r, meta)),
+        ("involvedObject".to_string(), members_object(r, obj)),
+    ];
+    let reason = r.pick(&["BackOff", "Unhealthy", "SawCompletedJob"]);
+    maybe_str(r, "reason", reason, &mut m);
+    let message = if r.chance(3) {
+        "é😀x".repeat(2000 + r.below(4000) as usize)
+    } else {
+        text(r, 20)
+    };
+    maybe_str(r, "message", &message, &mut m);
+    let kind = r.pick(&["Warning", "Normal"]);
+    maybe_str(r, "type", kind, &mut m);
+    let mut source = Vec::new();
+    maybe_str(r, "component", "kubelet", &mut source);
+    maybe_str(r, "host", "node-1", &mut source);
+    m.push(("source".into(), members_object(r, source)));
+    for key in ["firstTimestamp", "lastTimestamp", "eventTime"] {
+        let t = r.pick(EVENT_TIMES);
+        maybe_str(r, key, t, &mut m);
+    }
+    match r.below(5) {
+        0 => {}
+        1 => m.push(("count".into(), "0".into())),
+        2 => m.push(("count".into(), "\"3\"".into())),
+        _ => m.push(("count".into(), r.below(1 << 33).to_string())),
+    }
+    if r.chance(30) {
+        let mut series = vec![("count".to_string(), r.below(100).to_string())];
+        let t = r.pick(EVENT_TIMES);
+        maybe_str(r, "lastObservedTime", t, &mut series);
+        m.push(("series".into(), members_object(r, series)));
+    }
+    maybe_str(r, "reportingComponent", "kubelet", &mut m);
+    maybe_str(r, "reportingInstance", "node-2", &mut m);
+    if r.chance(50) {
+        m.push(("kind".into(), str_value("Event", r)));
+        m.push(("apiVersion".into(), str_value("v1", r)));
+    }
+    m
+}
+
 /// One generated record: event seconds, nanoseconds, and the bytes.
 pub fn record(r: &mut Rng) -> (u32, u32, Vec<u8>) {
     let sec = 1_795_618_800 + r.below(86_400 * 30) as u32;
     let nsec = r.below(1_000_000_000) as u32;
     let mut m: Vec<(String, String)> = Vec::new();
+    if r.chance(10) {
+        m = k8s_event(r);
+        if r.chance(5) {
+            // Odd company: a `kubernetes` member, a duplicate `involvedObject`.
+            let (k, v) = if r.chance(50) {
+                ("kubernetes", kubernetes(r))
+            } else {
+                let mut v = String::new();
+                any(r, 2, &mut v);
+                ("involvedObject", v)
+            };
+            m.push((k.to_string(), v));
+        }
+        shuffle_some(r, &mut m);
+        let mut out = String::new();
+        object(r, &m, &mut out);
+        let mut bytes = out.into_bytes();
+        if r.chance(8) {
+            damage(r, &mut bytes);
+        }
+        return (sec, nsec, bytes);
+    }
     if r.chance(90) {
         let t = if r.chance(90) {
             format!(

@@ -178,6 +178,102 @@ proptest! {
     }
 }
 
+/// A Kubernetes Event object (docs/design.md §13) with its members
+/// present, lacking, or of any other type.
+fn event(ns: &str, kind: &str, members: &[(usize, rmpv::Value)]) -> rmpv::Value {
+    use rmpv::Value as V;
+    let map = |kv: Vec<(&str, V)>| V::Map(kv.into_iter().map(|(k, v)| (V::from(k), v)).collect());
+    let mut m = vec![
+        (
+            "metadata",
+            map(vec![
+                ("namespace", V::from(ns)),
+                ("uid", V::from("e-uid-1")),
+            ]),
+        ),
+        (
+            "involvedObject",
+            map(vec![
+                ("kind", V::from(kind)),
+                ("namespace", V::from(ns)),
+                ("name", V::from("nightly-28889999-xk2lp")),
+                ("fieldPath", V::from("spec.containers{job}")),
+            ]),
+        ),
+        ("reason", V::from("BackOff")),
+        ("message", V::from("Back-off restarting failed container")),
+        ("type", V::from("Warning")),
+        ("count", V::from(3)),
+        ("firstTimestamp", V::from("2026-12-05T10:00:00Z")),
+        ("lastTimestamp", V::from("2026-12-05T10:00:30Z")),
+        ("eventTime", V::Nil),
+        (
+            "source",
+            map(vec![
+                ("component", V::from("kubelet")),
+                ("host", V::from("node-1")),
+            ]),
+        ),
+        ("reportingComponent", V::from("kubelet")),
+        ("reportingInstance", V::from("node-1")),
+        (
+            "series",
+            map(vec![
+                ("count", V::from(4)),
+                ("lastObservedTime", V::from("2026-12-05T10:01:00.5Z")),
+            ]),
+        ),
+    ];
+    // Replaced by anything, or (Nil in a nested slot) gone.
+    for (i, v) in members {
+        let i = i % (m.len() + 4);
+        match m.get_mut(i) {
+            Some((_, slot)) => *slot = v.clone(),
+            None => match (&mut m[i % 2].1, i % 4) {
+                (V::Map(inner), j) if j < inner.len() => {
+                    inner.remove(j);
+                }
+                _ => {}
+            },
+        }
+    }
+    map(m)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Kubernetes events of any shape: never a trap, and the same record
+    /// (or the same drop, or the input unchanged) in both modes.
+    #[test]
+    fn both_modes_store_the_same_event(
+        ns in prop_oneof![Just("tool-foo"), Just("tool-tiny"), Just("kube-system")],
+        kind in prop_oneof![Just("Pod"), Just("Job"), Just("CronJob"), Just("ReplicaSet"), Just("")],
+        members in proptest::collection::vec((0usize..40, extra()), 0..4),
+        repeat in 1usize..3,
+    ) {
+        let (dm, dj) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (mut mp, mut js) = (host(dm.path()), host(dj.path()));
+        let mut rec = Vec::new();
+        rmpv::encode::write_value(&mut rec, &event(ns, kind, &members)).unwrap();
+        let mut as_text = Vec::new();
+        afterlog_filter::msgpack::to_json(&rec, &mut as_text).unwrap();
+        for _ in 0..repeat * 6 {
+            let m = mp.call_msgpack(b"k8s_events", SEC, 5, &rec);
+            let j = js.call(b"k8s_events", SEC, 5, &as_text);
+            match (m, j) {
+                (Ok(bytes), Outcome::Kept(text)) => {
+                    let want: Value = serde_json::from_str(&text).unwrap();
+                    prop_assert_eq!(decoded(&bytes), want);
+                }
+                (Err(Drop::Null), Outcome::Dropped(Drop::Empty)) => {}
+                (m, j) => prop_assert!(false, "msgpack {:?} vs json {:?}", m.map(|b| b.len()), j),
+            }
+        }
+        prop_assert_eq!(mp.stderr(), "");
+    }
+}
+
 #[test]
 fn the_values_that_break_plain_msgpack() {
     let d = tempfile::tempdir().unwrap();

@@ -427,3 +427,108 @@ fn decode_nf(bytes: &[u8]) -> Value {
     afterlog_filter::msgpack::to_json(bytes, &mut json).unwrap();
     afterlog_contract::nf::decode_record(serde_json::from_slice(&json).unwrap()).unwrap()
 }
+
+/// Kubernetes events (docs/design.md §13) through the release `.wasm` in
+/// both modes: labelled, routed, cut, and stored the same way.
+#[test]
+fn kubernetes_events_in_both_modes() {
+    let cfg = json!({
+        "classes": [{"name": "short", "line_limit_bytes": 40}],
+        "routes": [
+            {"match": {"namespace": "tool-quiet", "container": "@events"}, "action": "drop"},
+            {"match": {"kind": "continuous"}, "action": "class", "class": "short"}
+        ]
+    });
+    let (mut h, _d) = host_with(Some(cfg), Lifetime::Persistent);
+    let backoff = json!({"metadata":{"name":"myjob-28889999-abcde.17f0a1","namespace":"tool-foo","uid":"e-uid-1","resourceVersion":"101","creationTimestamp":"2026-12-05T10:00:00Z"},
+        "involvedObject":{"kind":"Pod","namespace":"tool-foo","name":"myjob-28889999-abcde","uid":"p-uid","apiVersion":"v1","resourceVersion":"55","fieldPath":"spec.containers{job}"},
+        "reason":"BackOff","message":"Back-off restarting failed container job in pod myjob-28889999-abcde_tool-foo(p-uid)",
+        "source":{"component":"kubelet","host":"node-1"},"firstTimestamp":"2026-12-05T10:00:00Z","lastTimestamp":"2026-12-05T10:00:30Z",
+        "count":3,"type":"Warning","eventTime":null,"reportingComponent":"kubelet","reportingInstance":"node-1"});
+    let with = |mut v: Value, path: &[&str], x: Value| {
+        let (last, parents) = path.split_last().unwrap();
+        let mut at = &mut v;
+        for p in parents {
+            at = &mut at[*p];
+        }
+        at[*last] = x;
+        v
+    };
+    let scaled = json!({"kind":"Event","apiVersion":"v1",
+        "metadata":{"name":"worker.1","namespace":"tool-foo","uid":"e-2"},
+        "involvedObject":{"kind":"Deployment","namespace":"tool-foo","name":"worker","uid":"d-uid","apiVersion":"apps/v1"},
+        "reason":"ScalingReplicaSet","message":"Scaled up replica set worker-7d9f8b6c5d to 1 from 0",
+        "source":{"component":"deployment-controller"},"firstTimestamp":"2026-12-05T10:00:00Z","lastTimestamp":"2026-12-05T10:00:00Z",
+        "count":1,"type":"Normal","eventTime":null,"reportingComponent":"deployment-controller","reportingInstance":""});
+    // Fluent Bit's event time: the event's lastTimestamp.
+    let sec = 1_796_464_830;
+    let mut both = |event: &Value| -> Option<Value> {
+        let text = event.to_string();
+        let j = match h.call(TAG, sec, 0, text.as_bytes()) {
+            Outcome::Dropped(_) => None,
+            o => Some(kept(&o)),
+        };
+        let m = h
+            .call_msgpack(TAG, sec, 0, &records::msgpack(event))
+            .ok()
+            .map(|b| decode_nf(&b));
+        assert_eq!(j, m, "both modes store the same record");
+        j
+    };
+    let out = both(&backoff).unwrap();
+    assert_eq!(
+        out["log"],
+        "Warning BackOff (3×): Back-off restarting failed container job in pod myjob-28889999-abcde_tool-foo(p-uid)"
+    );
+    assert_eq!(
+        (&out["stream"], &out["off"], &out["ts"]),
+        (
+            &json!("event"),
+            &json!(3),
+            &json!(1_796_464_830_000_000_000u64)
+        )
+    );
+    assert_eq!(
+        out["k8s_event"]["object"]["field_path"],
+        "spec.containers{job}"
+    );
+    assert_eq!(
+        out["afterlog"]["route"],
+        "default.foo.myjob.myjob-28889999-abcde._40events"
+    );
+    assert_eq!(out["afterlog"]["container_id"], "e-uid-1");
+    let out = both(&scaled).unwrap();
+    assert_eq!(out["afterlog"]["job"], "worker");
+    assert_eq!(
+        out["afterlog"]["route"],
+        "short.foo.worker._40events._40events"
+    );
+    let line = "Normal ScalingReplicaSet Deployment/worker: Scaled up replica set worker-7d9f8b6c5d to 1 from 0";
+    assert_eq!(
+        out["log"],
+        format!(
+            "{}{}",
+            &line[..40],
+            afterlog_contract::record::truncation_marker(line.len() - 40)
+        )
+    );
+    // Dropped by a rule on the pseudo-container; not a tool's: unchanged.
+    let quiet = with(
+        backoff.clone(),
+        &["involvedObject", "namespace"],
+        json!("tool-quiet"),
+    );
+    assert_eq!(both(&quiet), None);
+    let system = with(
+        backoff.clone(),
+        &["involvedObject", "namespace"],
+        json!("kube-system"),
+    );
+    assert_eq!(both(&system), Some(system.clone()));
+    // No uid: an error record, kept and not routed.
+    let broken = with(backoff.clone(), &["metadata", "uid"], Value::Null);
+    let out = both(&broken).unwrap();
+    assert!(out["afterlog"]["error"].is_string(), "{out}");
+    assert!(out["afterlog"].get("route").is_none());
+    assert!(h.stderr().is_empty(), "{}", h.stderr());
+}

@@ -513,3 +513,145 @@ fn run_and_check(module: &Path) {
     assert_eq!(u(marker, field::TS), refused.ts);
     assert_eq!(u(marker, field::OFF), refused.off);
 }
+
+/// Kubernetes events (docs/design.md §13) through the real Fluent Bit in
+/// both event formats: Event objects as `kubernetes_events` emits them,
+/// read from a file by `tail` with a JSON parser, then the shipped drop-in's
+/// filter and `rewrite_tag` stages (its text, with the shipped filter
+/// config), then `stdout`. Both formats store the same records; events of
+/// namespaces that are no tool's are not routed.
+#[test]
+fn real_fluent_bit_labels_kubernetes_events_in_both_modes() {
+    use afterlog_harness::fluent_bit::{DropIn, run_config, workspace_root, yp};
+    let wasm = require_filter_wasm();
+    let backoff = json!({"metadata":{"name":"myjob-28889999-abcde.17f0a1","namespace":"tool-foo","uid":"e-uid-1","resourceVersion":"101","creationTimestamp":"2026-12-05T10:00:00Z"},
+        "involvedObject":{"kind":"Pod","namespace":"tool-foo","name":"myjob-28889999-abcde","uid":"p-uid","apiVersion":"v1","resourceVersion":"55","fieldPath":"spec.containers{job}"},
+        "reason":"BackOff","message":"Back-off restarting failed container job in pod myjob-28889999-abcde_tool-foo(p-uid)",
+        "source":{"component":"kubelet","host":"node-1"},"firstTimestamp":"2026-12-05T10:00:00Z","lastTimestamp":"2026-12-05T10:00:30Z",
+        "count":3,"type":"Warning","eventTime":null,"reportingComponent":"kubelet","reportingInstance":"node-1"});
+    let mut system = backoff.clone();
+    system["involvedObject"]["namespace"] = json!("kube-system");
+    system["metadata"]["namespace"] = json!("kube-system");
+    let scaled = json!({"kind":"Event","apiVersion":"v1",
+        "metadata":{"name":"worker.1","namespace":"tool-bar","uid":"e-2","creationTimestamp":"2026-12-05T10:00:00Z"},
+        "involvedObject":{"kind":"Deployment","namespace":"tool-bar","name":"worker","uid":"d-uid","apiVersion":"apps/v1"},
+        "reason":"ScalingReplicaSet","message":"Scaled up replica set worker-7d9f8b6c5d to 1 from 0",
+        "source":{"component":"deployment-controller"},"firstTimestamp":null,"lastTimestamp":null,
+        "eventTime":"2026-12-05T10:00:00.123456Z","type":"Normal","reportingComponent":"deployment-controller","reportingInstance":""});
+    // The shipped drop-in's filter stages, from its wasm filter to its outputs.
+    let drop_in = DropIn::shipped();
+    let text = drop_in.text();
+    let stages = &text[text.find("    - name: wasm\n").expect("the wasm filter")
+        ..text.find("\n  outputs:\n").expect("the outputs")];
+    let mut outputs = BTreeMap::new();
+    for format in ["json", "msgpack"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = |s: &str| {
+            let p = dir.path().join(s);
+            fs::create_dir_all(&p).unwrap();
+            p
+        };
+        let (events, conf, state, storage) = (d("events"), d("conf"), d("state"), d("storage"));
+        let lines: Vec<String> = [&backoff, &system, &scaled]
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        fs::write(events.join("events.ndjson"), lines.join("\n") + "\n").unwrap();
+        let mut cfg: Value = serde_json::from_slice(
+            &fs::read(workspace_root().join("fluent-bit/afterlog-filter.json")).unwrap(),
+        )
+        .unwrap();
+        cfg["state_file"] = json!(state.join("afterlog-quota.state"));
+        fs::write(conf.join(FILTER_CONFIG_FILE), cfg.to_string()).unwrap();
+        let stages = stages
+            .replace("${AFTERLOG_WASM}", &wasm.to_string_lossy())
+            .replace("${AFTERLOG_CONF_DIR}", &conf.to_string_lossy())
+            .replace("${AFTERLOG_STATE_DIR}", &state.to_string_lossy())
+            .replace("event_format: msgpack", &format!("event_format: {format}"));
+        assert!(stages.contains(&format!("event_format: {format}")));
+        let yaml = format!(
+            "service:
+  flush: 1
+  grace: 2
+  log_level: info
+  http_server: off
+  storage.path: {storage}
+parsers:
+  - name: k8s_event
+    format: json
+pipeline:
+  inputs:
+    - name: tail
+      tag: 'afterlog-src.k8s_events'
+      path: {path}
+      parser: k8s_event
+      read_from_head: true
+      exit_on_eof: true
+  filters:
+{stages}
+  outputs:
+    - name: stdout
+      match: '*'
+      format: json_lines
+      json_date_key: false
+",
+            storage = yp(&storage),
+            path = yp(&events.join("*.ndjson")),
+        );
+        let config = dir.path().join("fluent-bit.yaml");
+        fs::write(&config, yaml).unwrap();
+        let run = run_config(&config, dir.path(), DEFAULT_TIMEOUT).unwrap();
+        run.check().unwrap();
+        let records: Vec<Value> = run
+            .records()
+            .unwrap()
+            .into_iter()
+            .map(|v| {
+                if format == "msgpack" {
+                    afterlog_contract::nf::decode_record(v).unwrap()
+                } else {
+                    v
+                }
+            })
+            .collect();
+        assert_eq!(records.len(), 3, "{format}: {records:?}\n{}", run.stderr);
+        let routed: Vec<&Value> = records
+            .iter()
+            .filter(|r| r.get(field::AFTERLOG).is_some())
+            .collect();
+        assert_eq!(routed.len(), 2, "{format}: {records:?}");
+        let pod = routed
+            .iter()
+            .find(|r| r["afterlog"]["tool"] == "foo")
+            .unwrap();
+        assert_eq!(pod["stream"], "event");
+        assert_eq!(
+            pod["log"],
+            "Warning BackOff (3×): Back-off restarting failed container job in pod myjob-28889999-abcde_tool-foo(p-uid)"
+        );
+        assert_eq!(pod["ts"], json!(1_796_464_830_000_000_000u64));
+        assert_eq!(pod["off"], 3);
+        assert_eq!(
+            pod["afterlog"]["route"],
+            "default.foo.myjob.myjob-28889999-abcde._40events"
+        );
+        let deployment = routed
+            .iter()
+            .find(|r| r["afterlog"]["tool"] == "bar")
+            .unwrap();
+        assert_eq!(
+            deployment["afterlog"]["route"],
+            "default.bar.worker._40events._40events"
+        );
+        assert_eq!(deployment["ts"], json!(1_796_464_800_123_456_000u64));
+        assert_eq!(
+            deployment["log"],
+            "Normal ScalingReplicaSet Deployment/worker: Scaled up replica set worker-7d9f8b6c5d to 1 from 0"
+        );
+        // Not a tool's: as it came, not routed.
+        assert!(records.contains(&system), "{format}: {records:?}");
+        assert!(run.problems().is_empty(), "{format}: {:?}", run.problems());
+        outputs.insert(format, routed.into_iter().cloned().collect::<Vec<_>>());
+    }
+    assert_eq!(outputs["json"], outputs["msgpack"]);
+}

@@ -5,9 +5,10 @@
 //! Quotas are left out: they are tested on their own.
 
 use crate::config::Config;
-use crate::labels::{Labeller, PodMeta};
+use crate::labels::{Labeller, Labels, PodMeta};
 use crate::routing::{Route, Router};
-use afterlog_contract::record::{self as field, label};
+use afterlog_contract::k8s_event::{self as ev, Event};
+use afterlog_contract::record::{self as field, k8s_event, label};
 use afterlog_contract::time;
 use serde_json::{Map, Value, json};
 
@@ -60,6 +61,13 @@ pub fn expected(cfg: &Config, labeller: &Labeller, sec: u32, nsec: u32, record: 
     let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(&text) else {
         return Expected::Record(error_record(record));
     };
+    if !obj.contains_key(field::IN_KUBERNETES)
+        && obj
+            .get(k8s_event::input::INVOLVED_OBJECT)
+            .is_some_and(Value::is_object)
+    {
+        return expected_event(cfg, labeller, sec, nsec, record, &obj);
+    }
     let Some(Value::Object(k8s)) = obj.get(field::IN_KUBERNETES) else {
         return Expected::Unchanged;
     };
@@ -92,34 +100,134 @@ pub fn expected(cfg: &Config, labeller: &Labeller, sec: u32, nsec: u32, record: 
     if !cfg.keep_kubernetes {
         obj.remove(field::IN_KUBERNETES);
     }
-    if let Some(Value::String(log)) = obj.get_mut(field::LOG)
-        && log.len() > line_limit
-    {
-        let mut cut = line_limit;
-        while !log.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let marker = field::truncation_marker(log.len() - cut);
-        log.truncate(cut);
-        log.push_str(&marker);
+    if let Some(Value::String(log)) = obj.get_mut(field::LOG) {
+        cut(log, line_limit);
     }
     obj.insert(field::TS.into(), json!(ts));
-    obj.insert(
-        field::AFTERLOG.into(),
-        json!({
-            label::TOOL: labels.tool,
-            label::JOB: labels.job,
-            label::KIND: labels.kind,
-            label::NAMESPACE: labels.namespace,
-            label::POD: labels.pod,
-            label::CONTAINER: labels.container,
-            label::CONTAINER_ID: labels.container_id,
-            label::NODE: labels.node,
-            label::ROUTE: labels.origin().class_route(&class.name),
-            label::CLASS: class.name,
+    obj.insert(field::AFTERLOG.into(), afterlog(&labels, &class.name));
+    Expected::Record(Value::Object(obj))
+}
+
+fn cut(text: &mut String, limit: usize) {
+    if text.len() > limit {
+        let mut cut = limit;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let marker = field::truncation_marker(text.len() - cut);
+        text.truncate(cut);
+        text.push_str(&marker);
+    }
+}
+
+fn afterlog(labels: &Labels, class: &str) -> Value {
+    json!({
+        label::TOOL: labels.tool,
+        label::JOB: labels.job,
+        label::KIND: labels.kind,
+        label::NAMESPACE: labels.namespace,
+        label::POD: labels.pod,
+        label::CONTAINER: labels.container,
+        label::CONTAINER_ID: labels.container_id,
+        label::NODE: labels.node,
+        label::ROUTE: labels.origin().class_route(class),
+        label::CLASS: class,
+    })
+}
+
+/// docs/design.md §13, member by member.
+fn expected_event(
+    cfg: &Config,
+    labeller: &Labeller,
+    sec: u32,
+    nsec: u32,
+    record: &[u8],
+    obj: &Map<String, Value>,
+) -> Expected {
+    let e = Event::from_json(obj);
+    let name = e.object.name.clone().unwrap_or_default();
+    let mut meta = PodMeta {
+        namespace: e.namespace.clone(),
+        pod: name.clone(),
+        container: k8s_event::CONTAINER.into(),
+        container_id: e.uid.clone().unwrap_or_default(),
+        node: e.node.clone(),
+        labels: vec![],
+        annotations: vec![],
+    };
+    let Some(mut labels) = labeller.derive(&meta) else {
+        return Expected::Unchanged;
+    };
+    if e.problem().is_some() {
+        return Expected::Record(error_record(record));
+    }
+    if e.object.kind.as_deref() == Some("Pod") {
+        if labels.kind == "other"
+            && let Some((job, kind)) = ev::pod_job_kind(&name)
+        {
+            labels.kind = kind.into();
+            if labels.job == name {
+                labels.job = job.into();
+            }
+        }
+    } else {
+        let (job, kind) = ev::object_job_kind(e.object.kind.as_deref().unwrap_or_default(), &name);
+        labels.job = job.into();
+        labels.kind = kind.into();
+        labels.pod = k8s_event::CONTAINER.into();
+    }
+    meta.pod = labels.pod.clone();
+    let Ok(router) = Router::new(cfg) else {
+        return Expected::Unchanged;
+    };
+    let class = match router.route(&meta, &labels) {
+        Route::Drop => return Expected::Dropped,
+        Route::Class(c) => c.clone(),
+    };
+    let line_limit = class.line_limit_bytes.unwrap_or(cfg.line_limit_bytes);
+    let fallback = sec as u64 * 1_000_000_000 + nsec.min(999_999_999) as u64;
+    let mut log = e.log();
+    cut(&mut log, line_limit);
+    let mut fields = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            fields.insert(k.into(), v);
+        }
+    };
+    put(k8s_event::TYPE, e.kind.clone().map(Value::from));
+    put(k8s_event::REASON, e.reason.clone().map(Value::from));
+    put(
+        k8s_event::MESSAGE,
+        e.message.clone().map(|mut m| {
+            cut(&mut m, line_limit);
+            Value::from(m)
         }),
     );
-    Expected::Record(Value::Object(obj))
+    put(k8s_event::COUNT, e.count.map(Value::from));
+    put(k8s_event::FIRST, e.first.clone().map(Value::from));
+    put(k8s_event::LAST, e.last.clone().map(Value::from));
+    put(k8s_event::SOURCE, e.source.clone().map(Value::from));
+    put(k8s_event::UID, e.uid.clone().map(Value::from));
+    let o = &e.object;
+    let object: Map<String, Value> = [
+        (k8s_event::object::KIND, &o.kind),
+        (k8s_event::object::NAME, &o.name),
+        (k8s_event::object::NAMESPACE, &o.namespace),
+        (k8s_event::object::UID, &o.uid),
+        (k8s_event::object::FIELD_PATH, &o.field_path),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k.to_string(), Value::from(v.clone()?))))
+    .collect();
+    put(k8s_event::OBJECT, Some(Value::Object(object)));
+    Expected::Record(json!({
+        field::STREAM: k8s_event::STREAM,
+        field::LOG: log,
+        field::OFF: e.count.unwrap_or(1),
+        field::TS: e.ts.unwrap_or(fallback),
+        k8s_event::FIELD: fields,
+        field::AFTERLOG: afterlog(&labels, &class.name),
+    }))
 }
 
 /// Puts an actual output in the form [`expected`] returns, for comparison:

@@ -1,6 +1,7 @@
 //! The msgpack mode's direct path gives exactly what the general path
 //! gives — the same NF1 bytes, the same drops, the same quota state — for
-//! every record it takes, and declines the rest without changing anything.
+//! every record it takes, and declines the rest (Kubernetes events among
+//! them) without changing anything.
 
 use afterlog_filter::{Config, Output, Runtime};
 use proptest::prelude::*;
@@ -64,6 +65,10 @@ enum Member {
     Off(V),
     Extra(&'static str, V),
     Kubernetes,
+    /// Of a Kubernetes event (docs/design.md §13): the object it is about.
+    InvolvedObject(&'static str),
+    /// Of a Kubernetes event: its metadata, with a uid or not.
+    Metadata(bool),
 }
 
 fn member() -> impl Strategy<Value = Member> {
@@ -94,6 +99,8 @@ fn member() -> impl Strategy<Value = Member> {
         Just(Member::Extra("ts", V::from(5))),
         Just(Member::Extra("other", V::Nil)),
         Just(Member::Kubernetes),
+        prop_oneof![Just("Pod"), Just("Job"), Just("Deployment")].prop_map(Member::InvolvedObject),
+        any::<bool>().prop_map(Member::Metadata),
     ]
 }
 
@@ -124,6 +131,21 @@ fn encode(members: &[Member], ns: &str, pod: &str) -> Vec<u8> {
             Member::Off(v) => (V::from("off"), v.clone()),
             Member::Extra(k, v) => (V::from(*k), v.clone()),
             Member::Kubernetes => (V::from("kubernetes"), k8s(ns, pod)),
+            Member::InvolvedObject(kind) => (
+                V::from("involvedObject"),
+                V::Map(vec![
+                    (V::from("kind"), V::from(*kind)),
+                    (V::from("namespace"), V::from(ns)),
+                    (V::from("name"), V::from(pod)),
+                ]),
+            ),
+            Member::Metadata(uid) => {
+                let mut m = vec![(V::from("namespace"), V::from(ns))];
+                if *uid {
+                    m.push((V::from("uid"), V::from("e-uid")));
+                }
+                (V::from("metadata"), V::Map(m))
+            }
         })
         .collect();
     let mut out = Vec::new();
