@@ -297,6 +297,14 @@ fn kubernetes_events_are_stored_once_in_their_jobs() {
     // The server notices a closed watch only when it next writes to it.
     api.end_watches();
 
+    // Everything was uploaded at the stop: nothing of it is left buffered.
+    let mut left = Vec::new();
+    all_bytes(&a.state, &mut left);
+    assert!(
+        !String::from_utf8_lossy(&left).contains(last),
+        "buffered after the stop"
+    );
+
     // (c) A restart (the shipped config keeps no db): it emits every
     // event the API still holds once more.
     let lists = api.count(Verb::List, 200);
@@ -304,7 +312,7 @@ fn kubernetes_events_are_stored_once_in_their_jobs() {
     wait_for("the restart's list", &mut [&mut fb], || {
         api.count(Verb::List, 200) == lists + 1 && api.open_watches() == 1
     });
-    wait_buffered(&mut fb, &a.state.join("flb-storage"), last, STEP);
+    wait_buffered(&mut fb, &a.state, last, STEP);
     fb.stop(Duration::from_secs(60));
     api.end_watches();
 
@@ -315,8 +323,8 @@ fn kubernetes_events_are_stored_once_in_their_jobs() {
     wait_for("both collectors watch", &mut [&mut fb_b, &mut fb_c], || {
         api.open_watches() == 2
     });
-    wait_buffered(&mut fb_b, &b.state.join("flb-storage"), last, STEP);
-    wait_buffered(&mut fb_c, &c.state.join("flb-storage"), last, STEP);
+    wait_buffered(&mut fb_b, &b.state, last, STEP);
+    wait_buffered(&mut fb_c, &c.state, last, STEP);
     fb_b.stop(Duration::from_secs(60));
     fb_c.stop(Duration::from_secs(60));
     assert!(

@@ -68,13 +68,12 @@ impl ChunkStats {
             if run.node.is_empty() {
                 run.node = a.node.unwrap_or_default();
             }
-            if !tells_kind(&r.pod, &r.container) {
-                return;
-            }
-            if run.kind.is_empty() {
+            // A pushed source's "run" is the source: its kind (`custom`,
+            // `platform`) is its own. A real pod's is its containers'.
+            if run.kind.is_empty() && !r.is_k8s_event() {
                 run.kind = a.kind.unwrap_or_default();
             }
-            if self.kind.is_empty() {
+            if self.kind.is_empty() && tells_kind(&r.pod, &r.container) {
                 self.kind.clone_from(&run.kind);
             }
         }
@@ -123,7 +122,8 @@ mod tests {
     }
 
     /// Kubernetes events and pushed lines carry a kind guessed from names:
-    /// neither sets the job's nor the run's; a container's line does.
+    /// neither sets the job's, events not a run's either (a pushed source
+    /// keeps its own); a container's line does.
     #[test]
     fn only_container_lines_tell_the_kind() {
         let mut s = ChunkStats::default();
@@ -137,6 +137,9 @@ mod tests {
         s.finish(&mut chunk);
         let run = chunk.runs.iter().find(|r| r.pod == "p-1").unwrap();
         assert_eq!(run.kind, "cronjob");
+        let kind_of = |pod: &str| &chunk.runs.iter().find(|r| r.pod == pod).unwrap().kind;
+        assert_eq!(kind_of("@events"), "");
+        assert_eq!(kind_of("@custom"), "custom");
         assert_eq!(run.lines, 2);
         assert!(run.containers.contains_key("@events"));
         // Events are counted on their own, not as stdout.
