@@ -354,8 +354,8 @@ pub fn open_text(key: String, text: Vec<u8>, gate: Gate) -> Source {
 /// an object is sorted without building its records.
 #[derive(serde::Deserialize)]
 struct KeyWire<'a> {
-    ts: Option<u64>,
-    off: Option<u64>,
+    ts: Option<KeyNumber<'a>>,
+    off: Option<KeyNumber<'a>>,
     #[serde(borrow)]
     stream: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow)]
@@ -368,8 +368,29 @@ struct KeyLabels<'a> {
     container_id: Option<std::borrow::Cow<'a, str>>,
 }
 
+/// A number as stored: JSON, or NF1's string form `"\u0001n<digits>"`
+/// (docs/design.md §10), which the msgpack mode's raw objects hold.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum KeyNumber<'a> {
+    Json(u64),
+    #[serde(borrow)]
+    Nf(std::borrow::Cow<'a, str>),
+}
+
+impl KeyNumber<'_> {
+    fn value(&self) -> Option<u64> {
+        match self {
+            KeyNumber::Json(n) => Some(*n),
+            KeyNumber::Nf(s) => s.strip_prefix("\u{1}n")?.parse().ok(),
+        }
+    }
+}
+
 /// Whether the lines of `text` come in merge order. Lines that are not
-/// records are left out (the merge reports them wherever they are).
+/// records are left out (the merge reports them wherever they are); a
+/// record whose order key cannot be read here without decoding it whole
+/// (an NF1 escape in its strings) makes the object be sorted.
 fn in_merge_order(text: &[u8]) -> bool {
     type Key<'a> = (
         u64,
@@ -387,7 +408,18 @@ fn in_merge_order(text: &[u8]) -> bool {
         else {
             continue;
         };
-        let k = (ts, cid, w.off, stream);
+        let Some(ts) = ts.value() else {
+            return false;
+        };
+        let off = match w.off.map(|o| o.value()) {
+            Some(None) => return false,
+            Some(Some(o)) => Some(o),
+            None => None,
+        };
+        if [&cid, &stream].iter().any(|s| s.contains('\u{1}')) {
+            return false;
+        }
+        let k = (ts, cid, off, stream);
         if prev.as_ref().is_some_and(|p| *p > k) {
             return false;
         }
@@ -425,6 +457,29 @@ mod tests {
         assert!(!in_merge_order(&text(&[l(2, "a", 0), l(1, "a", 5)])));
         assert!(!in_merge_order(&text(&[l(1, "b", 0), l(1, "a", 5)])));
         assert!(!in_merge_order(&text(&[l(1, "a", 9), l(1, "a", 5)])));
+    }
+
+    /// The msgpack mode's raw objects hold NF1 numbers (`"\u0001n5"`): their
+    /// order is read too, not taken for granted. (Kubernetes events of one
+    /// upload share times and differ in container id, in list order.)
+    #[test]
+    fn tells_sorted_nf1_objects() {
+        let l = |ts: u64, cid: &str, off: u64| {
+            format!(
+                r#"{{"\u0001nf":"\u0001n1","ts":"\u0001n{ts}","off":"\u0001n{off}","stream":"event","log":"x","afterlog":{{"container_id":"{cid}"}}}}"#
+            )
+        };
+        let text = |ls: &[String]| ls.join("\n").into_bytes();
+        assert!(in_merge_order(&text(&[
+            l(1, "a", 0),
+            l(1, "b", 0),
+            l(2, "a", 0)
+        ])));
+        assert!(!in_merge_order(&text(&[l(1, "b", 1), l(1, "a", 1)])));
+        assert!(!in_merge_order(&text(&[l(2, "a", 0), l(1, "a", 0)])));
+        // A number NF1 does not write: sorted rather than trusted.
+        let odd = r#"{"ts":"\u0001nx","stream":"event","log":"x","afterlog":{"container_id":"a"}}"#;
+        assert!(!in_merge_order(odd.as_bytes()));
     }
 
     fn blocks(gz: Vec<u8>) -> Vec<Result<String, String>> {
