@@ -195,13 +195,15 @@ impl Event {
                 (None, None) => {}
             }
         }
-        let message = self.message.as_deref().unwrap_or("");
-        if head.is_empty() {
-            return message.to_string();
+        match self.message.as_deref() {
+            None => head,
+            Some(message) if head.is_empty() => message.to_string(),
+            Some(message) => {
+                head.push_str(": ");
+                head.push_str(message);
+                head
+            }
         }
-        head.push_str(": ");
-        head.push_str(message);
-        head
     }
 }
 
@@ -414,6 +416,10 @@ mod tests {
             e.log(),
             "Warning BackoffLimitExceeded Job/nightly-28889999: Job has reached the specified backoff limit"
         );
+        let e = event(
+            json!({"involvedObject":{"kind":"Pod","name":"p"},"type":"Warning","reason":"BackOff"}),
+        );
+        assert_eq!(e.log(), "Warning BackOff", "no separator without a message");
         let e = event(json!({"involvedObject":{"name":"x"},"message":"only this"}));
         assert_eq!(e.log(), "x: only this");
         assert_eq!(e.problem(), Some(EventError::NoUid));

@@ -410,9 +410,13 @@ impl Filter {
         k8s_event::write_record(&mut self.out, &e, ts, d.line_limit);
         self.out.extend_from_slice(&d.fragment);
         self.last_charged = Some(d.quota_key.clone());
-        finish(&mut self.quotas, &mut self.out, &d, ts, |out| {
-            k8s_event::write_head(out, &e)
-        })
+        finish(
+            &mut self.quotas,
+            &mut self.out,
+            &d,
+            ts,
+            k8s_event::write_head,
+        )
     }
 
     /// Labels a container seen for the first time and remembers the result.

@@ -46,12 +46,12 @@ pub fn labels(labeller: &Labeller, e: &Event) -> Option<(PodMeta, Labels)> {
 }
 
 /// The members a quota marker keeps of an event: `"stream":…,"off":…,`.
-pub fn write_head(o: &mut Vec<u8>, e: &Event) {
+pub fn write_head(o: &mut Vec<u8>) {
+    // No `off`: the marker must not share the occurrence's identity
+    // (uid, ts, count), which a re-list may bring back once the quota has
+    // reset — the merge would keep one of the two.
     member(o, field::STREAM);
     json::write_str(o, out::STREAM);
-    o.push(b',');
-    member(o, field::OFF);
-    json::write_u64(o, e.occurrences());
     o.push(b',');
 }
 
@@ -272,7 +272,7 @@ mod tests {
             r#"{"stream":"event","log":"n: é…[truncated 18 bytes]","off":1,"ts":5,"k8s_event":{"message":"éé…[truncated 16 bytes]","uid":"u","object":{"name":"n"}},"#
         );
         let mut h = Vec::new();
-        write_head(&mut h, &e);
-        assert_eq!(h, br#""stream":"event","off":1,"#);
+        write_head(&mut h);
+        assert_eq!(h, br#""stream":"event","#);
     }
 }

@@ -236,7 +236,9 @@ fn events_are_charged_to_their_tools_quota() {
     assert!((3..10).contains(&kept), "{kept}");
     let marker = marker.expect("a quota marker");
     assert_eq!(marker["stream"], "event");
-    assert_eq!(marker["off"], 3);
+    // Not the identity of the occurrence it replaced, which a re-list may
+    // bring back once the quota resets.
+    assert!(marker.get("off").is_none(), "{marker}");
     assert!(
         marker["log"]
             .as_str()

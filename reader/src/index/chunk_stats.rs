@@ -48,7 +48,10 @@ impl ChunkStats {
         }
         self.seen_ids.insert(r.container_id.clone());
         let ids = run.containers.entry(r.container.clone()).or_default();
-        if !ids.contains(&r.container_id) {
+        // An event's "container id" is its uid: one per Event object, not a
+        // container instance, so none is kept (the index would grow with
+        // every probe failure).
+        if !r.is_k8s_event() && !ids.contains(&r.container_id) {
             ids.push(r.container_id.clone());
         }
         // Node and kind ride on every record: the first of each container
@@ -142,6 +145,10 @@ mod tests {
         assert_eq!(kind_of("@custom"), "custom");
         assert_eq!(run.lines, 2);
         assert!(run.containers.contains_key("@events"));
+        assert!(
+            run.containers["@events"].is_empty(),
+            "an event's uid is no container instance"
+        );
         // Events are counted on their own, not as stdout.
         assert_eq!(chunk.events, [[0, 2, 2]]);
         assert_eq!(chunk.volume, [[0, 2, 2, 0, 0]]);

@@ -653,8 +653,10 @@ function lineOf(raw, v, re) {
   const ts = (raw.match(/"ts":(\d+)/) || [])[1] || "0";
   const e = document.createElement("div");
   const text = typeof r.log === "string" ? r.log : "";
-  e.className = "line " + (a.container === EVENTS ? k8sClass(r.k8s_event)
-    : (r.stream || "stdout") + (a.event ? " event" : level(text)));
+  // A quota notice first: one may replace a Kubernetes event.
+  e.className = "line " + (a.event ? (r.stream || "stdout") + " event"
+    : a.container === EVENTS ? k8sClass(r.k8s_event)
+    : (r.stream || "stdout") + level(text));
   e.dataset.ts = ts;
   const key = lineKey(ts, a.container || "");
   e.id = "L" + key;

@@ -9,6 +9,7 @@ use crate::api::state::{App, AppState};
 use crate::clock::rfc3339 as time_of;
 use crate::reply::ApiError;
 use crate::wire::{ContainerInfo, JobDetail, JobResponse, Messages, RunInfo};
+use afterlog_contract::record::k8s_event;
 use afterlog_reader::index::Scope;
 use afterlog_reader::job::{JobIndex, Listed, RunSummary};
 use afterlog_reader::record::tells_kind;
@@ -232,6 +233,7 @@ async fn describe(app: &AppState, ix: &JobIndex, runs: &[RunSummary]) -> Describ
                     continue;
                 };
                 if let Some(id) = p.container_id
+                    && c != k8s_event::CONTAINER
                     && !ids.contains(&id)
                 {
                     ids.push(id);
