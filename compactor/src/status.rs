@@ -13,7 +13,7 @@ use crate::Report;
 use afterlog_contract::layout;
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, UpdateVersion};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -197,26 +197,9 @@ pub async fn record(
                 source,
             })?,
         );
-    let path = Path::from(key.as_str());
-    let put = |mode| {
-        store.put_opts(
-            &path,
-            PutPayload::from(body.clone()),
-            PutOptions {
-                mode,
-                ..PutOptions::default()
-            },
-        )
-    };
-    let written = match put(mode).await {
-        // A local directory: only compactors under the lease write here.
-        Err(object_store::Error::NotImplemented { .. }) => put(PutMode::Overwrite).await,
-        other => other,
-    };
-    match written {
-        Ok(_) => Ok(Some(status)),
-        Err(object_store::Error::Precondition { .. })
-        | Err(object_store::Error::AlreadyExists { .. }) => Ok(None),
+    match crate::versioned::put_if(store, &Path::from(key.as_str()), body, mode).await {
+        Ok(true) => Ok(Some(status)),
+        Ok(false) => Ok(None),
         Err(source) => Err(StatusError::Store { key, source }),
     }
 }

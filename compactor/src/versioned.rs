@@ -55,14 +55,32 @@ pub async fn read(store: &dyn ObjectStore, key: &str) -> Result<Versioned, MetaE
 /// it the only writer there, and its writes replace the file atomically.
 pub async fn write(store: &dyn ObjectStore, key: &str, v: &Versioned) -> Result<(), MetaError> {
     let body = serde_json::to_vec(&v.manifest).unwrap_or_default();
-    let path = Path::from(key);
     let mode = match &v.version {
         None => PutMode::Create,
         Some(u) => PutMode::Update(u.clone()),
     };
+    if put_if(store, &Path::from(key), body.into(), mode).await? {
+        Ok(())
+    } else {
+        Err(MetaError::Conflict {
+            key: key.to_string(),
+        })
+    }
+}
+
+/// Writes `body` if the object is as `mode` expects (absent for `Create`,
+/// that version for `Update`): `Ok(false)` when it is not. A store without
+/// compare-and-swap on existing objects (a local directory) is overwritten
+/// instead: the compactor's lease makes it the only writer there.
+pub async fn put_if(
+    store: &dyn ObjectStore,
+    path: &Path,
+    body: bytes::Bytes,
+    mode: PutMode,
+) -> Result<bool, object_store::Error> {
     let put = |mode| {
         store.put_opts(
-            &path,
+            path,
             PutPayload::from(body.clone()),
             PutOptions {
                 mode,
@@ -70,16 +88,14 @@ pub async fn write(store: &dyn ObjectStore, key: &str, v: &Versioned) -> Result<
             },
         )
     };
-    match put(mode).await {
-        Ok(_) => Ok(()),
-        Err(object_store::Error::NotImplemented { .. }) => {
-            put(PutMode::Overwrite).await?;
-            Ok(())
-        }
+    let written = match put(mode).await {
+        Err(object_store::Error::NotImplemented { .. }) => put(PutMode::Overwrite).await,
+        other => other,
+    };
+    match written {
+        Ok(_) => Ok(true),
         Err(object_store::Error::Precondition { .. })
-        | Err(object_store::Error::AlreadyExists { .. }) => Err(MetaError::Conflict {
-            key: key.to_string(),
-        }),
-        Err(e) => Err(e.into()),
+        | Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+        Err(e) => Err(e),
     }
 }
