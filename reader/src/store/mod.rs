@@ -248,7 +248,13 @@ pub fn open_with(cfg: &StoreConfig, env: &Env) -> Result<Store, StoreError> {
         Cloud::Azure => {
             let s = settings::azure(cfg, bucket, env);
             if s.get(AzureConfigKey::AccountName).is_none()
-                && s.get(AzureConfigKey::UseEmulator) != Some("true")
+                // As the builder reads a boolean: `1`, `true`, `on`, `yes`, `y`.
+                && !s.get(AzureConfigKey::UseEmulator).is_some_and(|v| {
+                    matches!(
+                        v.to_ascii_lowercase().as_str(),
+                        "1" | "true" | "on" | "yes" | "y"
+                    )
+                })
             {
                 return Err(StoreError::Missing {
                     url: url.to_string(),
