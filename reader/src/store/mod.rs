@@ -390,6 +390,11 @@ mod tests {
             ..StoreConfig::new("az://container")
         })
         .unwrap();
+        // The emulator's well-known account needs none, however it is said.
+        for yes in ["true", "1", "Yes"] {
+            let env = Env::from([("AZURE_STORAGE_USE_EMULATOR", yes)]);
+            open_with(&StoreConfig::new("az://container"), &env).unwrap();
+        }
     }
 
     #[test]
