@@ -180,8 +180,11 @@ pub async fn volume(
         events: req.events,
         ..Selection::default()
     });
-    // Objects not compacted yet, chunks indexed before the counts were, and
-    // chunks that may hold lines of a deletion request not rewritten yet:
+    // Objects not compacted yet, chunks indexed before the counts were,
+    // chunks that overlap in time (a late upload, or a Kubernetes events
+    // collector's re-list after a restart, compacted after its time: copies
+    // of one line may be counted in both), and chunks that may hold lines
+    // of a deletion request not rewritten yet:
     // their records are read (with whatever else overlaps them, so that
     // the merge drops copies and hides what is deleted).
     let pending = index.counted_hidden();
@@ -199,7 +202,13 @@ pub async fn volume(
                         || pending.overlaps(c.chunk.first_ts, c.chunk.last_ts.saturating_add(1))
                 })
                 .map(|c| (c.chunk.first_ts, c.chunk.last_ts)),
-        );
+        )
+        .chain(overlapping(
+            index
+                .chunks
+                .iter()
+                .map(|c| (c.chunk.first_ts, c.chunk.last_ts)),
+        ));
     let read = ReadRanges::new(unindexed, lo, hi);
     let to_read: u64 = plan
         .objects
@@ -303,10 +312,42 @@ fn response(b: &Buckets, c: VolumeCounts, warnings: Vec<String>) -> VolumeRespon
     }
 }
 
+/// Where spans of `spans` (`[first, last]`, inclusive) overlap: the
+/// stretches of time more than one of them covers.
+fn overlapping(spans: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = spans.collect();
+    v.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    let mut reach: Option<u64> = None;
+    for (first, last) in v {
+        if let Some(r) = reach
+            && first <= r
+        {
+            out.push((first, last.min(r)));
+        }
+        reach = Some(reach.map_or(last, |r| r.max(last)));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use afterlog_reader::volume::MINUTE_NS;
+
+    #[test]
+    fn overlapping_chunks_are_told() {
+        assert!(overlapping([(0, 9), (10, 19)].into_iter()).is_empty());
+        assert_eq!(
+            overlapping([(10, 19), (0, 9), (5, 12), (30, 40)].into_iter()),
+            [(5, 9), (10, 12)]
+        );
+        // One long chunk under two short ones.
+        assert_eq!(
+            overlapping([(0, 100), (10, 20), (30, 40), (200, 300)].into_iter()),
+            [(10, 20), (30, 40)]
+        );
+    }
 
     fn query(since: Option<&str>, until: Option<&str>, step: Option<&str>) -> VolumeQuery {
         VolumeQuery {
