@@ -352,9 +352,13 @@ async function renderJob(v) {
 
 // ---------------------------------------------------------------- timeline
 
+// Pods named `@…` (pushed lines, a job's own Kubernetes events) hold lines
+// of the job but are no run of it (docs/design.md §11, §13).
+function isRun(r) { return !r.pod.startsWith("@"); }
+
 function selectedRun(v) {
   if (!runsOf || !v.run) return null;
-  if (v.run === "latest") return runsOf.runs[runsOf.runs.length - 1] || null;
+  if (v.run === "latest") return runsOf.runs.filter(isRun).pop() || null;
   return runsOf.runs.find((r) => r.pod === v.run) || null;
 }
 
@@ -367,7 +371,7 @@ function pickRun(pod) {
 // lasted, never narrower than its label nor on top of the one before.
 function renderTimeline(v) {
   const box = $("timeline-box");
-  const runs = (runsOf ? runsOf.runs : []).filter((r) => r.first_time);
+  const runs = (runsOf ? runsOf.runs : []).filter((r) => r.first_time && isRun(r));
   box.hidden = runs.length === 0;
   if (!runs.length) return;
   const track = $("timeline");
